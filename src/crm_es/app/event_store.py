@@ -1,0 +1,94 @@
+"""The event store that links each stream into a hash chain as it writes.
+
+Each event's stored bytes hold the hash of its predecessor in the same stream, so the writer must
+know that hash. It remembers the head (version, hash) of streams it has recently read or written;
+on a miss it reads the predecessor's stored bytes. A remembered head is a fact about committed
+rows, so it can never be wrong; a concurrent writer that saves the same version first makes our
+insert fail on the (originator_id, originator_version) key, never corrupts the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
+
+from crm_es.app.mapper import GENESIS, CustomerEventMapper, stored_hash
+
+# Heads kept in memory; past this the map is simply cleared (a miss costs one indexed read).
+MAX_REMEMBERED_HEADS: Final = 200_000
+
+
+class ChainedEventStore(EventStore[UUID]):
+    mapper: CustomerEventMapper
+
+    def __init__(self, mapper: CustomerEventMapper, recorder: Any) -> None:
+        super().__init__(mapper, recorder)
+        self._heads: dict[UUID, tuple[int, bytes]] = {}
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+        stored, batch_heads = self.encode(domain_events)
+        notification_ids = self.recorder.insert_events(stored, **kwargs)
+        self._remember(batch_heads)
+        recordings = []
+        if notification_ids:
+            for d, s, n_id in zip(domain_events, stored, notification_ids, strict=True):
+                notification = Notification(
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=n_id,
+                )
+                recordings.append(Recording(d, notification))
+        return recordings
+
+    def encode(
+        self, domain_events: Sequence[Any]
+    ) -> tuple[list[StoredEvent], dict[UUID, tuple[int, bytes]]]:
+        """Encode events in order, chaining each to its stream predecessor."""
+        heads: dict[UUID, tuple[int, bytes]] = {}
+        stored = []
+        for event in domain_events:
+            oid, version = event.originator_id, event.originator_version
+            s = self.mapper.encode(event, self._prev_hash(oid, version, heads))
+            heads[oid] = (version, stored_hash(s.state))
+            stored.append(s)
+        return stored, heads
+
+    def _prev_hash(self, oid: UUID, version: int, batch: dict[UUID, tuple[int, bytes]]) -> bytes:
+        if version == 1:
+            return GENESIS
+        for known in (batch.get(oid), self._heads.get(oid)):
+            if known is not None and known[0] == version - 1:
+                return known[1]
+        previous = self.recorder.select_events(oid, lte=version - 1, desc=True, limit=1)
+        if not previous or previous[0].originator_version != version - 1:
+            return GENESIS  # the insert will fail or verification will flag the gap
+        return stored_hash(previous[0].state)
+
+    def _remember(self, heads: dict[UUID, tuple[int, bytes]]) -> None:
+        if len(self._heads) + len(heads) > MAX_REMEMBERED_HEADS:
+            self._heads.clear()
+        self._heads.update(heads)
+
+    def get(
+        self,
+        originator_id: UUID,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Any]:
+        records = self.recorder.select_events(
+            originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+        )
+        if records:
+            last = records[0] if desc else records[-1]
+            current = self._heads.get(originator_id)
+            if current is None or current[0] < last.originator_version:
+                self._heads[originator_id] = (last.originator_version, stored_hash(last.state))
+        return map(self.mapper.to_domain_event, records)

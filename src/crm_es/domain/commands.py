@@ -1,0 +1,293 @@
+"""Every command, as msgspec Structs: the public wire format of the Python API and ``crm-es exec``.
+
+A command is a JSON object tagged by ``type`` (the snake_case command name). Unknown fields are
+rejected, text fields are bounded and may not hold control characters, and times must carry an
+offset, so schema errors surface here with msgspec's ``$.path`` before any domain code runs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from crm_es.domain.values import (
+    CareKind,
+    Category,
+    Channel,
+    CustomerKind,
+    Direction,
+    Metric,
+    ServiceKind,
+    ServicePhase,
+    Severity,
+)
+
+# No C0 control characters except tab, newline and carriage return, and no DEL: they break
+# terminals, CSV and PostgreSQL text columns (NUL), and are never meaningful in CRM data.
+_NO_CONTROL: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Id = Annotated[
+    str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+]
+"""An identifier or short code: order id, complaint id, external ref, staff id, tag."""
+Text = Annotated[str, Meta(max_length=200, pattern=_NO_CONTROL)]
+"""A short free-text field: a name, a region, a category, a resolution code."""
+LongText = Annotated[str, Meta(max_length=4000, pattern=_NO_CONTROL)]
+"""A long free-text field: a contact summary, a complaint description, a comment."""
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+Points = Annotated[int, Meta(gt=0, le=1_000_000_000)]
+Score = Annotated[int, Meta(ge=-1000, le=1000)]
+
+
+class Command(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"
+):
+    """Base of every command: the optional envelope every command accepts."""
+
+    command_id: Id | None = None  # idempotency key
+    actor: Id | None = None  # "user:alice", "system:import", "api:shop"
+    correlation_id: Id | None = None
+    causation_id: Id | None = None
+    reason: Text | None = None
+    occurred_at: AwareDatetime | None = None  # business time; defaults to the recorded time
+
+
+class CustomerCommand(Command, frozen=True, kw_only=True):
+    """A command on an existing customer, addressed by UUID or external ref."""
+
+    customer: Id
+
+
+def _tagged(cls_name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
+
+
+class RegisterCustomer(Command, frozen=True, kw_only=True, tag=_tagged):
+    external_ref: Id | None = None
+    kind: CustomerKind = CustomerKind.INDIVIDUAL
+    category: Category = Category.POTENTIAL
+    region: Text | None = None
+    industry: Text | None = None
+    company_size: Text | None = None
+    income_band: Text | None = None
+    source_channel: Channel | None = None
+    name: Text | None = None
+    email: Text | None = None
+    phone: Text | None = None
+    birthday: date | None = None
+    owner: Id | None = None
+    tags: Annotated[list[Id], Meta(max_length=50)] = []
+
+
+class UpdateProfile(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    kind: CustomerKind | UnsetType = UNSET
+    category: Category | UnsetType = UNSET
+    region: Text | None | UnsetType = UNSET
+    industry: Text | None | UnsetType = UNSET
+    company_size: Text | None | UnsetType = UNSET
+    income_band: Text | None | UnsetType = UNSET
+    name: Text | None | UnsetType = UNSET
+    email: Text | None | UnsetType = UNSET
+    phone: Text | None | UnsetType = UNSET
+    birthday: date | None | UnsetType = UNSET
+
+
+class ChangeTags(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    add: Annotated[list[Id], Meta(max_length=50)] = []
+    remove: Annotated[list[Id], Meta(max_length=50)] = []
+
+
+class AssignOwner(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    owner: Id | None
+
+
+class ChangeConsent(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    marketing: bool
+    lawful_basis: Text | None = None
+
+
+class LogContact(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    channel: Channel
+    direction: Direction
+    summary: LongText | None = None
+    outcome: Text | None = None
+    feedback: LongText | None = None
+    staff: Id | None = None
+
+
+class LineItemInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    sku: Id
+    quantity: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    name: Text | None = None
+
+
+class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    order_id: Id
+    amount: Decimal
+    currency: Currency
+    items: Annotated[list[LineItemInput], Meta(max_length=1000)] = []
+    product_category: Text | None = None
+    channel: Channel | None = None
+    staff: Id | None = None
+
+
+class RefundPurchase(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    order_id: Id
+    amount: Decimal | None = None  # default: everything still refundable on the order
+    currency: Currency | None = None  # must match the order's currency when given
+
+
+class RecordService(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    phase: ServicePhase
+    kind: ServiceKind
+    summary: LongText | None = None
+    order_id: Id | None = None
+    staff: Id | None = None
+
+
+class FileComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    complaint_id: Id
+    category: Text
+    severity: Severity
+    channel: Channel | None = None
+    description: LongText | None = None
+
+
+class EscalateComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    complaint_id: Id
+    escalated_to: Id | None = None
+
+
+class ResolveComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    complaint_id: Id
+    resolution: Text
+    compensation: Decimal | None = None
+    compensation_currency: Currency | None = None
+
+
+class ReopenComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    complaint_id: Id
+
+
+class FollowUpComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    complaint_id: Id
+    satisfied: bool
+    note: LongText | None = None
+
+
+class AnswerSurvey(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    survey_id: Id
+    metric: Metric
+    score: Score | None = None
+    expectation: Score | None = None
+    performance: Score | None = None
+    scale_min: Score | None = None  # default: the metric's usual scale
+    scale_max: Score | None = None
+    comment: LongText | None = None
+    channel: Channel | None = None
+
+
+class GrantPoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    points: Points
+    expires_on: date | None = None
+    # Named ``reason`` on the wire (design §4); stored as ``grant_reason`` on the event because the
+    # envelope already has a ``reason`` (why the command was issued).
+    reason: Text | None = None
+
+
+class RedeemPoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    points: Points
+    reward: Text | None = None
+
+
+class ExpirePoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    """Expire every lot whose ``expires_on`` is before the command's business date."""
+
+
+class ScheduleCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    task_id: Id
+    kind: CareKind
+    due_on: date
+    channel: Channel | None = None
+    staff: Id | None = None
+    note: LongText | None = None
+
+
+class CompleteCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    task_id: Id
+    outcome: Text | None = None
+    note: LongText | None = None
+
+
+class CancelCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    task_id: Id
+
+
+class ChurnCustomer(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    churn_reason: Text
+
+
+class WinBackCustomer(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    pass
+
+
+class ErasePersonalData(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+    requested_by: Id
+    legal_basis: Text | None = None
+
+
+AnyCommand = (
+    RegisterCustomer
+    | UpdateProfile
+    | ChangeTags
+    | AssignOwner
+    | ChangeConsent
+    | LogContact
+    | RecordPurchase
+    | RefundPurchase
+    | RecordService
+    | FileComplaint
+    | EscalateComplaint
+    | ResolveComplaint
+    | ReopenComplaint
+    | FollowUpComplaint
+    | AnswerSurvey
+    | GrantPoints
+    | RedeemPoints
+    | ExpirePoints
+    | ScheduleCareTask
+    | CompleteCareTask
+    | CancelCareTask
+    | ChurnCustomer
+    | WinBackCustomer
+    | ErasePersonalData
+)
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    _tagged(cls.__name__): cls
+    for cls in AnyCommand.__args__  # type: ignore[attr-defined]
+}
+"""Wire ``type`` -> command class."""
+
+# Built once: decoding is the hot path of ``crm-es exec`` and imports.
+_json_decoder: Final = msgspec.json.Decoder(AnyCommand)
+
+
+def decode_command(data: bytes | str) -> Command:
+    """Decode one JSON command; raises ``msgspec.ValidationError``/``DecodeError`` with ``$.path``."""
+    return _json_decoder.decode(data)  # type: ignore[no-any-return]
+
+
+def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:
+    """Build and validate a command from Python values (the API's keyword arguments)."""
+    return msgspec.convert(fields, command_type, strict=False)
+
+
+def command_type_name(command: Command | type[Command]) -> str:
+    cls = command if isinstance(command, type) else type(command)
+    return _tagged(cls.__name__)

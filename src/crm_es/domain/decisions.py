@@ -1,0 +1,471 @@
+"""Decide: command + current state -> new events, or a CrmError. Pure: no I/O, no clock.
+
+Every rule of design §4 is checked here, before any event exists, so a rejected command stores
+nothing. The caller supplies an :class:`Envelope` (recorded time, business time, who, why), and
+gets back events numbered from ``customer.version + 1``, ready to save in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from crm_es.domain import commands as cmd
+from crm_es.domain import events as ev
+from crm_es.domain.customer import Customer
+from crm_es.domain.errors import (
+    CustomerErased,
+    CustomerNotFound,
+    DuplicateId,
+    FutureBusinessTime,
+    InsufficientPoints,
+    InvalidState,
+    InvalidValue,
+    RefundExceedsPaid,
+    UnknownId,
+)
+from crm_es.domain.values import (
+    DEFAULT_SCALES,
+    SLA_HOURS,
+    TIER_CURRENCY,
+    Metric,
+    Money,
+    format_minor,
+    tier_for_spend,
+)
+
+# Clocks of embedding applications drift; more than this into the future is an input error.
+FUTURE_SKEW: Final = timedelta(minutes=5)
+EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1).astimezone()
+
+E = TypeVar("E", bound=ev.CustomerEvent)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """Who, when and why: stamped on every event a command produces."""
+
+    recorded_at: datetime
+    occurred_at: datetime
+    actor: str
+    command_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def for_command(cls, command: cmd.Command, now: datetime, default_actor: str) -> Envelope:
+        occurred_at = command.occurred_at or now
+        if occurred_at > now + FUTURE_SKEW:
+            raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
+        if occurred_at < EARLIEST_BUSINESS_TIME:
+            raise InvalidValue("occurred_at", occurred_at.isoformat(), "is before 1900")
+        return cls(
+            recorded_at=now,
+            occurred_at=occurred_at,
+            actor=command.actor or default_actor,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id,
+            causation_id=command.causation_id,
+            reason=command.reason,
+        )
+
+
+class _Batch:
+    """Numbers the events of one decision and lets later rules see earlier events' effect."""
+
+    def __init__(self, customer_id: UUID, version: int, envelope: Envelope) -> None:
+        self.customer_id, self.version, self.envelope = customer_id, version, envelope
+        self.events: list[ev.CustomerEvent] = []
+
+    def add(self, cls: type[E], **fields: Any) -> E:
+        self.version += 1
+        e = self.envelope
+        event = cls(
+            originator_id=self.customer_id,
+            originator_version=self.version,
+            timestamp=e.recorded_at,
+            occurred_at=e.occurred_at,
+            actor=e.actor,
+            command_id=e.command_id,
+            correlation_id=e.correlation_id,
+            causation_id=e.causation_id,
+            reason=e.reason,
+            **fields,
+        )
+        self.events.append(event)
+        return event
+
+
+def decide(
+    customer: Customer | None, command: cmd.Command, envelope: Envelope, customer_id: UUID
+) -> list[ev.CustomerEvent]:
+    """The events ``command`` produces against ``customer`` (None if not registered yet)."""
+    if isinstance(command, cmd.RegisterCustomer):
+        batch = _Batch(customer_id, 0, envelope)
+        _register(batch, command)
+        return batch.events
+    if customer is None:
+        raise CustomerNotFound(getattr(command, "customer", str(customer_id)))
+    batch = _Batch(customer.id, customer.version, envelope)
+    _DECIDERS[type(command)](customer, command, batch)
+    if customer.erased:
+        for event in batch.events:
+            if any(getattr(event, f) not in (None, msgspec.UNSET) for f in event.PII_FIELDS):
+                raise CustomerErased(customer.id, f"store personal data ({type(command).__name__})")
+    return batch.events
+
+
+def _register(b: _Batch, c: cmd.RegisterCustomer) -> None:
+    b.add(
+        ev.CustomerRegistered,
+        external_ref=c.external_ref,
+        kind=c.kind,
+        category=c.category,
+        region=c.region,
+        industry=c.industry,
+        company_size=c.company_size,
+        income_band=c.income_band,
+        source_channel=c.source_channel,
+        name=c.name,
+        email=c.email,
+        phone=c.phone,
+        birthday=c.birthday.isoformat() if c.birthday else None,
+    )
+    if c.owner is not None:
+        b.add(ev.OwnerAssigned, owner=c.owner)
+    if c.tags:
+        b.add(ev.TagsChanged, added=sorted(set(c.tags)), removed=[])
+
+
+def _update_profile(cu: Customer, c: cmd.UpdateProfile, b: _Batch) -> None:
+    changes: dict[str, Any] = {}
+    for field in c.__struct_fields__:
+        if field in cmd.CustomerCommand.__struct_fields__:
+            continue
+        value = getattr(c, field)
+        if value is msgspec.UNSET:
+            continue
+        if field == "birthday" and value is not None:
+            value = value.isoformat()
+        if getattr(cu, field) != value:
+            changes[field] = value
+    if changes:
+        b.add(ev.ProfileUpdated, **changes)
+
+
+def _change_tags(cu: Customer, c: cmd.ChangeTags, b: _Batch) -> None:
+    both = set(c.add) & set(c.remove)
+    if both:
+        raise InvalidValue("tags", sorted(both), "a tag cannot be both added and removed")
+    added = sorted(set(c.add) - set(cu.tags))
+    removed = sorted(set(c.remove) & set(cu.tags))
+    if added or removed:
+        b.add(ev.TagsChanged, added=added, removed=removed)
+
+
+def _assign_owner(cu: Customer, c: cmd.AssignOwner, b: _Batch) -> None:
+    if cu.owner != c.owner:
+        b.add(ev.OwnerAssigned, owner=c.owner)
+
+
+def _change_consent(cu: Customer, c: cmd.ChangeConsent, b: _Batch) -> None:
+    b.add(ev.ConsentChanged, marketing=c.marketing, lawful_basis=c.lawful_basis)
+
+
+def _log_contact(cu: Customer, c: cmd.LogContact, b: _Batch) -> None:
+    b.add(
+        ev.ContactLogged,
+        channel=c.channel,
+        direction=c.direction,
+        summary=c.summary,
+        outcome=c.outcome,
+        feedback=c.feedback,
+        staff=c.staff,
+    )
+
+
+def _record_purchase(cu: Customer, c: cmd.RecordPurchase, b: _Batch) -> None:
+    money = Money.parse(c.amount, c.currency)
+    if c.order_id in cu.orders:
+        raise DuplicateId("order", c.order_id, cu.id)
+    items = [ev.LineItem(sku=i.sku, quantity=i.quantity, name=i.name) for i in c.items]
+    b.add(
+        ev.PurchaseRecorded,
+        order_id=c.order_id,
+        amount=money.minor,
+        currency=money.currency,
+        items=items,
+        product_category=c.product_category,
+        channel=c.channel,
+        staff=c.staff,
+    )
+    if cu.churned:
+        b.add(ev.CustomerWonBack)
+    delta = money.minor if money.currency == TIER_CURRENCY else 0
+    _review_tier(cu, b, delta)
+
+
+def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
+    order = cu.orders.get(c.order_id)
+    if order is None:
+        raise UnknownId("order", c.order_id, cu.id)
+    if c.currency is not None and c.currency != order.currency:
+        raise InvalidValue(
+            "currency", c.currency, f"order {c.order_id!r} was paid in {order.currency}"
+        )
+    refundable = order.amount - order.refunded
+    minor = refundable if c.amount is None else Money.parse(c.amount, order.currency).minor
+    if minor <= 0:
+        raise InvalidValue("amount", format_minor(minor, order.currency), "refund must be positive")
+    if minor > refundable:
+        raise RefundExceedsPaid(
+            c.order_id,
+            f"{format_minor(minor, order.currency)} {order.currency}",
+            f"{format_minor(refundable, order.currency)} {order.currency}",
+        )
+    b.add(ev.PurchaseRefunded, order_id=c.order_id, amount=minor, currency=order.currency)
+    window_start = b.envelope.occurred_at - timedelta(days=365)
+    in_window = order.currency == TIER_CURRENCY and order.occurred_at > window_start
+    _review_tier(cu, b, -minor if in_window else 0)
+
+
+def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
+    """Tier follows rolling 12-month net spend as of the command's business time."""
+    spend = cu.rolling_spend(b.envelope.occurred_at) + delta
+    tier = tier_for_spend(spend)
+    if tier != cu.tier:
+        b.add(ev.TierChanged, from_tier=cu.tier, to_tier=tier, rolling_spend=spend)
+
+
+def _record_service(cu: Customer, c: cmd.RecordService, b: _Batch) -> None:
+    if c.order_id is not None and c.order_id not in cu.orders:
+        raise UnknownId("order", c.order_id, cu.id)
+    b.add(
+        ev.ServiceRecorded,
+        phase=c.phase,
+        kind=c.kind,
+        summary=c.summary,
+        order_id=c.order_id,
+        staff=c.staff,
+    )
+
+
+def _complaint(cu: Customer, complaint_id: str) -> Any:
+    complaint = cu.complaints.get(complaint_id)
+    if complaint is None:
+        raise UnknownId("complaint", complaint_id, cu.id)
+    return complaint
+
+
+def _file_complaint(cu: Customer, c: cmd.FileComplaint, b: _Batch) -> None:
+    if c.complaint_id in cu.complaints:
+        raise DuplicateId("complaint", c.complaint_id, cu.id)
+    b.add(
+        ev.ComplaintFiled,
+        complaint_id=c.complaint_id,
+        category=c.category,
+        severity=c.severity,
+        channel=c.channel,
+        description=c.description,
+        sla_due=b.envelope.occurred_at + timedelta(hours=SLA_HOURS[c.severity]),
+    )
+
+
+def _escalate_complaint(cu: Customer, c: cmd.EscalateComplaint, b: _Batch) -> None:
+    if _complaint(cu, c.complaint_id).status == "resolved":
+        raise InvalidState(f"complaint {c.complaint_id!r} is resolved; reopen it to escalate")
+    b.add(ev.ComplaintEscalated, complaint_id=c.complaint_id, escalated_to=c.escalated_to)
+
+
+def _resolve_complaint(cu: Customer, c: cmd.ResolveComplaint, b: _Batch) -> None:
+    if _complaint(cu, c.complaint_id).status == "resolved":
+        raise InvalidState(f"complaint {c.complaint_id!r} is already resolved")
+    compensation: Money | None = None
+    if c.compensation is not None:
+        if c.compensation_currency is None:
+            raise InvalidValue("compensation_currency", None, "required with compensation")
+        compensation = Money.parse(c.compensation, c.compensation_currency, "compensation")
+    b.add(
+        ev.ComplaintResolved,
+        complaint_id=c.complaint_id,
+        resolution=c.resolution,
+        compensation=compensation.minor if compensation else None,
+        compensation_currency=compensation.currency if compensation else None,
+    )
+
+
+def _reopen_complaint(cu: Customer, c: cmd.ReopenComplaint, b: _Batch) -> None:
+    if _complaint(cu, c.complaint_id).status != "resolved":
+        raise InvalidState(f"complaint {c.complaint_id!r} is not resolved, so cannot be reopened")
+    b.add(ev.ComplaintReopened, complaint_id=c.complaint_id)
+
+
+def _follow_up_complaint(cu: Customer, c: cmd.FollowUpComplaint, b: _Batch) -> None:
+    if _complaint(cu, c.complaint_id).status != "resolved":
+        raise InvalidState(
+            f"complaint {c.complaint_id!r} is not resolved; follow up after resolving"
+        )
+    b.add(ev.ComplaintFollowedUp, complaint_id=c.complaint_id, satisfied=c.satisfied, note=c.note)
+
+
+def _answer_survey(cu: Customer, c: cmd.AnswerSurvey, b: _Batch) -> None:
+    if c.survey_id in cu.surveys_answered:
+        raise DuplicateId("survey answer", c.survey_id, cu.id)
+    low, high = DEFAULT_SCALES[c.metric]
+    low = low if c.scale_min is None else c.scale_min
+    high = high if c.scale_max is None else c.scale_max
+    if low >= high:
+        raise InvalidValue("scale", f"{low}-{high}", "scale_min must be below scale_max")
+    if c.metric is Metric.GAP:
+        if c.expectation is None or c.performance is None or c.score is not None:
+            raise InvalidValue("score", c.score, "a gap answer takes expectation and performance")
+        values = {"expectation": c.expectation, "performance": c.performance}
+    else:
+        if c.score is None or c.expectation is not None or c.performance is not None:
+            raise InvalidValue("score", c.score, f"a {c.metric} answer takes one score")
+        values = {"score": c.score}
+    for field, value in values.items():
+        if not low <= value <= high:
+            raise InvalidValue(field, value, f"outside the {c.metric} scale {low}-{high}")
+    b.add(
+        ev.SurveyAnswered,
+        survey_id=c.survey_id,
+        metric=c.metric,
+        score=c.score,
+        expectation=c.expectation,
+        performance=c.performance,
+        scale_min=low,
+        scale_max=high,
+        comment=c.comment,
+        channel=c.channel,
+    )
+
+
+def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
+    if c.expires_on is not None and c.expires_on <= b.envelope.occurred_at.date():
+        raise InvalidValue("expires_on", c.expires_on.isoformat(), "must be after the grant date")
+    b.add(
+        ev.PointsGranted,
+        lot_id=b.version + 1,
+        points=c.points,
+        expires_on=c.expires_on,
+        grant_reason=c.reason,
+    )
+
+
+def _expired_draws(cu: Customer, b: _Batch) -> list[ev.PointsDraw]:
+    today = b.envelope.occurred_at.date()
+    return [
+        ev.PointsDraw(lot.lot_id, lot.remaining)
+        for lot in cu.lots
+        if lot.expires_on is not None and lot.expires_on < today and lot.remaining > 0
+    ]
+
+
+def _expire_points(cu: Customer, c: cmd.ExpirePoints, b: _Batch) -> None:
+    draws = _expired_draws(cu, b)
+    if draws:
+        b.add(ev.PointsExpired, points=sum(d.points for d in draws), draws=draws)
+
+
+def _redeem_points(cu: Customer, c: cmd.RedeemPoints, b: _Batch) -> None:
+    expired = _expired_draws(cu, b)
+    expired_ids = {d.lot_id for d in expired}
+    live = [lot for lot in cu.lots if lot.lot_id not in expired_ids and lot.remaining > 0]
+    available = sum(lot.remaining for lot in live)
+    if c.points > available:
+        raise InsufficientPoints(c.points, available)
+    if expired:
+        b.add(ev.PointsExpired, points=sum(d.points for d in expired), draws=expired)
+    # Soonest-expiring first; lots that never expire go last; ties by grant order.
+    live.sort(key=lambda lot: (lot.expires_on is None, lot.expires_on, lot.lot_id))
+    draws, needed = [], c.points
+    for lot in live:
+        take = min(needed, lot.remaining)
+        draws.append(ev.PointsDraw(lot.lot_id, take))
+        needed -= take
+        if needed == 0:
+            break
+    b.add(ev.PointsRedeemed, points=c.points, reward=c.reward, draws=draws)
+
+
+def _care_task(cu: Customer, task_id: str, action: str) -> None:
+    task = cu.care_tasks.get(task_id)
+    if task is None:
+        raise UnknownId("care task", task_id, cu.id)
+    if task.status != "scheduled":
+        raise InvalidState(f"care task {task_id!r} is already {task.status}; cannot {action} it")
+
+
+def _schedule_care_task(cu: Customer, c: cmd.ScheduleCareTask, b: _Batch) -> None:
+    if c.task_id in cu.care_tasks:
+        raise DuplicateId("care task", c.task_id, cu.id)
+    b.add(
+        ev.CareTaskScheduled,
+        task_id=c.task_id,
+        kind=c.kind,
+        due_on=c.due_on,
+        channel=c.channel,
+        staff=c.staff,
+        note=c.note,
+    )
+
+
+def _complete_care_task(cu: Customer, c: cmd.CompleteCareTask, b: _Batch) -> None:
+    _care_task(cu, c.task_id, "complete")
+    b.add(ev.CareTaskCompleted, task_id=c.task_id, outcome=c.outcome, note=c.note)
+
+
+def _cancel_care_task(cu: Customer, c: cmd.CancelCareTask, b: _Batch) -> None:
+    _care_task(cu, c.task_id, "cancel")
+    b.add(ev.CareTaskCancelled, task_id=c.task_id)
+
+
+def _churn_customer(cu: Customer, c: cmd.ChurnCustomer, b: _Batch) -> None:
+    if cu.churned:
+        raise InvalidState(f"customer {cu.id} is already churned")
+    b.add(ev.CustomerChurned, churn_reason=c.churn_reason)
+
+
+def _win_back_customer(cu: Customer, c: cmd.WinBackCustomer, b: _Batch) -> None:
+    if not cu.churned:
+        raise InvalidState(f"customer {cu.id} is not churned, so cannot be won back")
+    b.add(ev.CustomerWonBack)
+
+
+def _erase_personal_data(cu: Customer, c: cmd.ErasePersonalData, b: _Batch) -> None:
+    if cu.erased:
+        raise InvalidState(f"customer {cu.id} has already been erased; nothing to do")
+    b.add(ev.PersonalDataErased, requested_by=c.requested_by, legal_basis=c.legal_basis)
+
+
+_DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]]] = {
+    cmd.UpdateProfile: _update_profile,
+    cmd.ChangeTags: _change_tags,
+    cmd.AssignOwner: _assign_owner,
+    cmd.ChangeConsent: _change_consent,
+    cmd.LogContact: _log_contact,
+    cmd.RecordPurchase: _record_purchase,
+    cmd.RefundPurchase: _refund_purchase,
+    cmd.RecordService: _record_service,
+    cmd.FileComplaint: _file_complaint,
+    cmd.EscalateComplaint: _escalate_complaint,
+    cmd.ResolveComplaint: _resolve_complaint,
+    cmd.ReopenComplaint: _reopen_complaint,
+    cmd.FollowUpComplaint: _follow_up_complaint,
+    cmd.AnswerSurvey: _answer_survey,
+    cmd.GrantPoints: _grant_points,
+    cmd.RedeemPoints: _redeem_points,
+    cmd.ExpirePoints: _expire_points,
+    cmd.ScheduleCareTask: _schedule_care_task,
+    cmd.CompleteCareTask: _complete_care_task,
+    cmd.CancelCareTask: _cancel_care_task,
+    cmd.ChurnCustomer: _churn_customer,
+    cmd.WinBackCustomer: _win_back_customer,
+    cmd.ErasePersonalData: _erase_personal_data,
+}
+assert set(_DECIDERS) | {cmd.RegisterCustomer} == set(cmd.COMMAND_TYPES.values())

@@ -1,0 +1,319 @@
+"""BG/NBD buy-till-you-die model (Fader, Hardie & Lee 2005): fit, P(alive), expected purchases.
+
+Own numpy/scipy code so the churn read model has no model-library dependency and stays reproducible.
+Inputs follow the BTYD convention, one entry per customer, all in one time unit (e.g. weeks):
+
+* ``x``   repeat purchases (purchase days after the first one),
+* ``t_x`` time of the last purchase since the first one (0 when ``x == 0``),
+* ``T``   time from the first purchase to the end of observation.
+
+The model: while alive, a customer buys as a Poisson process with rate λ ~ Gamma(shape r, rate α);
+after each repeat purchase they drop out for good with probability p ~ Beta(a, b). Everything is
+computed in log space (gammaln, betaln, logaddexp) because x can be in the hundreds, where Γ(r + x)
+and (α + T)^(r + x) overflow a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+
+__all__ = [
+    "BgNbdParams",
+    "expected_purchases",
+    "fit_bgnbd",
+    "log_likelihood_terms",
+    "p_alive",
+    "simulate_bgnbd",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Search box for log-parameters: e^±20 covers any sensible parameter and keeps exp() finite. An
+# optimum on the box edge means the likelihood has no interior maximum (e.g. nobody ever repeated),
+# so such a fit is reported as not converged.
+_LOG_BOUND: Final = 20.0
+# Tighter than scipy's defaults: the fit is cheap and a report should not move with optimiser slack.
+_LBFGSB_OPTIONS: Final = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 1000}
+# A proper 4-parameter fit needs ~500 iterations / ~800 evaluations; the caps bound a hopeless case.
+_NELDER_MEAD_OPTIONS: Final = {"maxiter": 1500, "maxfev": 3000, "xatol": 1e-9, "fatol": 1e-13}
+# Smallest Hessian eigenvalue (per customer, log-parameters) that counts as curving down: proper
+# fits of simulated data sit around 1e-3..1e-2, flat directions of degenerate data at 0 ± 1e-7.
+_MIN_CURVATURE: Final = 1e-6
+
+
+class BgNbdParams(msgspec.Struct, frozen=True):
+    """Fitted BG/NBD parameters with the summed log-likelihood at the optimum."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    converged: bool
+    n_customers: int
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        """(r, alpha, a, b), the order :func:`log_likelihood_terms` takes."""
+        return (self.r, self.alpha, self.a, self.b)
+
+
+def log_likelihood_terms(
+    params4: tuple[float, float, float, float],
+    x: npt.ArrayLike,
+    t_x: npt.ArrayLike,
+    T: npt.ArrayLike,
+) -> FloatArray:
+    """Per-customer log-likelihood at ``params4 = (r, alpha, a, b)`` (FHL 2005, eq. 6)."""
+    xs, txs, ts = _as_arrays(x, t_x, T)
+    return _log_likelihood_terms(params4, xs, txs, ts)
+
+
+def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdParams:
+    """Maximum-likelihood fit of r, alpha, a, b.
+
+    Identical (x, t_x, T) rows are merged and weighted by their count (with day-granular data most
+    customers share a few rows), then the mean negative log-likelihood is minimised over the
+    log-parameters with L-BFGS-B and an analytic gradient, starting from all parameters = 1 so the
+    fit is deterministic. If L-BFGS-B fails, Nelder-Mead is tried from the same start and a
+    converged or else the better optimum is kept. ``converged`` is True only for a proper interior
+    maximum (see :func:`_is_proper_maximum`); otherwise the parameters are the optimiser's last
+    point (typically drifting off to 0 or infinity) and must not be used for forecasts.
+    """
+    xs, txs, ts = _as_arrays(x, t_x, T)
+    if xs.size == 0:
+        raise ValueError("BG/NBD needs at least one customer")
+    rows, counts = np.unique(np.column_stack([xs, txs, ts]), axis=0, return_counts=True)
+    ux, utx, ut = rows[:, 0], rows[:, 1], rows[:, 2]
+    weights = counts.astype(np.float64) / xs.size
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
+    start = np.zeros(4)
+
+    def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
+        return _negative_mean_ll_and_gradient(log_params, ux, utx, ut, weights)
+
+    def value_only(log_params: FloatArray) -> float:
+        r, alpha, a, b = (float(value) for value in np.exp(log_params))
+        return -float(np.dot(weights, _log_likelihood_terms((r, alpha, a, b), ux, utx, ut)))
+
+    def gradient_only(log_params: FloatArray) -> FloatArray:
+        return objective(log_params)[1]
+
+    result = minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGSB_OPTIONS
+    )
+    converged = _is_proper_maximum(result, gradient_only)
+    if not (bool(result.success) and np.isfinite(float(result.fun))):
+        # The optimiser itself failed (e.g. a line search broke down): try a derivative-free method.
+        # When it succeeded but the maximum is not proper, the data are at fault, not the method.
+        fallback = minimize(
+            value_only, start, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD_OPTIONS
+        )
+        fallback_converged = _is_proper_maximum(fallback, gradient_only)
+        if fallback_converged or float(fallback.fun) < float(result.fun):
+            result, converged = fallback, fallback_converged
+    log_params = np.asarray(result.x, dtype=np.float64)
+    mean_nll = float(result.fun)
+    r, alpha, a, b = (float(value) for value in np.exp(log_params))
+    return BgNbdParams(
+        r=r,
+        alpha=alpha,
+        a=a,
+        b=b,
+        log_likelihood=-mean_nll * xs.size,
+        converged=converged,
+        n_customers=int(xs.size),
+    )
+
+
+def p_alive(
+    params: BgNbdParams, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
+    """P(still alive at T | x, t_x, T); exactly 1 when x = 0 (nobody drops out before a repeat)."""
+    xs, txs, ts = _as_arrays(x, t_x, T)
+    r, alpha, a, b = params.as_tuple()
+    repeat = xs > 0
+    x_safe = np.where(repeat, xs, 1.0)  # b + x - 1 must stay positive where the term is unused
+    log_odds_dead = (
+        np.log(a)
+        - np.log(b + x_safe - 1)
+        + (r + x_safe) * (np.log(alpha + ts) - np.log(alpha + txs))
+    )
+    return np.asarray(np.where(repeat, expit(-log_odds_dead), 1.0), dtype=np.float64)
+
+
+def expected_purchases(
+    params: BgNbdParams, t: float, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
+    """Expected number of purchases in (T, T + t] given each customer's history (FHL 2005, eq. 10).
+
+    The notes' form is ``(a+b+x-1)/(a-1) · [1 - ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x-1;
+    z)] · P(alive)`` with ``z = t/(α+T+t)``. We evaluate the identical quantity after Euler's
+    transformation ``₂F₁(A, B; C; z) = (1-z)^(C-A-B) ₂F₁(C-A, C-B; C; z)``, which turns the bracket
+    into ``1 - (1-z)^(a-1) · ₂F₁(a+b-1-r, a-1; a+b+x-1; z)``: same value, but the huge power and the
+    huge hypergeometric factor of a frequent buyer cancel analytically, not in floating point.
+    Undefined for a = 1 exactly (the formula divides by a - 1).
+    """
+    if t < 0:
+        raise ValueError(f"forecast horizon t must be >= 0, got {t}")
+    r, alpha, a, b = params.as_tuple()
+    if a == 1.0:
+        raise ValueError("expected_purchases is undefined for a == 1 (division by a - 1)")
+    xs, txs, ts = _as_arrays(x, t_x, T)
+    z = t / (alpha + ts + t)
+    tail = np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + xs - 1.0, z)
+    expected = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - tail) * p_alive(params, xs, txs, ts)
+    return np.asarray(expected, dtype=np.float64)
+
+
+def simulate_bgnbd(
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    n_customers: int,
+    T: float | npt.ArrayLike,
+    rng: np.random.Generator,
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Draw (x, t_x, T) for ``n_customers`` from the BG/NBD generative process.
+
+    Each customer's first purchase is at time 0. Exact and vectorised: with N ~ Poisson(λT) purchase
+    opportunities in (0, T] and K ~ Geometric(p) the repeat purchase after which the customer drops
+    out, x = min(N, K); given N the arrival times are uniform order statistics, so the x-th one is
+    T · Beta(x, N - x + 1).
+    """
+    if min(r, alpha, a, b) <= 0:
+        raise ValueError("BG/NBD parameters must all be positive")
+    ts = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
+    if np.any(ts <= 0):
+        raise ValueError("observation lengths T must be positive")
+    rate = rng.gamma(shape=r, scale=1.0 / alpha, size=n_customers)
+    dropout = np.clip(rng.beta(a, b, size=n_customers), np.finfo(np.float64).tiny, 1.0)
+    opportunities = rng.poisson(rate * ts)
+    # Geometric by inversion in floats: P(K > k) = (1 - p)^k. numpy's integer geometric sampler can
+    # overflow for a tiny p; here K may be huge or inf and is only ever compared with N.
+    uniform = 1.0 - rng.random(n_customers)  # in (0, 1], so log() is finite
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dropout_after = np.floor(np.log(uniform) / np.log1p(-dropout)) + 1.0
+    dropout_after = np.where(np.isnan(dropout_after), 1.0, dropout_after)
+    xs = np.minimum(opportunities, dropout_after).astype(np.int64)
+    repeat = xs > 0
+    shape_a = np.where(repeat, xs, 1)
+    shape_b = np.where(repeat, opportunities - xs + 1, 1)
+    txs = np.where(repeat, ts * rng.beta(shape_a, shape_b), 0.0)
+    return xs, txs, ts
+
+
+# --- internals ---
+
+
+def _as_arrays(
+    x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Broadcast to 1-D float arrays and reject histories the model cannot have produced."""
+    xs, txs, ts = np.broadcast_arrays(
+        np.atleast_1d(np.asarray(x, dtype=np.float64)),
+        np.atleast_1d(np.asarray(t_x, dtype=np.float64)),
+        np.atleast_1d(np.asarray(T, dtype=np.float64)),
+    )
+    if xs.ndim != 1:
+        raise ValueError("x, t_x and T must be scalars or 1-D arrays")
+    if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(txs)) and np.all(np.isfinite(ts))):
+        raise ValueError("x, t_x and T must be finite")
+    if np.any(xs < 0) or np.any(xs != np.floor(xs)):
+        raise ValueError("x (repeat purchases) must be non-negative whole numbers")
+    if np.any(txs < 0) or np.any(txs > ts) or np.any(ts <= 0):
+        raise ValueError("need 0 <= t_x <= T and T > 0")
+    if np.any((xs == 0) & (txs != 0)):
+        raise ValueError("t_x must be 0 when x is 0")
+    return xs, txs, ts
+
+
+def _log_likelihood_terms(
+    params4: tuple[float, float, float, float], xs: FloatArray, txs: FloatArray, ts: FloatArray
+) -> FloatArray:
+    """:func:`log_likelihood_terms` on already validated arrays (the optimiser's inner loop)."""
+    r, alpha, a, b = params4
+    head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
+    alive_term = -(r + xs) * np.log(alpha + ts)
+    dead_term = _dead_term(r, alpha, a, b, xs, txs)
+    return np.asarray(head + np.logaddexp(alive_term, dead_term), dtype=np.float64)
+
+
+def _dead_term(
+    r: float, alpha: float, a: float, b: float, xs: FloatArray, txs: FloatArray
+) -> FloatArray:
+    """log[a/(b+x-1) · (α+t_x)^-(r+x)] for x > 0, -inf for x = 0 (the term is absent)."""
+    repeat = xs > 0
+    x_safe = np.where(repeat, xs, 1.0)
+    term = np.log(a) - np.log(b + x_safe - 1.0) - (r + x_safe) * np.log(alpha + txs)
+    return np.where(repeat, term, -np.inf)
+
+
+def _negative_mean_ll_and_gradient(
+    log_params: FloatArray, xs: FloatArray, txs: FloatArray, ts: FloatArray, weights: FloatArray
+) -> tuple[float, FloatArray]:
+    """Weighted mean negative log-likelihood and its gradient with respect to the log-parameters."""
+    r, alpha, a, b = (float(value) for value in np.exp(log_params))
+    repeat = xs > 0
+    alive_term = -(r + xs) * np.log(alpha + ts)
+    dead_term = _dead_term(r, alpha, a, b, xs, txs)
+    mixed = np.logaddexp(alive_term, dead_term)
+    head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
+    value = -float(np.dot(weights, head + mixed))
+
+    # Share of each term inside the log-sum-exp: d log(e^A + e^D) = w_A dA + w_D dD.
+    w_alive = np.exp(alive_term - mixed)
+    w_dead = np.where(repeat, np.exp(dead_term - mixed), 0.0)
+    x_safe = np.where(repeat, xs, 1.0)
+    d_r = (
+        digamma(r + xs)
+        - digamma(r)
+        + np.log(alpha)
+        - w_alive * np.log(alpha + ts)
+        - w_dead * np.log(alpha + txs)
+    )
+    d_alpha = r / alpha - w_alive * (r + xs) / (alpha + ts) - w_dead * (r + xs) / (alpha + txs)
+    d_a = digamma(a + b) - digamma(a + b + xs) + w_dead / a
+    d_b = (
+        digamma(b + xs)
+        - digamma(a + b + xs)
+        - digamma(b)
+        + digamma(a + b)
+        - w_dead / (b + x_safe - 1.0)
+    )
+    per_param = np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
+    # Chain rule for θ = e^φ: d/dφ = θ · d/dθ.
+    gradient = -per_param * np.array([r, alpha, a, b])
+    return value, gradient
+
+
+def _is_proper_maximum(result: Any, gradient: Callable[[FloatArray], FloatArray]) -> bool:
+    """Did the optimiser stop at a proper interior maximum of the likelihood?
+
+    Besides scipy's success flag this asks that the optimum is inside the search box and that the
+    likelihood curves down in every direction there (the Hessian of the mean negative
+    log-likelihood, by central differences of the analytic gradient, is positive definite).
+    Without the curvature test, data with no interior maximum (nobody repeated, or a handful of
+    customers) "converge" where the likelihood has merely flattened out on its way to infinity.
+    """
+    log_params = np.asarray(result.x, dtype=np.float64)
+    if not (bool(result.success) and np.isfinite(float(result.fun))):
+        return False
+    if np.any(np.abs(log_params) >= _LOG_BOUND - 1e-6):
+        return False
+    step = 1e-5
+    columns = [
+        (gradient(log_params + step * unit) - gradient(log_params - step * unit)) / (2 * step)
+        for unit in np.eye(log_params.size)
+    ]
+    hessian = np.array(columns)
+    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+    return bool(np.all(np.isfinite(eigenvalues)) and eigenvalues.min() > _MIN_CURVATURE)
