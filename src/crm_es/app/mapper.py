@@ -74,6 +74,10 @@ def stored_hash(state: bytes) -> bytes:
     return state[-HASH_SIZE:]
 
 
+def cls_has_personal_data(cls: type[Any]) -> bool:
+    return bool(getattr(cls, "PII_FIELDS", None))
+
+
 def stored_prev_hash(state: bytes) -> bytes:
     return state[4:HEADER_SIZE]
 
@@ -102,7 +106,7 @@ class CustomerEventMapper(Mapper[UUID]):
 
     def encode(self, event: Any, prev_hash: bytes) -> StoredEvent:
         cls = type(event)
-        if self.personal_data is not None and getattr(cls, "PII_FIELDS", ()):
+        if self.personal_data is not None and cls_has_personal_data(cls):
             event = self._encrypt_personal_data(event)
         body = self._encoder.encode(event)
         flags = 0
@@ -173,7 +177,7 @@ class CustomerEventMapper(Mapper[UUID]):
             event = self._decoder(cls).decode(body)
         else:
             event = self._upcast(cls, msgspec.msgpack.decode(body), stored_version, class_version)
-        if self.personal_data is not None and getattr(cls, "PII_FIELDS", ()):
+        if self.personal_data is not None and cls_has_personal_data(cls):
             event = self._decrypt_personal_data(event)
         return event
 

@@ -8,6 +8,8 @@ raises :class:`~crm_es.domain.errors.ConcurrencyConflict`.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -32,7 +34,9 @@ from crm_es.domain.events import CustomerEvent
 
 # Fixed forever: customer ids derive from external refs through it (uuid5), on every host.
 CUSTOMER_NAMESPACE: Final = UUID("6f1c2b9e-3d4a-5e6f-8a7b-9c0d1e2f3a4b")
-MAX_ATTEMPTS: Final = 5
+MAX_ATTEMPTS: Final = 10
+# Between attempts: a random sleep up to BACKOFF_BASE * 2**attempt, so colliding writers spread out.
+BACKOFF_BASE: Final = 0.002
 SNAPSHOT_INTERVAL: Final = 100
 
 
@@ -60,6 +64,15 @@ class CRM(Application[UUID]):
     """The CRM core. ``CRM("postgresql://…")`` or ``CRM()`` for ``$CRM_ES_DB`` / ``sqlite:///crm.db``."""
 
     name = "crm"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The library names tables after the class; a subclass (a test double, an embedding
+        # application's extension) must still read and write the same store.
+        if "name" not in cls.__dict__:
+            cls.name = CRM.name
+
+    # Lets the library's ``take_snapshot(customer_id)`` build our msgpack snapshot.
+    snapshot_class = CustomerSnapshot
 
     def __init__(
         self,
@@ -98,7 +111,9 @@ class CRM(Application[UUID]):
     def execute(self, command: cmd.Command) -> CommandResult:
         """Run one command; raises a CrmError (and stores nothing) when a rule is broken."""
         customer_id = self.customer_id_for(command)
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
             customer = self._load(customer_id)
             if isinstance(command, cmd.RegisterCustomer) and customer is not None:
                 raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
@@ -240,7 +255,7 @@ class CRM(Application[UUID]):
     def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
         """Every event of a customer's stream, oldest first."""
         customer_id = customer_id_for_ref(customer)
-        events = iter(self.events.get(customer_id))
+        events: Iterator[CustomerEvent] = iter(self.events.get(customer_id))  # type: ignore[arg-type]
         first = next(events, None)
         if first is None:
             raise CustomerNotFound(str(customer))

@@ -87,14 +87,14 @@ class RegisterCustomer(Command, frozen=True, kw_only=True, tag=_tagged):
 class UpdateProfile(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     kind: CustomerKind | UnsetType = UNSET
     category: Category | UnsetType = UNSET
-    region: Text | None | UnsetType = UNSET
-    industry: Text | None | UnsetType = UNSET
-    company_size: Text | None | UnsetType = UNSET
-    income_band: Text | None | UnsetType = UNSET
-    name: Text | None | UnsetType = UNSET
-    email: Text | None | UnsetType = UNSET
-    phone: Text | None | UnsetType = UNSET
-    birthday: date | None | UnsetType = UNSET
+    region: Text | UnsetType | None = UNSET
+    industry: Text | UnsetType | None = UNSET
+    company_size: Text | UnsetType | None = UNSET
+    income_band: Text | UnsetType | None = UNSET
+    name: Text | UnsetType | None = UNSET
+    email: Text | UnsetType | None = UNSET
+    phone: Text | UnsetType | None = UNSET
+    birthday: date | UnsetType | None = UNSET
 
 
 class ChangeTags(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
@@ -269,8 +269,7 @@ AnyCommand = (
 )
 
 COMMAND_TYPES: dict[str, type[Command]] = {
-    _tagged(cls.__name__): cls
-    for cls in AnyCommand.__args__  # type: ignore[attr-defined]
+    _tagged(cls.__name__): cls for cls in AnyCommand.__args__
 }
 """Wire ``type`` -> command class."""
 
@@ -279,7 +278,7 @@ _json_decoder: Final = msgspec.json.Decoder(AnyCommand)
 
 
 def decode_command(data: bytes | str) -> Command:
-    """Decode one JSON command; raises ``msgspec.ValidationError``/``DecodeError`` with ``$.path``."""
+    """Decode one JSON command; schema errors raise ``msgspec.ValidationError`` with ``$.path``."""
     return _json_decoder.decode(data)  # type: ignore[no-any-return]
 
 

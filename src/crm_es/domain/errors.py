@@ -76,7 +76,8 @@ class InvalidState(CrmError):
 class RefundExceedsPaid(CrmError):
     def __init__(self, order_id: str, requested: str, refundable: str) -> None:
         super().__init__(
-            f"refund of {requested} on order {order_id!r} exceeds what remains refundable ({refundable})"
+            f"refund of {requested} on order {order_id!r} exceeds "
+            f"what remains refundable ({refundable})"
         )
 
 
@@ -97,7 +98,8 @@ class ConcurrencyConflict(CrmError):
 
     def __init__(self, customer_id: object, attempts: int) -> None:
         super().__init__(
-            f"customer {customer_id} was changed concurrently {attempts} times in a row; retry later"
+            f"customer {customer_id} was changed concurrently {attempts} times in a row; "
+            "retry later"
         )
         self.customer_id = customer_id
         self.attempts = attempts

@@ -89,14 +89,14 @@ class ProfileUpdated(CustomerEvent, frozen=True, kw_only=True):
 
     kind: CustomerKind | UnsetType = UNSET
     category: Category | UnsetType = UNSET
-    region: str | None | UnsetType = UNSET
-    industry: str | None | UnsetType = UNSET
-    company_size: str | None | UnsetType = UNSET
-    income_band: str | None | UnsetType = UNSET
-    name: str | None | UnsetType = UNSET
-    email: str | None | UnsetType = UNSET
-    phone: str | None | UnsetType = UNSET
-    birthday: str | None | UnsetType = UNSET
+    region: str | UnsetType | None = UNSET
+    industry: str | UnsetType | None = UNSET
+    company_size: str | UnsetType | None = UNSET
+    income_band: str | UnsetType | None = UNSET
+    name: str | UnsetType | None = UNSET
+    email: str | UnsetType | None = UNSET
+    phone: str | UnsetType | None = UNSET
+    birthday: str | UnsetType | None = UNSET
 
 
 class TagsChanged(CustomerEvent, frozen=True, kw_only=True):

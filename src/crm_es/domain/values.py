@@ -14,8 +14,8 @@ import msgspec
 
 from crm_es.domain.errors import InvalidValue, UnknownCurrency
 
-# ISO 4217 minor-unit exponents of the currencies we accept. Kept explicit (not a library) because an
-# unknown currency must be an input error, and the table is tiny and stable.
+# ISO 4217 minor-unit exponents of the currencies we accept. Kept explicit (not a library) because
+# an# unknown currency must be an input error, and the table is tiny and stable.
 CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "CNY": 2, "HKD": 2, "MOP": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2,
     "AUD": 2, "NZD": 2, "SGD": 2, "MYR": 2, "THB": 2, "INR": 2, "PHP": 2, "IDR": 2, "VND": 0,

@@ -16,7 +16,7 @@ and (α + T)^(r + x) overflow a float.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import numpy as np
@@ -42,6 +42,8 @@ IntArray = npt.NDArray[np.int64]
 _LOG_BOUND: Final = 20.0
 # Tighter than scipy's defaults: the fit is cheap and a report should not move with optimiser slack.
 _LBFGSB_OPTIONS: Final = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 1000}
+# Nelder-Mead is the fallback only if L-BFGS-B failed inside e^±10 (see _failed_in_the_interior).
+_FALLBACK_LOG_BOX: Final = 10.0
 # A proper 4-parameter fit needs ~500 iterations / ~800 evaluations; the caps bound a hopeless case.
 _NELDER_MEAD_OPTIONS: Final = {"maxiter": 1500, "maxfev": 3000, "xatol": 1e-9, "fatol": 1e-13}
 # Smallest Hessian eigenvalue (per customer, log-parameters) that counts as curving down: proper
@@ -73,7 +75,7 @@ def log_likelihood_terms(
 ) -> FloatArray:
     """Per-customer log-likelihood at ``params4 = (r, alpha, a, b)`` (FHL 2005, eq. 6)."""
     xs, txs, ts = _as_arrays(x, t_x, T)
-    return _log_likelihood_terms(params4, xs, txs, ts)
+    return _log_likelihood_terms(params4, _prepare(xs, txs, ts, np.ones(xs.size)))
 
 
 def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdParams:
@@ -82,26 +84,26 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
     Identical (x, t_x, T) rows are merged and weighted by their count (with day-granular data most
     customers share a few rows), then the mean negative log-likelihood is minimised over the
     log-parameters with L-BFGS-B and an analytic gradient, starting from all parameters = 1 so the
-    fit is deterministic. If L-BFGS-B fails, Nelder-Mead is tried from the same start and a
-    converged or else the better optimum is kept. ``converged`` is True only for a proper interior
-    maximum (see :func:`_is_proper_maximum`); otherwise the parameters are the optimiser's last
-    point (typically drifting off to 0 or infinity) and must not be used for forecasts.
+    fit is deterministic. If L-BFGS-B fails (see :func:`_failed_in_the_interior`), Nelder-Mead is
+    tried from the same start and a converged or else the better optimum is kept. ``converged`` is
+    True only for a proper interior maximum (see :func:`_is_proper_maximum`); otherwise the
+    parameters are the optimiser's last point (typically drifting off towards 0 or infinity) and
+    must not be used for forecasts.
     """
     xs, txs, ts = _as_arrays(x, t_x, T)
     if xs.size == 0:
         raise ValueError("BG/NBD needs at least one customer")
-    rows, counts = np.unique(np.column_stack([xs, txs, ts]), axis=0, return_counts=True)
-    ux, utx, ut = rows[:, 0], rows[:, 1], rows[:, 2]
-    weights = counts.astype(np.float64) / xs.size
+    rows, counts = _distinct_rows(np.column_stack([xs, txs, ts]))
+    histories = _prepare(rows[:, 0], rows[:, 1], rows[:, 2], counts / xs.size)
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
     start = np.zeros(4)
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-        return _negative_mean_ll_and_gradient(log_params, ux, utx, ut, weights)
+        return _negative_mean_ll_and_gradient(log_params, histories)
 
     def value_only(log_params: FloatArray) -> float:
         r, alpha, a, b = (float(value) for value in np.exp(log_params))
-        return -float(np.dot(weights, _log_likelihood_terms((r, alpha, a, b), ux, utx, ut)))
+        return -float(np.dot(histories.weights, _log_likelihood_terms((r, alpha, a, b), histories)))
 
     def gradient_only(log_params: FloatArray) -> FloatArray:
         return objective(log_params)[1]
@@ -110,9 +112,7 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
         objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGSB_OPTIONS
     )
     converged = _is_proper_maximum(result, gradient_only)
-    if not (bool(result.success) and np.isfinite(float(result.fun))):
-        # The optimiser itself failed (e.g. a line search broke down): try a derivative-free method.
-        # When it succeeded but the maximum is not proper, the data are at fault, not the method.
+    if _failed_in_the_interior(result):
         fallback = minimize(
             value_only, start, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD_OPTIONS
         )
@@ -236,63 +236,120 @@ def _as_arrays(
     return xs, txs, ts
 
 
-def _log_likelihood_terms(
-    params4: tuple[float, float, float, float], xs: FloatArray, txs: FloatArray, ts: FloatArray
-) -> FloatArray:
-    """:func:`log_likelihood_terms` on already validated arrays (the optimiser's inner loop)."""
+def _distinct_rows(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Distinct rows in lexicographic order and how often each occurs.
+
+    Same result as ``np.unique(rows, axis=0, return_counts=True)``, which sorts the rows as opaque
+    byte strings and takes several times longer than a lexsort of the columns.
+    """
+    ordered = rows[np.lexsort(rows.T[::-1])]
+    is_new = np.ones(len(ordered), dtype=np.bool_)
+    is_new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    starts = np.flatnonzero(is_new)
+    counts = np.diff(np.append(starts, len(ordered))).astype(np.float64)
+    return ordered[starts], counts
+
+
+class _Histories(NamedTuple):
+    """Validated histories prepared for many likelihood evaluations.
+
+    The special functions (gammaln, betaln, digamma) depend on a history only through x, which takes
+    few distinct values, so they are evaluated once per distinct x and summed with that level's
+    weight: that is most of the cost of an evaluation saved.
+    """
+
+    xs: FloatArray
+    txs: FloatArray
+    ts: FloatArray
+    weights: FloatArray
+    x_levels: FloatArray  # distinct values of x, ascending
+    x_index: IntArray  # xs == x_levels[x_index]
+    level_weights: FloatArray  # summed weights per distinct x
+
+
+def _prepare(xs: FloatArray, txs: FloatArray, ts: FloatArray, weights: FloatArray) -> _Histories:
+    x_levels, x_index = np.unique(xs, return_inverse=True)
+    level_weights = np.asarray(np.bincount(x_index, weights=weights), dtype=np.float64)
+    return _Histories(xs, txs, ts, weights, x_levels, x_index.astype(np.int64), level_weights)
+
+
+def _head_by_level(params4: tuple[float, float, float, float], levels: FloatArray) -> FloatArray:
+    """ln[Γ(r+x) α^r / Γ(r)] + ln[B(a, b+x) / B(a, b)] for each distinct x."""
     r, alpha, a, b = params4
-    head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
-    alive_term = -(r + xs) * np.log(alpha + ts)
-    dead_term = _dead_term(r, alpha, a, b, xs, txs)
-    return np.asarray(head + np.logaddexp(alive_term, dead_term), dtype=np.float64)
+    head = gammaln(r + levels) - gammaln(r) + r * np.log(alpha) + betaln(a, b + levels)
+    return np.asarray(head - betaln(a, b), dtype=np.float64)
 
 
-def _dead_term(
-    r: float, alpha: float, a: float, b: float, xs: FloatArray, txs: FloatArray
-) -> FloatArray:
-    """log[a/(b+x-1) · (α+t_x)^-(r+x)] for x > 0, -inf for x = 0 (the term is absent)."""
-    repeat = xs > 0
-    x_safe = np.where(repeat, xs, 1.0)
-    term = np.log(a) - np.log(b + x_safe - 1.0) - (r + x_safe) * np.log(alpha + txs)
-    return np.where(repeat, term, -np.inf)
+def _mixture_terms(
+    params4: tuple[float, float, float, float], h: _Histories
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(alive term, dead term, log of their sum) of the last likelihood factor, per history."""
+    r, alpha, a, b = params4
+    repeat = h.xs > 0
+    x_safe = np.where(repeat, h.xs, 1.0)  # b + x - 1 must stay positive where the term is unused
+    alive_term = -(r + h.xs) * np.log(alpha + h.ts)
+    dead = np.log(a) - np.log(b + x_safe - 1.0) - (r + x_safe) * np.log(alpha + h.txs)
+    dead_term = np.where(repeat, dead, -np.inf)
+    return alive_term, dead_term, np.logaddexp(alive_term, dead_term)
+
+
+def _log_likelihood_terms(params4: tuple[float, float, float, float], h: _Histories) -> FloatArray:
+    """:func:`log_likelihood_terms` on prepared histories (the optimiser's inner loop)."""
+    head = _head_by_level(params4, h.x_levels)[h.x_index]
+    return np.asarray(head + _mixture_terms(params4, h)[2], dtype=np.float64)
 
 
 def _negative_mean_ll_and_gradient(
-    log_params: FloatArray, xs: FloatArray, txs: FloatArray, ts: FloatArray, weights: FloatArray
+    log_params: FloatArray, h: _Histories
 ) -> tuple[float, FloatArray]:
-    """Weighted mean negative log-likelihood and its gradient with respect to the log-parameters."""
+    """Weighted negative log-likelihood and its gradient with respect to the log-parameters."""
     r, alpha, a, b = (float(value) for value in np.exp(log_params))
-    repeat = xs > 0
-    alive_term = -(r + xs) * np.log(alpha + ts)
-    dead_term = _dead_term(r, alpha, a, b, xs, txs)
-    mixed = np.logaddexp(alive_term, dead_term)
-    head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
-    value = -float(np.dot(weights, head + mixed))
+    alive_term, dead_term, mixed = _mixture_terms((r, alpha, a, b), h)
+    head = _head_by_level((r, alpha, a, b), h.x_levels)
+    value = -float(np.dot(h.level_weights, head) + np.dot(h.weights, mixed))
 
     # Share of each term inside the log-sum-exp: d log(e^A + e^D) = w_A dA + w_D dD.
-    w_alive = np.exp(alive_term - mixed)
-    w_dead = np.where(repeat, np.exp(dead_term - mixed), 0.0)
-    x_safe = np.where(repeat, xs, 1.0)
+    w_alive = h.weights * np.exp(alive_term - mixed)
+    w_dead = h.weights * np.exp(dead_term - mixed)  # exp(-inf) = 0 where x = 0
+    total = float(h.weights.sum())
+    levels, lw = h.x_levels, h.level_weights
+    x_safe = np.where(h.xs > 0, h.xs, 1.0)
+    log_alpha_t, log_alpha_tx = np.log(alpha + h.ts), np.log(alpha + h.txs)
     d_r = (
-        digamma(r + xs)
-        - digamma(r)
-        + np.log(alpha)
-        - w_alive * np.log(alpha + ts)
-        - w_dead * np.log(alpha + txs)
+        np.dot(lw, digamma(r + levels))
+        + total * (np.log(alpha) - digamma(r))
+        - np.dot(w_alive, log_alpha_t)
+        - np.dot(w_dead, log_alpha_tx)
     )
-    d_alpha = r / alpha - w_alive * (r + xs) / (alpha + ts) - w_dead * (r + xs) / (alpha + txs)
-    d_a = digamma(a + b) - digamma(a + b + xs) + w_dead / a
+    d_alpha = (
+        total * r / alpha
+        - np.dot(w_alive, (r + h.xs) / (alpha + h.ts))
+        - np.dot(w_dead, (r + h.xs) / (alpha + h.txs))
+    )
+    d_a = total * digamma(a + b) - np.dot(lw, digamma(a + b + levels)) + w_dead.sum() / a
     d_b = (
-        digamma(b + xs)
-        - digamma(a + b + xs)
-        - digamma(b)
-        + digamma(a + b)
-        - w_dead / (b + x_safe - 1.0)
+        np.dot(lw, digamma(b + levels) - digamma(a + b + levels))
+        + total * (digamma(a + b) - digamma(b))
+        - np.dot(w_dead, 1.0 / (b + x_safe - 1.0))
     )
-    per_param = np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
     # Chain rule for θ = e^φ: d/dφ = θ · d/dθ.
-    gradient = -per_param * np.array([r, alpha, a, b])
+    gradient = -np.array([d_r, d_alpha, d_a, d_b], dtype=np.float64) * np.array([r, alpha, a, b])
     return value, gradient
+
+
+def _failed_in_the_interior(result: Any) -> bool:
+    """Is a second optimiser worth its cost after this L-BFGS-B result?
+
+    Only when L-BFGS-B itself failed (typically a line search breaking down in floating-point
+    noise) at a plausible point. If it failed while drifting beyond e^±10, the likelihood keeps
+    rising towards a boundary (e.g. customers without heterogeneity send r and alpha to infinity),
+    no method finds an interior maximum, and Nelder-Mead would spend ~800 full likelihood
+    evaluations (over 10 s for 100,000 distinct histories) to confirm it. If it succeeded but the
+    maximum is not proper, the data are at fault, not the method.
+    """
+    log_params = np.asarray(result.x, dtype=np.float64)
+    succeeded = bool(result.success) and bool(np.isfinite(float(result.fun)))
+    return not succeeded and bool(np.all(np.abs(log_params) < _FALLBACK_LOG_BOX))
 
 
 def _is_proper_maximum(result: Any, gradient: Callable[[FloatArray], FloatArray]) -> bool:

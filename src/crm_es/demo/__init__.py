@@ -1,0 +1,1 @@
+"""Realistic demo data: a deterministic stream of CRM commands (see :mod:`crm_es.demo.generator`)."""

@@ -1,0 +1,120 @@
+"""``crm-es init|exec|show|history`` end to end on real stores."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from crm_es.app.cli import main
+from tests.unit.test_command_wire_format import DESIGN_EXAMPLES
+
+
+def run(url: str, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--db", url, *args], input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_init_creates_the_schema_and_is_safe_twice(store_url: str) -> None:
+    assert run(store_url, "init")[0] == 0
+    code, out, _ = run(store_url, "init")
+    assert code == 0 and lines(out)[0]["ok"] is True
+
+
+def test_exec_runs_every_design_example(store_url: str) -> None:
+    code, out, _ = run(store_url, "exec", "-", input="\n".join(DESIGN_EXAMPLES) + "\n")
+    results = lines(out)
+    assert code == 0
+    assert [r["ok"] for r in results] == [True] * 8
+    assert [r["version"] for r in results] == list(range(1, 9))
+    assert len({r["customer_id"] for r in results}) == 1
+
+
+def test_a_bad_line_stores_nothing_and_later_lines_still_run(store_url: str) -> None:
+    script = "\n".join(
+        [
+            DESIGN_EXAMPLES[0],
+            '{"type":"grant_points","customer":"C-1","points":100}',
+            '{"type":"redeem_points","customer":"C-1","points":"lots"}',
+            '{"type":"redeem_points","customer":"C-1","points":500}',
+            '{"type":"record_purchase", "customer":',
+            '{"type":"redeem_points","customer":"C-1","points":30}',
+        ]
+    )
+    code, out, err = run(store_url, "exec", "-", input=script)
+    results = lines(out)
+    assert code == 1
+    assert [r["ok"] for r in results] == [True, True, False, False, False, True]
+    assert results[2] == {
+        "ok": False,
+        "line": 3,
+        "error": "Expected `int`, got `str` - at `$.points`",
+    }
+    assert results[3]["error"] == "cannot redeem 500 points: only 100 available"
+    assert results[4]["error"] == "Input data was truncated"
+    assert results[5]["version"] == 3  # the failed lines appended nothing
+    assert "<stdin> line 3: Expected `int`, got `str` - at `$.points`" in err
+    show = json.loads(run(store_url, "show", "C-1")[1])
+    assert show["points"]["balance"] == 70
+
+
+def test_show_prints_the_whole_customer_state(store_url: str) -> None:
+    run(store_url, "exec", "-", input="\n".join(DESIGN_EXAMPLES))
+    code, out, _ = run(store_url, "show", "C-1")
+    state = json.loads(out)
+    assert code == 0
+    assert state["external_ref"] == "C-1" and state["profile"]["name"] == "王芳"
+    assert state["purchases"]["paid"] == {"CNY": "129.90"}
+    assert state["points"]["balance"] == 50 and state["tier"] == "standard"
+    assert state["open_complaints"] == [] and state["churn"]["churned"] is False
+    at_two = json.loads(run(store_url, "show", "C-1", "--version", "2")[1])
+    assert at_two["version"] == 2 and at_two["points"]["balance"] == 0
+
+
+def test_history_prints_every_event_with_its_envelope(store_url: str) -> None:
+    run(store_url, "exec", "-", input="\n".join(DESIGN_EXAMPLES))
+    code, out, _ = run(store_url, "history", "C-1")
+    events = lines(out)
+    assert code == 0
+    assert [e["type"] for e in events][:3] == [
+        "CustomerRegistered",
+        "PurchaseRecorded",
+        "ContactLogged",
+    ]
+    assert events[1]["occurred_at"] == "2026-01-05T02:00:00Z"
+    for key in (
+        "recorded_at",
+        "occurred_at",
+        "actor",
+        "command_id",
+        "correlation_id",
+        "causation_id",
+        "reason",
+        "version",
+    ):
+        assert key in events[0]
+    assert events[0]["actor"] == "cli"
+
+
+def test_an_unknown_customer_is_an_error_without_traceback(sqlite_url: str) -> None:
+    code, out, err = run(sqlite_url, "show", "nobody")
+    assert code == 1 and out == ""
+    assert err.strip() == "Error: customer 'nobody' not found"
+
+
+def test_the_store_url_can_come_from_the_environment(sqlite_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["exec", "-"], input=DESIGN_EXAMPLES[0], env={"CRM_ES_DB": sqlite_url}
+    )
+    assert result.exit_code == 0
+    assert json.loads(run(sqlite_url, "show", "C-1")[1])["external_ref"] == "C-1"
+
+
+def test_a_bad_store_url_is_a_clear_error() -> None:
+    code, _, err = run("mysql://x/y", "init")
+    assert code == 1 and "unsupported store URL" in err
