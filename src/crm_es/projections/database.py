@@ -1,0 +1,118 @@
+"""A small portable layer over sqlite3 and psycopg for the read models' own tables.
+
+Read models live in the same database as the events (so a view change and its tracking position
+commit together), but the library's recorders expose no general-purpose transaction, so read
+models open their own connection. SQL is written once with ``?`` placeholders and ``{table}``
+names; this module turns ``?`` into ``%s`` for PostgreSQL and sets its ``search_path``.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from crm_es.app.store import StoreConfig
+
+# Column types that mean the same on both stores.
+BIGINT = "BIGINT"
+TEXT = "TEXT"
+REAL = "DOUBLE PRECISION"
+
+_QMARK = re.compile(r"\?")
+
+
+class Tx:
+    """One open transaction: execute statements, run queries."""
+
+    def __init__(self, cursor: Any, postgres: bool) -> None:
+        self._cursor = cursor
+        self.postgres = postgres
+
+    def _sql(self, sql: str) -> str:
+        return _QMARK.sub("%s", sql) if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._sql(sql), rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(self._sql(sql), params)
+        return list(self._cursor.fetchall())
+
+    def for_update(self) -> str:
+        """Row lock suffix: PostgreSQL locks the row; SQLite's write transaction already does."""
+        return " FOR UPDATE" if self.postgres else ""
+
+
+class Database:
+    """Opens transactions on the store of a :class:`StoreConfig`."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.postgres = config.is_postgres
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+
+    def _connect(self) -> Any:
+        if self.postgres:
+            if self._pg is None or self._pg.closed:
+                import psycopg
+
+                options = f"-c search_path={self.config.schema}" if self.config.schema else ""
+                self._pg = psycopg.connect(self.config.conninfo(), options=options)
+            return self._pg
+        if self._sqlite is None:
+            name = self.config.env["SQLITE_DBNAME"]
+            self._sqlite = sqlite3.connect(
+                name, uri=name.startswith("file:"), isolation_level=None, check_same_thread=False
+            )
+            self._sqlite.execute("PRAGMA busy_timeout = 30000")
+            self._sqlite.execute("PRAGMA journal_mode = WAL")
+        return self._sqlite
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction; commits on success, rolls back on any error."""
+        conn = self._connect()
+        if self.postgres:
+            with conn.transaction(), conn.cursor() as cur:
+                yield Tx(cur, True)
+            return
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(cur, False)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only snapshot for queries (reports)."""
+        conn = self._connect()
+        if self.postgres:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield Tx(cur, True)
+            return
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield Tx(cur, False)
+        finally:
+            cur.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None

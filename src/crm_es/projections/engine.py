@@ -1,0 +1,320 @@
+"""The projection engine shared by every read model: catch up, follow, rebuild, status.
+
+Exactly once: each batch of events changes the read model's tables *and* advances its tracking
+position in one transaction, after re-reading (and on PostgreSQL locking) that position; a second
+worker, a crash or a retry can therefore never apply an event twice or skip one.
+
+Rebuild without downtime: a read model's tables carry a generation number
+(``rm_<model>_<table>_g<N>``). A rebuild fills generation N+1 from the first event while reports
+keep reading generation N, then switches the active generation in one transaction and drops N.
+
+We track positions in our own ``crm_read_models`` table rather than the library's tracking recorder
+because that table is single-row per upstream application and cannot hold a second generation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Final
+
+import msgspec
+
+from crm_es.app.service import CRM
+from crm_es.domain.events import CustomerEvent
+from crm_es.projections.database import BIGINT, TEXT, Database, Tx
+
+STATE_TABLE: Final = "crm_read_models"
+DEFAULT_BATCH: Final = 1000
+
+Statement = tuple[str, tuple[Any, ...]]
+Progress = Callable[[int, int], None]  # (position, head)
+
+
+class ReadModel(ABC):
+    """A read model: its tables and how each event changes them.
+
+    ``tables`` maps a logical table name to its column definitions; SQL statements name tables as
+    ``{logical}`` and use ``?`` placeholders. ``handle`` never reads: it returns upserts and
+    deletes, so the engine can run a whole batch as a few ``executemany`` calls.
+    Bump ``schema_version`` whenever the tables or the handling change: the engine then asks for a
+    rebuild instead of mixing old and new rows.
+    """
+
+    name: ClassVar[str]
+    schema_version: ClassVar[int]
+    tables: ClassVar[dict[str, str]]
+    indexes: ClassVar[dict[str, str]] = {}  # index name suffix -> "{table} (columns)"
+
+    @abstractmethod
+    def handle(self, event: CustomerEvent) -> Iterable[Statement]:
+        """The statements that apply ``event`` (none if the event does not concern this model)."""
+
+
+class ModelStatus(msgspec.Struct, frozen=True):
+    name: str
+    generation: int
+    position: int
+    head: int
+    lag: int
+    schema_version: int
+    code_schema_version: int
+    rebuild_needed: bool
+
+
+class StaleReadModel(Exception):
+    """The stored generation was built by other code; it must be rebuilt."""
+
+
+def physical_table(model: str, table: str, generation: int) -> str:
+    return f"rm_{model}_{table}_g{generation}"
+
+
+class ProjectionEngine:
+    def __init__(self, app: CRM, models: Sequence[ReadModel], batch_size: int = DEFAULT_BATCH):
+        self.app = app
+        self.models = {m.name: m for m in models}
+        self.batch_size = batch_size
+        self.db = Database(app.store)
+        self._sql_cache: dict[tuple[str, int, str], str] = {}
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name {TEXT} NOT NULL, "
+                f"generation {BIGINT} NOT NULL, position {BIGINT} NOT NULL, "
+                f"schema_version {BIGINT} NOT NULL, active {BIGINT} NOT NULL, "
+                "PRIMARY KEY (name, generation))"
+            )
+            for model in models:
+                if self._active_generation(tx, model.name) is None:
+                    self._create_generation(tx, model, 1, active=True)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def model(self, name: str) -> ReadModel:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models))
+            raise KeyError(f"unknown read model {name!r} (known: {known})") from None
+
+    # --- generations --------------------------------------------------------------------------
+
+    def _active_generation(self, tx: Tx, name: str) -> tuple[int, int, int] | None:
+        """(generation, position, schema_version) of the active generation."""
+        rows = tx.query(
+            f"SELECT generation, position, schema_version FROM {STATE_TABLE} "
+            "WHERE name = ? AND active = 1",
+            (name,),
+        )
+        return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
+
+    def _create_generation(self, tx: Tx, model: ReadModel, generation: int, active: bool) -> None:
+        for table, columns in model.tables.items():
+            tx.execute(
+                f"CREATE TABLE IF NOT EXISTS {physical_table(model.name, table, generation)} "
+                f"({columns})"
+            )
+        names = self.table_names(model, generation)
+        for suffix, target in model.indexes.items():
+            index = f"ix_{model.name}_{suffix}_g{generation}"
+            tx.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target.format(**names)}")
+        tx.execute(
+            f"INSERT INTO {STATE_TABLE} (name, generation, position, schema_version, active) "
+            "VALUES (?, ?, 0, ?, ?)",
+            (model.name, generation, model.schema_version, 1 if active else 0),
+        )
+
+    def _drop_generation(self, tx: Tx, model: ReadModel, generation: int) -> None:
+        for table in model.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {physical_table(model.name, table, generation)}")
+        tx.execute(
+            f"DELETE FROM {STATE_TABLE} WHERE name = ? AND generation = ?", (model.name, generation)
+        )
+
+    def table_names(self, model: ReadModel, generation: int) -> dict[str, str]:
+        return {t: physical_table(model.name, t, generation) for t in model.tables}
+
+    def active_tables(self, tx: Tx, name: str) -> dict[str, str]:
+        """Physical names of the tables reports should read for read model ``name``."""
+        model = self.model(name)
+        active = self._active_generation(tx, name)
+        assert active is not None
+        return self.table_names(model, active[0])
+
+    # --- processing ---------------------------------------------------------------------------
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def _process_batch(self, model: ReadModel, generation: int, position: int) -> int | None:
+        """Apply the events after ``position``; returns the new position (None if none)."""
+        notifications = self.app.recorder.select_notifications(
+            start=position + 1, limit=self.batch_size
+        )
+        if not notifications:
+            return None
+        statements: list[Statement] = []
+        for notification in notifications:
+            statements.extend(model.handle(self.app.mapper.to_domain_event(notification)))
+        new_position = notifications[-1].id
+        with self.db.transaction() as tx:
+            rows = tx.query(
+                f"SELECT position FROM {STATE_TABLE} WHERE name = ? AND generation = ?"
+                + tx.for_update(),
+                (model.name, generation),
+            )
+            if not rows or int(rows[0][0]) != position:
+                return int(rows[0][0]) if rows else None  # another worker moved on: re-read
+            self._run(tx, model, generation, statements)
+            tx.execute(
+                f"UPDATE {STATE_TABLE} SET position = ? WHERE name = ? AND generation = ?",
+                (new_position, model.name, generation),
+            )
+        return int(new_position)
+
+    def _run(self, tx: Tx, model: ReadModel, generation: int, statements: list[Statement]) -> None:
+        """Run statements in order, grouping runs of the same SQL into one executemany."""
+        names = self.table_names(model, generation)
+        i = 0
+        while i < len(statements):
+            sql = statements[i][0]
+            j = i
+            while j < len(statements) and statements[j][0] == sql:
+                j += 1
+            key = (model.name, generation, sql)
+            physical = self._sql_cache.get(key)
+            if physical is None:
+                physical = self._sql_cache[key] = sql.format(**names)
+            tx.executemany(physical, [params for _, params in statements[i:j]])
+            i = j
+
+    def _drain(
+        self, model: ReadModel, generation: int, position: int, progress: Progress | None
+    ) -> int:
+        head = self.head()
+        while True:
+            new_position = self._process_batch(model, generation, position)
+            if new_position is None:
+                return position
+            position = new_position
+            if progress is not None:
+                head = max(head, position)
+                progress(position, head)
+
+    def catch_up(self, name: str, progress: Progress | None = None) -> int:
+        """Apply every event after the read model's position; returns the new position."""
+        model = self.model(name)
+        with self.db.transaction() as tx:
+            active = self._active_generation(tx, name)
+        assert active is not None
+        generation, position, schema_version = active
+        if schema_version != model.schema_version:
+            msg = (
+                f"read model {name!r} was built by schema v{schema_version}, the code is "
+                f"v{model.schema_version}: run `crm-es projections rebuild {name}`"
+            )
+            raise StaleReadModel(msg)
+        return self._drain(model, generation, position, progress)
+
+    def catch_up_all(self) -> None:
+        """Bring every read model up to date (read-your-writes for embedded SQLite use)."""
+        for name in self.models:
+            self.catch_up(name)
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Fill a fresh generation from the first event, then switch to it atomically."""
+        model = self.model(name)
+        with self.db.transaction() as tx:
+            rows = tx.query(f"SELECT MAX(generation) FROM {STATE_TABLE} WHERE name = ?", (name,))
+            new_generation = int(rows[0][0] or 0) + 1
+            self._create_generation(tx, model, new_generation, active=False)
+        position = self._drain(model, new_generation, 0, progress)
+        with self.db.transaction() as tx:
+            old = self._active_generation(tx, name)
+            tx.execute(f"UPDATE {STATE_TABLE} SET active = 0 WHERE name = ?", (name,))
+            tx.execute(
+                f"UPDATE {STATE_TABLE} SET active = 1 WHERE name = ? AND generation = ?",
+                (name, new_generation),
+            )
+            stale = tx.query(
+                f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND generation <> ?",
+                (name, new_generation),
+            )
+            for (generation,) in stale:
+                self._drop_generation(tx, model, int(generation))
+        del old
+        return position
+
+    def status(self) -> list[ModelStatus]:
+        head = self.head()
+        out = []
+        with self.db.transaction() as tx:
+            for name, model in self.models.items():
+                active = self._active_generation(tx, name)
+                assert active is not None
+                generation, position, schema_version = active
+                out.append(
+                    ModelStatus(
+                        name=name,
+                        generation=generation,
+                        position=position,
+                        head=head,
+                        lag=max(0, head - position),
+                        schema_version=schema_version,
+                        code_schema_version=model.schema_version,
+                        rebuild_needed=schema_version != model.schema_version,
+                    )
+                )
+        return out
+
+    # --- following ----------------------------------------------------------------------------
+
+    def follow(
+        self,
+        names: Sequence[str],
+        stop: threading.Event,
+        poll_interval: float = 0.5,
+        progress: Progress | None = None,
+    ) -> None:
+        """Keep the read models up to date until ``stop`` is set.
+
+        PostgreSQL wakes us with LISTEN/NOTIFY on the events table's channel (the recorder
+        NOTIFYs on every insert); SQLite has no notifications, so we poll.
+        """
+        waiter = self._notification_waiter() if self.db.postgres else None
+        try:
+            while not stop.is_set():
+                for name in names:
+                    self.catch_up(name, progress)
+                if waiter is not None:
+                    waiter(poll_interval)
+                else:
+                    stop.wait(poll_interval)
+        finally:
+            if waiter is not None:
+                waiter(-1)
+
+    def _notification_waiter(self) -> Callable[[float], None]:
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(self.app.store.conninfo(), autocommit=True)
+        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+        def wait(timeout: float) -> None:
+            if timeout < 0:
+                conn.close()
+                return
+            started = time.monotonic()
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                break
+            # Coalesce a burst of inserts into one catch-up.
+            if time.monotonic() - started < timeout:
+                for _ in conn.notifies(timeout=0.01):
+                    pass
+
+        return wait

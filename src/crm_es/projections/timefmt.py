@@ -1,0 +1,30 @@
+"""Times in read-model rows: fixed-width UTC ISO strings, so text order is time order on both
+stores and ``--as-of`` / ``--known-at`` filters are plain string comparisons."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def day(moment: datetime, tz: tzinfo = UTC) -> str:
+    """The calendar day of ``moment`` in the store's time zone (purchase days merge on it)."""
+    return moment.astimezone(tz).date().isoformat()
+
+
+def parse_moment(text: str, tz: tzinfo = UTC) -> datetime:
+    """A CLI/API time: a bare date means the END of that day (inclusive) in ``tz``;
+    a date-time with an offset means that instant; a naive date-time is read in ``tz``."""
+    text = text.strip()
+    if len(text) == 10:
+        d = date.fromisoformat(text)
+        return datetime.combine(d + timedelta(days=1), time(), tz) - timedelta(microseconds=1)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
