@@ -109,7 +109,15 @@ class CRM(Application[UUID]):
     # --- commands --------------------------------------------------------------------------------
 
     def execute(self, command: cmd.Command) -> CommandResult:
-        """Run one command; raises a CrmError (and stores nothing) when a rule is broken."""
+        """Run one command; raises a CrmError (and stores nothing) when a rule is broken.
+
+        A command Struct built in Python skipped msgspec's constraint checks (lengths, patterns,
+        time zones), so it is validated here exactly as the JSON form would be.
+        """
+        return self.execute_validated(cmd.validate_command(command))
+
+    def execute_validated(self, command: cmd.Command) -> CommandResult:
+        """Run a command that came out of msgspec decoding/conversion (already validated)."""
         customer_id = self.customer_id_for(command)
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -166,7 +174,7 @@ class CRM(Application[UUID]):
         return customer
 
     def _run(self, command_type: type[cmd.Command], fields: dict[str, Any]) -> CommandResult:
-        return self.execute(cmd.command_from_fields(command_type, fields))
+        return self.execute_validated(cmd.command_from_fields(command_type, fields))
 
     # One method per command; keyword arguments are the command's fields (see commands.py).
     def register_customer(self, **fields: Any) -> CommandResult:

@@ -1,1 +1,1 @@
-"""Realistic demo data: a deterministic stream of CRM commands (see :mod:`crm_es.demo.generator`)."""
+"""Realistic demo data: a deterministic stream of CRM commands (:mod:`.generator`)."""

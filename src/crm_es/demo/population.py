@@ -73,25 +73,28 @@ class Product:
     items: tuple[tuple[str, str], ...]  # (sku, name)
 
 
+def _items(prefix: str, *names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{prefix}-{i}", name) for i, name in enumerate(names, start=1001))
+
+
 PRODUCTS: Final = {
-    "apparel": Product("apparel", 280, 0.7, (("AP-1001", "羊毛大衣"), ("AP-1002", "运动鞋"),
-                                             ("AP-1003", "真丝围巾"), ("AP-1004", "牛仔裤"))),
-    "beauty": Product("beauty", 210, 0.6, (("BT-2001", "精华液"), ("BT-2002", "面膜礼盒"),
-                                           ("BT-2003", "口红"), ("BT-2004", "防晒霜"))),
-    "appliances": Product("appliances", 2100, 0.8, (("HA-3001", "空气净化器"),
-                                                    ("HA-3002", "扫地机器人"),
-                                                    ("HA-3003", "电饭煲"), ("HA-3004", "变频空调"))),
-    "digital": Product("digital", 1500, 0.9, (("DG-4001", "蓝牙耳机"), ("DG-4002", "平板电脑"),
-                                              ("DG-4003", "智能手表"), ("DG-4004", "手机"))),
-    "grocery": Product("grocery", 120, 0.6, (("GR-5001", "五常大米"), ("GR-5002", "坚果礼盒"),
-                                             ("GR-5003", "龙井茶叶"), ("GR-5004", "年货礼盒"))),
-    "home": Product("home", 560, 0.8, (("HM-6001", "乳胶枕"), ("HM-6002", "四件套"),
-                                       ("HM-6003", "收纳柜"))),
-    "baby": Product("baby", 300, 0.6, (("BB-7001", "婴儿奶粉"), ("BB-7002", "纸尿裤"),
-                                       ("BB-7003", "儿童安全座椅"))),
-    "b2b": Product("b2b", 6500, 0.9, (("EN-9001", "办公电脑批量采购"), ("EN-9002", "企业软件年费"),
-                                      ("EN-9003", "办公耗材"))),
-}  # fmt: skip
+    "apparel": Product(
+        "apparel", 280, 0.7, _items("AP", "羊毛大衣", "运动鞋", "真丝围巾", "牛仔裤")
+    ),
+    "beauty": Product("beauty", 210, 0.6, _items("BT", "精华液", "面膜礼盒", "口红", "防晒霜")),
+    "appliances": Product(
+        "appliances", 2100, 0.8, _items("HA", "空气净化器", "扫地机器人", "电饭煲", "变频空调")
+    ),
+    "digital": Product(
+        "digital", 1500, 0.9, _items("DG", "蓝牙耳机", "平板电脑", "智能手表", "手机")
+    ),
+    "grocery": Product(
+        "grocery", 120, 0.6, _items("GR", "五常大米", "坚果礼盒", "龙井茶叶", "年货礼盒")
+    ),
+    "home": Product("home", 560, 0.8, _items("HM", "乳胶枕", "四件套", "收纳柜")),
+    "baby": Product("baby", 300, 0.6, _items("BB", "婴儿奶粉", "纸尿裤", "儿童安全座椅")),
+    "b2b": Product("b2b", 6500, 0.9, _items("EN", "办公电脑批量采购", "企业软件年费", "办公耗材")),
+}
 RETAIL_MIX: Final = (("apparel", 0.2), ("beauty", 0.15), ("appliances", 0.1), ("digital", 0.12),
                      ("grocery", 0.22), ("home", 0.11), ("baby", 0.1))  # fmt: skip
 COMPANY_MIX: Final = (("b2b", 0.6), ("digital", 0.2), ("appliances", 0.1), ("grocery", 0.1))
@@ -145,6 +148,7 @@ def make_customer(
     source = pick(rng, SOURCES)
     birthday: date | None = None
     industry: str | None = None
+    products: tuple[tuple[str, float], ...]
     if company:
         industry = rng.choice(list(INDUSTRIES))
         brand, b_py = rng.choice(BRANDS)

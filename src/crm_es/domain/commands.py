@@ -287,6 +287,11 @@ def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> 
     return msgspec.convert(fields, command_type, strict=False)
 
 
+def validate_command(command: Command) -> Command:
+    """Check a Struct built in Python against its declared constraints (raises ValidationError)."""
+    return msgspec.convert(msgspec.to_builtins(command), type(command))
+
+
 def command_type_name(command: Command | type[Command]) -> str:
     cls = command if isinstance(command, type) else type(command)
     return _tagged(cls.__name__)

@@ -8,7 +8,7 @@ gets back events numbered from ``customer.version + 1``, ready to save in one tr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 from uuid import UUID
 
@@ -40,7 +40,7 @@ from crm_es.domain.values import (
 
 # Clocks of embedding applications drift; more than this into the future is an input error.
 FUTURE_SKEW: Final = timedelta(minutes=5)
-EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1).astimezone()
+EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
 
 E = TypeVar("E", bound=ev.CustomerEvent)
 
@@ -72,6 +72,12 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
             causation_id=command.causation_id,
             reason=command.reason,
         )
+
+
+def business_day(moment: datetime) -> date:
+    """The calendar day of a business time in the store's time zone (UTC): points expire and
+    grants are dated on it, whatever offset the caller sent."""
+    return moment.astimezone(UTC).date()
 
 
 class _Batch:
@@ -346,7 +352,7 @@ def _answer_survey(cu: Customer, c: cmd.AnswerSurvey, b: _Batch) -> None:
 
 
 def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
-    if c.expires_on is not None and c.expires_on <= b.envelope.occurred_at.date():
+    if c.expires_on is not None and c.expires_on <= business_day(b.envelope.occurred_at):
         raise InvalidValue("expires_on", c.expires_on.isoformat(), "must be after the grant date")
     b.add(
         ev.PointsGranted,
@@ -358,7 +364,7 @@ def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
 
 
 def _expired_draws(cu: Customer, b: _Batch) -> list[ev.PointsDraw]:
-    today = b.envelope.occurred_at.date()
+    today = business_day(b.envelope.occurred_at)
     return [
         ev.PointsDraw(lot.lot_id, lot.remaining)
         for lot in cu.lots

@@ -70,6 +70,14 @@ class ChurnReport(msgspec.Struct, frozen=True):
     customers: list[CustomerChurn]
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
 def churn_report(
     tx: Tx,
     tables: dict[str, str],
@@ -106,8 +114,9 @@ def churn_report(
             log_likelihood=params.log_likelihood, converged=params.converged,
             customers=params.n_customers, time_unit=time_unit,
         )  # fmt: skip
-        alive = [float(v) for v in p_alive(params, xs, t_xs, ts)]
-        expected = [float(v) for v in expected_purchases(params, horizon_days / unit, xs, t_xs, ts)]
+        with np.errstate(all="ignore"):  # a degenerate fit can overflow; reported as null
+            alive = _finite(p_alive(params, xs, t_xs, ts))
+            expected = _finite(expected_purchases(params, horizon_days / unit, xs, t_xs, ts))
 
     rows = []
     for i, cid in enumerate(ids):
@@ -125,8 +134,8 @@ def churn_report(
                 x=int(xs[i]),
                 t_x=float(t_xs[i]),
                 T=float(ts[i]),
-                p_alive=None if alive[i] is None else round(alive[i] or 0.0, 6),
-                expected_purchases=None if expected[i] is None else round(expected[i] or 0.0, 6),
+                p_alive=_rounded(alive[i]),
+                expected_purchases=_rounded(expected[i]),
             )
         )
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("active", "at_risk", "churned")}
@@ -140,3 +149,7 @@ def churn_report(
         won_back=sum(1 for r in rows if r.won_back),
         customers=rows,
     )
+
+
+def table_rows(report: ChurnReport) -> list[dict[str, object]]:
+    return [msgspec.structs.asdict(c) for c in report.customers]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -56,25 +57,33 @@ class Database:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self.postgres = config.is_postgres
-        self._sqlite: sqlite3.Connection | None = None
-        self._pg: Any = None
+        # One connection per thread: a follower thread and a report in another thread must not
+        # interleave statements on one connection.
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
 
     def _connect(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not (self.postgres and conn.closed):
+            return conn
         if self.postgres:
-            if self._pg is None or self._pg.closed:
-                import psycopg
+            import psycopg
 
-                options = f"-c search_path={self.config.schema}" if self.config.schema else ""
-                self._pg = psycopg.connect(self.config.conninfo(), options=options)
-            return self._pg
-        if self._sqlite is None:
+            options = f"-c search_path={self.config.schema}" if self.config.schema else ""
+            conn = psycopg.connect(self.config.conninfo(), options=options)
+        else:
             name = self.config.env["SQLITE_DBNAME"]
-            self._sqlite = sqlite3.connect(
+            conn = sqlite3.connect(
                 name, uri=name.startswith("file:"), isolation_level=None, check_same_thread=False
             )
-            self._sqlite.execute("PRAGMA busy_timeout = 30000")
-            self._sqlite.execute("PRAGMA journal_mode = WAL")
-        return self._sqlite
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if not name.startswith("file:"):
+                conn.execute("PRAGMA journal_mode = WAL")
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -110,9 +119,8 @@ class Database:
             cur.execute("ROLLBACK")
 
     def close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
-        if self._pg is not None:
-            self._pg.close()
-            self._pg = None
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

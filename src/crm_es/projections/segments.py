@@ -138,3 +138,7 @@ def segments_report(
         lifecycle_sizes={s: sum(1 for r in rows if r.lifecycle == s) for s in LIFECYCLE_STAGES},
         customers=rows,
     )
+
+
+def table_rows(report: SegmentsReport) -> list[dict[str, object]]:
+    return [msgspec.structs.asdict(c) for c in report.customers]
