@@ -24,7 +24,7 @@ import msgspec
 
 from crm_es.app.service import CRM
 from crm_es.domain.events import CustomerEvent
-from crm_es.projections.database import BIGINT, TEXT, Database, Tx
+from crm_es.app.database import BIGINT, TEXT, Database, Tx
 
 STATE_TABLE: Final = "crm_read_models"
 DEFAULT_BATCH: Final = 1000

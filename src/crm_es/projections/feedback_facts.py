@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from crm_es.domain import events as ev
-from crm_es.projections.database import BIGINT, TEXT
+from crm_es.app.database import BIGINT, TEXT
 from crm_es.projections.engine import ReadModel, Statement
 from crm_es.projections.timefmt import iso
 

@@ -10,7 +10,7 @@ from datetime import date
 
 import msgspec
 
-from crm_es.projections.database import Tx
+from crm_es.app.database import Tx
 from crm_es.projections.report_query import ReportQuery
 from crm_es.projections.satisfaction_metrics import median
 

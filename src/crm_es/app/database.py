@@ -1,4 +1,4 @@
-"""A small portable layer over sqlite3 and psycopg for the read models' own tables.
+"""A small portable layer over sqlite3 and psycopg for our own tables (read models, keys).
 
 Read models live in the same database as the events (so a view change and its tracking position
 commit together), but the library's recorders expose no general-purpose transaction, so read
