@@ -1,8 +1,9 @@
 """Read model ``customers``: who each customer is, and the facts RFM, lifecycle and churn need.
 
 Per customer, the current attributes; and time-independent fact rows with their business time
-(``occurred_at``) and recorded time (``recorded_at``): purchases, refunds, churn / win-back and tier
-changes. Anything that depends on a reference date is computed by the reports from these rows.
+(``occurred_at``) and recorded time (``recorded_at``): purchases, refunds, churn / win-back,
+loyalty points and tier changes. Anything that depends on a reference date is computed by the
+reports from these rows.
 Holds no personal data (names, emails, phones, birthdays stay in the event store).
 """
 
@@ -16,6 +17,11 @@ from crm_es.app.database import BIGINT, TEXT
 from crm_es.projections.engine import ReadModel, Statement
 from crm_es.projections.timefmt import day, iso
 
+_POINTS_KINDS: dict[type[ev.CustomerEvent], str] = {
+    ev.PointsGranted: "granted",
+    ev.PointsRedeemed: "redeemed",
+    ev.PointsExpired: "expired",
+}
 _PROFILE_COLUMNS = ("kind", "category", "region", "industry", "company_size", "income_band")
 
 
@@ -45,6 +51,11 @@ class CustomerFacts(ReadModel):
         "churn_facts": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
             f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL, reason {TEXT}, "
+            "PRIMARY KEY (customer_id, version)"
+        ),
+        "points_facts": (
+            f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
+            f"points {BIGINT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL, "
             "PRIMARY KEY (customer_id, version)"
         ),
         "tier_facts": (
@@ -118,5 +129,12 @@ class CustomerFacts(ReadModel):
                 (cid, event.originator_version, event.to_tier, occurred, recorded),
             )
             yield ("UPDATE {profile} SET tier = ? WHERE customer_id = ?", (event.to_tier, cid))
+        elif isinstance(event, ev.PointsGranted | ev.PointsRedeemed | ev.PointsExpired):
+            kind = _POINTS_KINDS[type(event)]
+            yield (
+                "INSERT INTO {points_facts} (customer_id, version, kind, points, occurred_at, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (cid, event.originator_version, kind, event.points, occurred, recorded),
+            )
         elif isinstance(event, ev.PersonalDataErased):
             yield ("UPDATE {profile} SET erased = 1 WHERE customer_id = ?", (cid,))
