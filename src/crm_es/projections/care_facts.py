@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from crm_es.domain import events as ev
+import msgspec
+
 from crm_es.app.database import BIGINT, TEXT
+from crm_es.domain import events as ev
 from crm_es.projections.engine import ReadModel, Statement
 from crm_es.projections.timefmt import iso
 
@@ -41,7 +43,7 @@ class CareFacts(ReadModel):
         cid = str(event.originator_id)
         if isinstance(event, ev.CustomerRegistered | ev.ProfileUpdated):
             birthday = event.birthday
-            if birthday is ev.UNSET:
+            if birthday is msgspec.UNSET:
                 return
             yield ("DELETE FROM {birthdays} WHERE customer_id = ?", (cid,))
             if isinstance(birthday, str) and len(birthday) == 10:

@@ -12,9 +12,9 @@ from typing import Final, Literal
 import msgspec
 import numpy as np
 
+from crm_es.app.database import Tx
 from crm_es.domain.values import TIER_CURRENCY
 from crm_es.projections.bgnbd import expected_purchases, fit_bgnbd, p_alive
-from crm_es.app.database import Tx
 from crm_es.projections.purchase_history import (
     ChurnRule,
     churn_threshold_days,

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from crm_es.domain import events as ev
+import msgspec
+
 from crm_es.app.database import BIGINT, TEXT
+from crm_es.domain import events as ev
 from crm_es.projections.engine import ReadModel, Statement
 from crm_es.projections.timefmt import day, iso
 
@@ -84,7 +86,7 @@ class CustomerFacts(ReadModel):
         elif isinstance(event, ev.ProfileUpdated):
             for column in _PROFILE_COLUMNS:
                 value = getattr(event, column)
-                if value is not ev.UNSET:
+                if value is not msgspec.UNSET:
                     yield (
                         f"UPDATE {{profile}} SET {column} = ? WHERE customer_id = ?",
                         (value, cid),

@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Final
 
 import msgspec
 
+from crm_es.app.database import BIGINT, TEXT, Database, Tx
 from crm_es.app.service import CRM
 from crm_es.domain.events import CustomerEvent
-from crm_es.app.database import BIGINT, TEXT, Database, Tx
 
 STATE_TABLE: Final = "crm_read_models"
 DEFAULT_BATCH: Final = 1000
@@ -158,7 +158,8 @@ class ProjectionEngine:
             return None
         statements: list[Statement] = []
         for notification in notifications:
-            statements.extend(model.handle(self.app.mapper.to_domain_event(notification)))
+            event: CustomerEvent = self.app.mapper.to_domain_event(notification)  # type: ignore[assignment]
+            statements.extend(model.handle(event))
         new_position = notifications[-1].id
         with self.db.transaction() as tx:
             rows = tx.query(

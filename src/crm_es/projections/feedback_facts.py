@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from crm_es.domain import events as ev
 from crm_es.app.database import BIGINT, TEXT
+from crm_es.domain import events as ev
 from crm_es.projections.engine import ReadModel, Statement
 from crm_es.projections.timefmt import iso
 
@@ -37,7 +37,8 @@ class FeedbackFacts(ReadModel):
             "PRIMARY KEY (customer_id, survey_id)"
         ),
         "complaint_events": (
-            f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, complaint_id {TEXT} NOT NULL, "
+            f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, "
+            f"complaint_id {TEXT} NOT NULL, "
             f"kind {TEXT} NOT NULL, category {TEXT}, severity {TEXT}, channel {TEXT}, "
             f"sla_due {TEXT}, satisfied {BIGINT}, occurred_at {TEXT} NOT NULL, "
             f"recorded_at {TEXT} NOT NULL, PRIMARY KEY (customer_id, version)"

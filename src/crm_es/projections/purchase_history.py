@@ -7,6 +7,7 @@ both agree on what a purchase day, a net spend and a churned customer are.
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 import msgspec
 
@@ -100,7 +101,7 @@ def load_churn_facts(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict
 def churn_threshold_days(days: list[date], rule: ChurnRule) -> float:
     if len(days) < 2:
         return float(rule.floor_days)
-    gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
+    gaps = [(b - a).days for a, b in pairwise(days)]
     typical = median(gaps) or 0.0
     return max(rule.k * typical, float(rule.floor_days))
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import msgspec
 
-from crm_es.domain.values import TIER_CURRENCY, Tier, currency_exponent
 from crm_es.app.database import Tx
+from crm_es.domain.values import TIER_CURRENCY, Tier, currency_exponent
 from crm_es.projections.purchase_history import (
     ChurnRule,
     load_churn_facts,

@@ -3,7 +3,7 @@ stores and ``--as-of`` / ``--known-at`` filters are plain string comparisons."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 
 def iso(moment: datetime) -> str:
@@ -27,4 +27,4 @@ def parse_moment(text: str, tz: tzinfo = UTC) -> datetime:
 
 
 def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

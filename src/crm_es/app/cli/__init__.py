@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from crm_es.app.cli.core import exec_commands, history, init, show
+from crm_es.app.cli.projections import projections
+from crm_es.app.cli.reports import report
 from crm_es.app.cli.shared import Context, CrmGroup
 from crm_es.app.store import DEFAULT_URL, URL_ENV_VAR
 
@@ -39,7 +41,7 @@ def main(ctx: click.Context, db_url: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (init, exec_commands, show, history):
+for command in (init, exec_commands, show, history, projections, report):
     main.add_command(command)
 
 

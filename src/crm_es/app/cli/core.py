@@ -50,7 +50,7 @@ def exec_commands(ctx: Context, source: IO[bytes]) -> None:
         if not line or line.startswith(b"#"):
             continue
         try:
-            result = app.execute(decode_command(line))
+            result = app.execute_validated(decode_command(line))
         except (msgspec.ValidationError, msgspec.DecodeError, CrmError) as e:
             failed += 1
             click.echo(f"{origin} line {number}: {e}", err=True)
