@@ -14,7 +14,8 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, time as clock_time
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,15 +34,36 @@ from crm_es.domain.errors import (
 from crm_es.domain.values import Money
 
 CUSTOMER_COLUMNS: Final = (
-    "external_ref", "name", "email", "phone", "birthday", "kind", "category", "region",
-    "industry", "company_size", "income_band", "source_channel", "owner", "tags", "occurred_at",
-)  # fmt: skip
+    "external_ref",
+    "name",
+    "email",
+    "phone",
+    "birthday",
+    "kind",
+    "category",
+    "region",
+    "industry",
+    "company_size",
+    "income_band",
+    "source_channel",
+    "owner",
+    "tags",
+    "occurred_at",
+)
 PURCHASE_COLUMNS: Final = (
-    "customer_ref", "occurred_at", "amount", "currency", "order_id", "channel",
-    "product_category", "staff",
-)  # fmt: skip
-REQUIRED: Final = {"customers": ("external_ref",),
-                   "purchases": ("customer_ref", "occurred_at", "amount", "currency")}  # fmt: skip
+    "customer_ref",
+    "occurred_at",
+    "amount",
+    "currency",
+    "order_id",
+    "channel",
+    "product_category",
+    "staff",
+)
+REQUIRED: Final = {
+    "customers": ("external_ref",),
+    "purchases": ("customer_ref", "occurred_at", "amount", "currency"),
+}
 
 
 class RowError(msgspec.Struct, frozen=True):
@@ -104,8 +126,9 @@ def _purchase_command(row: dict[str, Any], line: int, seen: Counter[str]) -> cmd
     Money.parse(fields.get("amount", ""), fields.get("currency", ""))
     if fields["occurred_at"] is not None:
         Envelope.for_command(cmd.Command(occurred_at=fields["occurred_at"]), utc_now(), "check")
-    return msgspec.convert({"type": "record_purchase", "customer": customer, **fields},
-                           cmd.AnyCommand, strict=False)  # type: ignore[arg-type]  # fmt: skip
+    return msgspec.convert(
+        {"type": "record_purchase", "customer": customer, **fields}, cmd.AnyCommand, strict=False
+    )  # type: ignore[arg-type]
 
 
 def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -140,7 +163,7 @@ def import_csv(
 
     def flush() -> None:
         outcomes = app.execute_many([c for _, c, _ in batch], chunk_size=chunk_size, validated=True)
-        for (line, command, auto), outcome in zip(batch, outcomes, strict=True):
+        for (line, _command, auto), outcome in zip(batch, outcomes, strict=True):
             if auto:  # registering an unknown customer before its purchase
                 if isinstance(outcome, Exception) and not isinstance(
                     outcome, CustomerAlreadyRegistered
@@ -162,9 +185,11 @@ def import_csv(
                 if register_missing:
                     ref = row.get("customer_ref") or ""
                     registration = cmd.RegisterCustomer(
-                        external_ref=ref, occurred_at=command.occurred_at,
-                        command_id=f"csv:customer:{ref}", actor="system:import",
-                    )  # fmt: skip
+                        external_ref=ref,
+                        occurred_at=command.occurred_at,
+                        command_id=f"csv:customer:{ref}",
+                        actor="system:import",
+                    )
                     batch.append((line, cmd.validate_command(registration), True))
                 batch.append((line, command, False))
         except (msgspec.ValidationError, ValueError, CrmError) as e:

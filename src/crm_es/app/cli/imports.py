@@ -16,10 +16,10 @@ file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=Fal
 
 def _run(ctx: Context, file: Path, kind: str, register_missing: bool) -> None:
     app = ctx.app
-    with click.progressbar(length=count_rows(file), label=f"importing {kind}",
-                           file=sys.stderr) as bar:  # fmt: skip
-        report = import_csv(app, file, kind, register_missing=register_missing,
-                            progress=bar.update)  # fmt: skip
+    with click.progressbar(
+        length=count_rows(file), label=f"importing {kind}", file=sys.stderr
+    ) as bar:
+        report = import_csv(app, file, kind, register_missing=register_missing, progress=bar.update)
     for error in report.errors:
         click.echo(f"{file} line {error.line}: {error.error}", err=True)
     emit_json(report)
@@ -54,17 +54,21 @@ def import_customers(ctx: Context, file: Path) -> None:
     help="Register customers whose customer_ref is unknown (instead of rejecting).",
 )
 @pass_ctx
-def import_purchases(ctx: Context, file: Path, register_missing: bool) -> None:  # fmt: skip
+def import_purchases(ctx: Context, file: Path, register_missing: bool) -> None:
     """Record the purchases in FILE; rows already stored count as unchanged."""
     _run(ctx, file, "purchases", register_missing)
 
 
 import_customers.help = (import_customers.help or "") + (
-    "\n\n    Columns (only external_ref required): " + ", ".join(CUSTOMER_COLUMNS)
-    + ". tags: separated by ';'.\n\n    \b\n    Example:\n      crm-es import customers customers.csv"
-)  # fmt: skip
+    "\n\n    Columns (only external_ref required): "
+    + ", ".join(CUSTOMER_COLUMNS)
+    + ". tags: separated by ';'."
+    + "\n\n    \b\n    Example:\n      crm-es import customers customers.csv"
+)
 import_purchases.help = (import_purchases.help or "") + (
-    "\n\n    Columns: " + ", ".join(PURCHASE_COLUMNS) + " (the first four required). occurred_at:"
-    " an ISO date or date-time. Without order_id, a row is identified by its content."
-    "\n\n    \b\n    Example:\n      crm-es import purchases purchases.csv --register-missing"
-)  # fmt: skip
+    "\n\n    Columns: "
+    + ", ".join(PURCHASE_COLUMNS)
+    + " (the first four required). occurred_at: an ISO date or date-time."
+    + " Without order_id, a row is identified by its content."
+    + "\n\n    \b\n    Example:\n      crm-es import purchases purchases.csv --register-missing"
+)
