@@ -1,0 +1,72 @@
+"""``crm-es demo``: a small demo run end to end (the full-size run is ``make demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crm_es import CRM
+from crm_es.app.cli import main
+from crm_es.domain.errors import CustomerNotFound
+
+
+def test_demo_builds_a_store_prints_a_summary_and_writes_the_report(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--db",
+            url,
+            "demo",
+            "--customers",
+            "60",
+            "--years",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "0 rejected" in result.stderr
+    for heading in (
+        "Segments (R×F grid)",
+        "Satisfaction by month",
+        "Complaints:",
+        "Churn:",
+        "Care agenda:",
+    ):
+        assert heading in result.stdout
+    assert out.exists() and out.read_text(encoding="utf-8").lstrip().lower().startswith(
+        "<!doctype html"
+    )
+    with CRM(url) as crm:
+        assert (crm.recorder.max_notification_id() or 0) > 1000
+
+
+def test_demo_refuses_a_store_that_already_has_events_unless_reset(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    runner = CliRunner()
+    runner.invoke(
+        main, ["--db", url, "exec", "-"], input='{"type":"register_customer","external_ref":"MINE"}'
+    )
+    args = [
+        "--db",
+        url,
+        "demo",
+        "--customers",
+        "5",
+        "--years",
+        "0.5",
+        "--out",
+        str(tmp_path / "r.html"),
+    ]
+    refused = runner.invoke(main, args)
+    assert refused.exit_code == 1 and "already holds events" in refused.stderr
+    assert runner.invoke(main, [*args, "--reset"]).exit_code == 0
+    with CRM(url) as crm, pytest.raises(CustomerNotFound):
+        crm.get_customer("MINE")  # --reset started from an empty store
