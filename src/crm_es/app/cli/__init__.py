@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from crm_es.app.cli.core import exec_commands, history, init, show
+from crm_es.app.cli.demo import demo
+from crm_es.app.cli.imports import import_group
 from crm_es.app.cli.projections import projections
 from crm_es.app.cli.reports import report
 from crm_es.app.cli.shared import Context, CrmGroup
@@ -41,7 +43,7 @@ def main(ctx: click.Context, db_url: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (init, exec_commands, show, history, projections, report):
+for command in (init, exec_commands, show, history, projections, report, demo, import_group):
     main.add_command(command)
 
 
