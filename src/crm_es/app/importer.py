@@ -108,7 +108,7 @@ def _customer_command(row: dict[str, Any], line: int) -> cmd.Command:
     if "occurred_at" in fields:
         fields["occurred_at"] = parse_time(fields["occurred_at"])
     fields["command_id"] = f"csv:customer:{fields.get('external_ref')}"
-    return msgspec.convert({"type": "register_customer", **fields}, cmd.AnyCommand, strict=False)  # type: ignore[arg-type]
+    return cmd.command_from_fields(cmd.RegisterCustomer, fields)
 
 
 def _purchase_command(row: dict[str, Any], line: int, seen: Counter[str]) -> cmd.Command:
@@ -126,9 +126,7 @@ def _purchase_command(row: dict[str, Any], line: int, seen: Counter[str]) -> cmd
     Money.parse(fields.get("amount", ""), fields.get("currency", ""))
     if fields["occurred_at"] is not None:
         Envelope.for_command(cmd.Command(occurred_at=fields["occurred_at"]), utc_now(), "check")
-    return msgspec.convert(
-        {"type": "record_purchase", "customer": customer, **fields}, cmd.AnyCommand, strict=False
-    )  # type: ignore[arg-type]
+    return cmd.command_from_fields(cmd.RecordPurchase, {"customer": customer, **fields})
 
 
 def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from crm_es.app.cli.render import emit, format_option
-from crm_es.app.cli.shared import Context
+from crm_es.app.cli.shared import Context, emit_json
 from crm_es.projections.reports import TABLE_ROWS, Reports
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -140,3 +141,35 @@ report.add_command(
         Reports.kpi,
     )
 )
+
+
+@report.command("html")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="The HTML file to write (replaced if it exists).",
+)
+@as_of_option
+@known_at_option
+@refresh_option
+@pass_ctx
+def html(ctx: Context, out: Path, as_of: str | None, known_at: str | None, refresh: bool) -> None:
+    """Every report in ONE self-contained HTML file with charts (works offline).
+
+    Needs matplotlib (pip install 'crm-es[reports]'). Prints the path and size as JSON.
+
+    \b
+    Example:
+      crm-es report html --out crm-report.html --as-of 2026-06-30
+    """
+    try:
+        from crm_es.projections.html_report import write_html_report
+    except ImportError as e:
+        raise click.ClickException(
+            f"the HTML report needs matplotlib ({e}): pip install 'crm-es[reports]'"
+        ) from e
+    with Reports(ctx.app, refresh=refresh) as reports:
+        path = write_html_report(reports, out, as_of=as_of, known_at=known_at)
+    emit_json({"out": str(path), "bytes": path.stat().st_size})
