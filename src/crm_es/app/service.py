@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 
 from crm_es.app.event_store import ChainedEventStore
 from crm_es.app.mapper import CustomerEventMapper
+from crm_es.app.privacy import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
 from crm_es.app.store import StoreConfig, ensure_postgres_schema, parse_store_url, resolve_url
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer, CustomerSnapshot
@@ -31,7 +32,7 @@ from crm_es.domain.errors import (
     CustomerAlreadyRegistered,
     CustomerNotFound,
 )
-from crm_es.domain.events import CustomerEvent
+from crm_es.domain.events import CustomerEvent, PersonalDataErased
 
 # Fixed forever: customer ids derive from external refs through it (uuid5), on every host.
 CUSTOMER_NAMESPACE: Final = UUID("6f1c2b9e-3d4a-5e6f-8a7b-9c0d1e2f3a4b")
@@ -83,8 +84,10 @@ class CRM(Application[UUID]):
         clock: Callable[[], datetime] = utc_now,
         default_actor: str = "api:python",
         snapshot_interval: int = SNAPSHOT_INTERVAL,
+        key_store: KeyStore | None = None,
     ) -> None:
         self.store: StoreConfig = parse_store_url(resolve_url(url))
+        self._key_store = key_store  # None: per-customer keys in the store (see privacy.py)
         ensure_postgres_schema(self.store)
         self.clock = clock
         self.default_actor = default_actor
@@ -99,9 +102,17 @@ class CRM(Application[UUID]):
         )
 
     def construct_mapper(self) -> CustomerEventMapper:
+        keys = self._key_store or key_store_from_env(self.store, self.env.get(MASTER_KEY_SETTING))
+        self.personal_data = CustomerKeyCipher(keys)
         return CustomerEventMapper(
-            compressor=self.factory.compressor(), cipher=self.factory.cipher()
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            personal_data=self.personal_data,
         )
+
+    def close(self) -> None:
+        super().close()
+        self.personal_data.close()
 
     def construct_event_store(self) -> ChainedEventStore:
         assert isinstance(self.mapper, CustomerEventMapper)
@@ -126,6 +137,9 @@ class CRM(Application[UUID]):
             customer = self._load(customer_id)
             if isinstance(command, cmd.RegisterCustomer) and customer is not None:
                 raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
+            if isinstance(command, cmd.ErasePersonalData) and self._finish_erasure(customer):
+                assert customer is not None
+                return CommandResult(customer_id, customer.version, 0)
             envelope = Envelope.for_command(command, self.clock(), self.default_actor)
             new_events = decide(customer, command, envelope, customer_id)
             if not new_events:
@@ -136,6 +150,8 @@ class CRM(Application[UUID]):
             except IntegrityError:
                 self._forget(customer_id)
                 continue
+            if any(isinstance(e, PersonalDataErased) for e in new_events):
+                self.personal_data.shred(customer_id)  # after the event: a crash here is repaired
             customer = self._evolve(customer, new_events)
             return CommandResult(customer_id, customer.version, len(new_events))
         raise ConcurrencyConflict(customer_id, MAX_ATTEMPTS)
@@ -156,6 +172,11 @@ class CRM(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return customer
+
+    def _finish_erasure(self, customer: Customer | None) -> bool:
+        """An erasure whose event was saved but whose key survived (a crash in between) is
+        finished by erasing again: True if that happened."""
+        return customer is not None and customer.erased and self.personal_data.shred(customer.id)
 
     def _forget(self, customer_id: UUID) -> None:
         cache = self.repository.cache
@@ -340,6 +361,21 @@ class CRM(Application[UUID]):
         except AggregateNotFoundError:
             raise CustomerNotFound(str(customer)) from None
         return found
+
+    def get_customer_as_of(
+        self,
+        customer: str | UUID,
+        *,
+        as_of: datetime | str | None = None,
+        known_at: datetime | str | None = None,
+        version: int | None = None,
+    ) -> Customer:
+        """The customer as the world stood at business time ``as_of`` (events that occurred by
+        then), as recorded by ``known_at`` (events recorded by then), up to stream ``version``;
+        any combination. A bare date string means the end of that day, UTC."""
+        from crm_es.app.audit import customer_as_of
+
+        return customer_as_of(self, customer, as_of=as_of, known_at=known_at, version=version)
 
     def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
         """Every event of a customer's stream, oldest first."""

@@ -304,30 +304,48 @@ _EVOLVERS: dict[type[ev.CustomerEvent], Callable[[Customer, Any], None]] = {
 assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs an evolver"
 
 
+# Personal fields of the state: kept out of the snapshot body so they are encrypted.
+_PERSONAL = ("name", "email", "phone", "birthday")
+
+
 class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot for the library's snapshot store: the msgpack encoding of the whole state.
 
     ``SCHEMA`` must be bumped whenever :class:`Customer` changes shape; the repository then ignores
-    older snapshots (see :class:`crm_es.app.store.CustomerEventMapper`).
+    older snapshots (see :class:`crm_es.app.store.CustomerEventMapper`). Since schema 2 the
+    personal fields travel beside ``state`` (blanked inside it) so the mapper encrypts them with
+    the customer's key like any event's ``PII_FIELDS``.
     """
 
     TOPIC = "crm.customer.Snapshot"
-    SCHEMA = 1
+    SCHEMA = 2
+    PII_FIELDS = _PERSONAL
     originator_id: UUID
     originator_version: int
     timestamp: datetime
     schema: int
     state: bytes
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    birthday: str | None = None
 
     @classmethod
     def take(cls, customer: Customer) -> CustomerSnapshot:
+        personal = {f: getattr(customer, f) for f in _PERSONAL}
+        blanked = msgspec.structs.replace(customer, **dict.fromkeys(_PERSONAL))
         return cls(
             originator_id=customer.id,
             originator_version=customer.version,
             timestamp=customer.modified_on,
             schema=cls.SCHEMA,
-            state=msgspec.msgpack.encode(customer),
+            state=msgspec.msgpack.encode(blanked),
+            **personal,
         )
 
     def mutate(self, aggregate: Customer | None) -> Customer:
-        return msgspec.msgpack.decode(self.state, type=Customer)
+        customer = msgspec.msgpack.decode(self.state, type=Customer)
+        if self.schema >= 2:
+            for field in _PERSONAL:
+                setattr(customer, field, getattr(self, field))
+        return customer

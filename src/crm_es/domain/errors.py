@@ -113,3 +113,26 @@ class IdempotencyConflict(CrmError):
             f"command_id {command_id!r} was already used for a different command payload"
         )
         self.command_id = command_id
+
+
+class TamperDetected(CrmError):
+    """Stored events no longer match their hash chain, or the store no longer matches a digest."""
+
+
+class ImportRefused(CrmError):
+    """An audit export cannot be imported (bad file, or its streams already exist here)."""
+
+
+class PersonalDataUnreadable(CrmError):
+    """A personal field cannot be decrypted with the customer's key (wrong or replaced key)."""
+
+    def __init__(self, customer_id: object, why: str) -> None:
+        super().__init__(f"personal data of customer {customer_id} cannot be decrypted: {why}")
+
+
+class CustomerNotYetKnown(CustomerNotFound):
+    """The customer exists, but not yet at the asked business or knowledge time."""
+
+    def __init__(self, customer: str, when: str) -> None:
+        super().__init__(customer)
+        self.args = (f"customer {customer!r} did not exist yet {when}",)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from crm_es.app.cli.audit import audit, erase
 from crm_es.app.cli.core import exec_commands, history, init, show
 from crm_es.app.cli.demo import demo
 from crm_es.app.cli.imports import import_group
@@ -43,7 +44,18 @@ def main(ctx: click.Context, db_url: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (init, exec_commands, show, history, projections, report, demo, import_group):
+for command in (
+    init,
+    exec_commands,
+    show,
+    history,
+    projections,
+    report,
+    demo,
+    import_group,
+    audit,
+    erase,
+):
     main.add_command(command)
 
 

@@ -8,6 +8,7 @@ from typing import IO
 import click
 import msgspec
 
+from crm_es.app.cli.render import emit, format_table
 from crm_es.app.cli.shared import Context, emit_json
 from crm_es.app.views import customer_view, event_record
 from crm_es.domain.commands import decode_command
@@ -64,26 +65,86 @@ def exec_commands(ctx: Context, source: IO[bytes]) -> None:
 @click.command()
 @click.argument("customer")
 @click.option("--version", "version", type=int, default=None, help="State at this stream version.")
+@click.option(
+    "--as-of",
+    default=None,
+    metavar="D",
+    help="Business time: only events that occurred by D (a bare date = end of day, UTC).",
+)
+@click.option(
+    "--known-at",
+    default=None,
+    metavar="T",
+    help="Knowledge time: only events recorded by T (a bare date = end of day, UTC).",
+)
 @pass_ctx
-def show(ctx: Context, customer: str, version: int | None) -> None:
-    """Print CUSTOMER's current state (UUID or external ref) as one JSON object.
+def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
+         known_at: str | None) -> None:  # fmt: skip
+    """Print CUSTOMER's state (UUID or external ref) as one JSON object: now, or as the world
+    stood at business date D (--as-of), as recorded by T (--known-at), or both.
 
     \b
     Example:
-      crm-es show C-1
+      crm-es show C-1 --as-of 2026-01-31 --known-at 2026-02-01T09:00:00+08:00
     """
-    emit_json(customer_view(ctx.app.get_customer(customer, version=version)))
+    if as_of is None and known_at is None:
+        state = ctx.app.get_customer(customer, version=version)
+    else:
+        state = ctx.app.get_customer_as_of(
+            customer, as_of=as_of, known_at=known_at, version=version
+        )
+    emit_json(customer_view(state))
 
 
 @click.command()
 @click.argument("customer")
+@click.option(
+    "--since",
+    default=None,
+    metavar="T",
+    help="Only events recorded at or after T (a bare date = start of that day, UTC).",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="T",
+    help="Only events recorded at or before T (a bare date = end of that day, UTC).",
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="NAME",
+    help="Only events of this type, e.g. PurchaseRecorded (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table", "csv"]),
+    default="json",
+    show_default=True,
+    help="JSON Lines for programs, a table for people, or CSV.",
+)
 @pass_ctx
-def history(ctx: Context, customer: str) -> None:
-    """Print every event of CUSTOMER as JSON Lines, envelope included.
+def history(ctx: Context, customer: str, since: str | None, until: str | None,
+            types: tuple[str, ...], fmt: str) -> None:  # fmt: skip
+    """Print the events of CUSTOMER, oldest first: JSON Lines with the envelope and a one-line
+    summary, or a table of version, recorded and business time, actor, reason, correlation id
+    and summary. --since/--until filter on recorded (knowledge) time.
 
     \b
     Example:
-      crm-es history C-1
+      crm-es history C-1 --type PurchaseRecorded --since 2026-01-01 --format table
     """
-    for event in ctx.app.history(customer):
-        emit_json(event_record(event))
+    from crm_es.app.audit import filtered_history, history_row, summarize
+
+    events = filtered_history(ctx.app, customer, since=since, until=until, types=types)
+    if fmt == "json":
+        for event in events:
+            emit_json({**event_record(event), "summary": summarize(event)})
+        return
+    rows = [history_row(e) for e in events]
+    if fmt == "table":
+        sys.stdout.write(format_table(rows, max_width=72))  # summaries need the room
+    else:
+        emit(rows, rows, fmt)
