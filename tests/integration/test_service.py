@@ -235,3 +235,15 @@ def test_execute_many_validates_structs_built_in_python(crm: CRM) -> None:
     (outcome,) = list(crm.execute_many([naive]))
     assert isinstance(outcome, msgspec.ValidationError)
     assert "timezone" in str(outcome) and head(crm) == 0
+
+
+def test_two_apps_with_their_own_caches_never_decide_on_stale_state(store_url: str) -> None:
+    with CRM(store_url) as first, CRM(store_url) as second:
+        first.register_customer(external_ref="C-1")
+        first.grant_points(customer="C-1", points=100)
+        second.redeem_points(customer="C-1", points=70)  # second caches version 3
+        first.redeem_points(customer="C-1", points=20)  # first's cache (version 2) is stale
+        with pytest.raises(InsufficientPoints, match="only 10 available"):
+            second.redeem_points(customer="C-1", points=20)  # must see first's redemption
+        assert second.redeem_points(customer="C-1", points=10).version == 5
+        assert first.get_customer("C-1").points_balance == 0

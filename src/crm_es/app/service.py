@@ -19,12 +19,14 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from crm_es.app.command_methods import CommandMethods
+from crm_es.app.customer_cache import CustomerCache
 from crm_es.app.event_store import ChainedEventStore
 from crm_es.app.mapper import CustomerEventMapper
 from crm_es.app.privacy import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
 from crm_es.app.store import StoreConfig, ensure_postgres_schema, parse_store_url, resolve_url
 from crm_es.domain import commands as cmd
-from crm_es.domain.customer import Customer, CustomerSnapshot
+from crm_es.domain.customer import Customer, CustomerSnapshot, copy_customer
 from crm_es.domain.decisions import Envelope, decide
 from crm_es.domain.errors import (
     ConcurrencyConflict,
@@ -62,7 +64,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class CRM(Application[UUID]):
+class CRM(CommandMethods, Application[UUID]):
     """The CRM core. ``CRM("postgresql://…")`` or ``CRM()`` for ``$CRM_ES_DB`` / ``sqlite:///crm.db``."""
 
     name = "crm"
@@ -92,11 +94,11 @@ class CRM(Application[UUID]):
         self.clock = clock
         self.default_actor = default_actor
         self.snapshot_interval = snapshot_interval
+        self.command_cache = CustomerCache()
         super().__init__(
             env={
                 **self.store.env,
                 "IS_SNAPSHOTTING_ENABLED": "y",
-                "AGGREGATE_CACHE_MAXSIZE": "1000",
                 **(env or {}),
             }
         )
@@ -131,30 +133,40 @@ class CRM(Application[UUID]):
     def execute_validated(self, command: cmd.Command) -> CommandResult:
         """Run a command that came out of msgspec decoding/conversion (already validated)."""
         customer_id = self.customer_id_for(command)
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                time.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
-            customer = self._load(customer_id)
-            if isinstance(command, cmd.RegisterCustomer) and customer is not None:
-                raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
-            if isinstance(command, cmd.ErasePersonalData) and self._finish_erasure(customer):
-                assert customer is not None
-                return CommandResult(customer_id, customer.version, 0)
-            envelope = Envelope.for_command(command, self.clock(), self.default_actor)
-            new_events = decide(customer, command, envelope, customer_id)
-            if not new_events:
-                assert customer is not None
-                return CommandResult(customer_id, customer.version, 0)
-            try:
-                self.save(*new_events)
-            except IntegrityError:
-                self._forget(customer_id)
-                continue
-            if any(isinstance(e, PersonalDataErased) for e in new_events):
-                self.personal_data.shred(customer_id)  # after the event: a crash here is repaired
-            customer = self._evolve(customer, new_events)
-            return CommandResult(customer_id, customer.version, len(new_events))
+        with self.command_cache.lock(customer_id):
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
+                try:
+                    result = self._attempt(command, customer_id)
+                except IntegrityError:  # another writer saved this stream first: reload, retry
+                    self.command_cache.evict(customer_id)
+                    continue
+                except BaseException:
+                    self.command_cache.evict(customer_id)
+                    raise
+                if result is not None:
+                    return result
         raise ConcurrencyConflict(customer_id, MAX_ATTEMPTS)
+
+    def _attempt(self, command: cmd.Command, customer_id: UUID) -> CommandResult | None:
+        customer = self.command_cache.get(customer_id) or self._load(customer_id)
+        if isinstance(command, cmd.RegisterCustomer) and customer is not None:
+            raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
+        if isinstance(command, cmd.ErasePersonalData) and self._finish_erasure(customer):
+            assert customer is not None
+            return CommandResult(customer_id, customer.version, 0)
+        envelope = Envelope.for_command(command, self.clock(), self.default_actor)
+        new_events = decide(customer, command, envelope, customer_id)
+        if not new_events:
+            assert customer is not None
+            return CommandResult(customer_id, customer.version, 0)
+        self.save(*new_events)
+        if any(isinstance(e, PersonalDataErased) for e in new_events):
+            self.personal_data.shred(customer_id)  # after the event: a crash here is repaired
+        customer = self._evolve(customer, new_events)  # only now: the events are stored
+        self.command_cache.put(customer)
+        return CommandResult(customer_id, customer.version, len(new_events))
 
     def customer_id_for(self, command: cmd.Command) -> UUID:
         if isinstance(command, cmd.RegisterCustomer):
@@ -179,9 +191,7 @@ class CRM(Application[UUID]):
         return customer is not None and customer.erased and self.personal_data.shred(customer.id)
 
     def _forget(self, customer_id: UUID) -> None:
-        cache = self.repository.cache
-        if cache is not None:
-            cache.cache.pop(customer_id, None)
+        self.command_cache.evict(customer_id)
 
     def _evolve(self, customer: Customer | None, new_events: list[CustomerEvent]) -> Customer:
         first = new_events[0].originator_version
@@ -236,7 +246,11 @@ class CRM(Application[UUID]):
                 checked = command if validated else cmd.validate_command(command)
                 customer_id = self.customer_id_for(checked)
                 if customer_id not in states:
-                    states[customer_id] = self._load(customer_id)
+                    cached = self.command_cache.get(customer_id)
+                    # A private copy: the chunk applies events before its save succeeds.
+                    states[customer_id] = (
+                        copy_customer(cached) if cached else self._load(customer_id)
+                    )
                 customer = states[customer_id]
                 if isinstance(checked, cmd.RegisterCustomer) and customer is not None:
                     raise CustomerAlreadyRegistered(checked.external_ref or "", customer_id)
@@ -265,6 +279,7 @@ class CRM(Application[UUID]):
             saved = states[customer_id]
             assert saved is not None
             self._snapshot_if_due(saved, first)
+            self.command_cache.put(saved)
         return outcomes
 
     def _execute_one(
@@ -277,79 +292,6 @@ class CRM(Application[UUID]):
 
     def _run(self, command_type: type[cmd.Command], fields: dict[str, Any]) -> CommandResult:
         return self.execute_validated(cmd.command_from_fields(command_type, fields))
-
-    # One method per command; keyword arguments are the command's fields (see commands.py).
-    def register_customer(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.RegisterCustomer, fields)
-
-    def update_profile(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.UpdateProfile, fields)
-
-    def change_tags(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ChangeTags, fields)
-
-    def assign_owner(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.AssignOwner, fields)
-
-    def change_consent(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ChangeConsent, fields)
-
-    def log_contact(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.LogContact, fields)
-
-    def record_purchase(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.RecordPurchase, fields)
-
-    def refund_purchase(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.RefundPurchase, fields)
-
-    def record_service(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.RecordService, fields)
-
-    def file_complaint(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.FileComplaint, fields)
-
-    def escalate_complaint(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.EscalateComplaint, fields)
-
-    def resolve_complaint(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ResolveComplaint, fields)
-
-    def reopen_complaint(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ReopenComplaint, fields)
-
-    def follow_up_complaint(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.FollowUpComplaint, fields)
-
-    def answer_survey(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.AnswerSurvey, fields)
-
-    def grant_points(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.GrantPoints, fields)
-
-    def redeem_points(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.RedeemPoints, fields)
-
-    def expire_points(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ExpirePoints, fields)
-
-    def schedule_care_task(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ScheduleCareTask, fields)
-
-    def complete_care_task(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.CompleteCareTask, fields)
-
-    def cancel_care_task(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.CancelCareTask, fields)
-
-    def churn_customer(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ChurnCustomer, fields)
-
-    def win_back_customer(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.WinBackCustomer, fields)
-
-    def erase_personal_data(self, **fields: Any) -> CommandResult:
-        return self._run(cmd.ErasePersonalData, fields)
 
     # --- queries ---------------------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""The command path's cache of customer states, and per-customer locks.
+
+Deciding is pure, so the command path needs no defensive copy of the state it decides on (the
+library's cache deep-copies on every load: half the time of a command, measured). Events are
+applied to the cached state only after they were saved; anything else evicts the entry. A stale
+entry (another process wrote meanwhile) is harmless: the save fails on the stream version and the
+command is retried from a fresh load. Commands on one customer in one process are serialised by a
+striped lock, which also spares them pointless version collisions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Final
+from uuid import UUID
+
+from crm_es.domain.customer import Customer
+
+DEFAULT_MAXSIZE: Final = 10_000
+STRIPES: Final = 64
+
+
+class CustomerCache:
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[UUID, Customer] = OrderedDict()
+        self._guard = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(STRIPES)]
+
+    def lock(self, customer_id: UUID) -> threading.Lock:
+        """The lock to hold while deciding and saving a command on ``customer_id``."""
+        return self._locks[customer_id.int % STRIPES]
+
+    def get(self, customer_id: UUID) -> Customer | None:
+        with self._guard:
+            customer = self._entries.get(customer_id)
+            if customer is not None:
+                self._entries.move_to_end(customer_id)
+            return customer
+
+    def put(self, customer: Customer) -> None:
+        if self.maxsize <= 0:
+            return
+        with self._guard:
+            self._entries[customer.id] = customer
+            self._entries.move_to_end(customer.id)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def evict(self, customer_id: UUID) -> None:
+        with self._guard:
+            self._entries.pop(customer_id, None)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._entries.clear()
