@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from crm_es.app.service import CRM, utc_now
+from crm_es.app.service import CRM, CommandResult, utc_now
 from crm_es.domain import commands as cmd
 from crm_es.domain.decisions import Envelope
 from crm_es.domain.errors import (
@@ -206,7 +206,9 @@ def import_csv(
 
 
 def _count(report: ImportReport, line: int, outcome: object) -> None:
-    if isinstance(outcome, DuplicateId | CustomerAlreadyRegistered):
+    if isinstance(outcome, DuplicateId | CustomerAlreadyRegistered) or (
+        isinstance(outcome, CommandResult) and outcome.duplicate
+    ):
         report.unchanged += 1
     elif isinstance(outcome, CustomerNotFound):
         report.rejected += 1

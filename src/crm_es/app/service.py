@@ -8,11 +8,12 @@ raises :class:`~crm_es.domain.errors.ConcurrencyConflict`.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 from uuid import UUID, uuid4, uuid5
 
 import msgspec
@@ -24,6 +25,7 @@ from crm_es.app.customer_cache import CustomerCache
 from crm_es.app.event_store import ChainedEventStore
 from crm_es.app.mapper import CustomerEventMapper
 from crm_es.app.privacy import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
+from crm_es.app.recorders import CommandRecord
 from crm_es.app.store import StoreConfig, ensure_postgres_schema, parse_store_url, resolve_url
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer, CustomerSnapshot, copy_customer
@@ -33,6 +35,7 @@ from crm_es.domain.errors import (
     CrmError,
     CustomerAlreadyRegistered,
     CustomerNotFound,
+    IdempotencyConflict,
 )
 from crm_es.domain.events import CustomerEvent, PersonalDataErased
 
@@ -48,6 +51,16 @@ class CommandResult(msgspec.Struct, frozen=True):
     customer_id: UUID
     version: int
     events: int  # how many events the command appended (0 for a no-op such as an unchanged tag)
+    duplicate: bool = False  # True: this command_id was already done; nothing was appended now
+
+
+def payload_hash(command: cmd.Command) -> bytes:
+    """What "the same command" means for idempotency: every field, envelope included."""
+    return hashlib.sha256(msgspec.msgpack.encode(command)).digest()
+
+
+class _CommandLog(Protocol):
+    def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]: ...
 
 
 def customer_id_for_ref(ref: str | UUID) -> UUID:
@@ -150,6 +163,11 @@ class CRM(CommandMethods, Application[UUID]):
         raise ConcurrencyConflict(customer_id, MAX_ATTEMPTS)
 
     def _attempt(self, command: cmd.Command, customer_id: UUID) -> CommandResult | None:
+        record: CommandRecord | None = None
+        if command.command_id is not None:
+            done = self.command_log.select_commands([command.command_id])
+            if done:
+                return self._replayed(command, done[command.command_id])
         customer = self.command_cache.get(customer_id) or self._load(customer_id)
         if isinstance(command, cmd.RegisterCustomer) and customer is not None:
             raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
@@ -161,12 +179,31 @@ class CRM(CommandMethods, Application[UUID]):
         if not new_events:
             assert customer is not None
             return CommandResult(customer_id, customer.version, 0)
-        self.save(*new_events)
+        if command.command_id is not None:
+            record = CommandRecord(
+                command.command_id,
+                payload_hash(command),
+                customer_id,
+                new_events[-1].originator_version,
+                len(new_events),
+            )
+        self.save(*new_events, commands=[record] if record else [])
         if any(isinstance(e, PersonalDataErased) for e in new_events):
             self.personal_data.shred(customer_id)  # after the event: a crash here is repaired
         customer = self._evolve(customer, new_events)  # only now: the events are stored
         self.command_cache.put(customer)
         return CommandResult(customer_id, customer.version, len(new_events))
+
+    @property
+    def command_log(self) -> _CommandLog:
+        return cast(_CommandLog, self.recorder)
+
+    @staticmethod
+    def _replayed(command: cmd.Command, record: CommandRecord) -> CommandResult:
+        """The original result of a command re-sent with the same ``command_id``."""
+        if record.payload_hash != payload_hash(command):
+            raise IdempotencyConflict(record.command_id)
+        return CommandResult(record.customer_id, record.version, record.events, duplicate=True)
 
     def customer_id_for(self, command: cmd.Command) -> UUID:
         if isinstance(command, cmd.RegisterCustomer):
@@ -238,12 +275,18 @@ class CRM(CommandMethods, Application[UUID]):
         self, commands: list[cmd.Command], validated: bool
     ) -> list[CommandResult | CrmError | msgspec.ValidationError]:
         outcomes: list[CommandResult | CrmError | msgspec.ValidationError] = []
+        ids = [c.command_id for c in commands if c.command_id is not None]
+        done = self.command_log.select_commands(ids) if ids else {}
+        records: list[CommandRecord] = []
         states: dict[UUID, Customer | None] = {}
         first_versions: dict[UUID, int] = {}
         pending: list[CustomerEvent] = []
         for command in commands:
             try:
                 checked = command if validated else cmd.validate_command(command)
+                if checked.command_id is not None and checked.command_id in done:
+                    outcomes.append(self._replayed(checked, done[checked.command_id]))
+                    continue
                 customer_id = self.customer_id_for(checked)
                 if customer_id not in states:
                     cached = self.command_cache.get(customer_id)
@@ -263,12 +306,22 @@ class CRM(CommandMethods, Application[UUID]):
                 first_versions.setdefault(customer_id, new_events[0].originator_version)
                 customer = states[customer_id] = self._apply(customer, new_events)
                 pending.extend(new_events)
+                if checked.command_id is not None:
+                    record = CommandRecord(
+                        checked.command_id,
+                        payload_hash(checked),
+                        customer_id,
+                        new_events[-1].originator_version,
+                        len(new_events),
+                    )
+                    records.append(record)
+                    done[checked.command_id] = record  # a repeat later in this chunk
             assert customer is not None
             outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
         if not pending:
             return outcomes
         try:
-            self.save(*pending)
+            self.save(*pending, commands=records)
         except IntegrityError:
             # Another writer changed one of these customers meanwhile: nothing of the chunk was
             # stored, so run its commands one by one (each with its own bounded retries).

@@ -65,7 +65,11 @@ def parse_store_url(url: str) -> StoreConfig:
         if path == ":memory:":
             # A shared-cache in-memory database, so the pool's connections see the same data.
             path = "file:crm_es_memory?mode=memory&cache=shared"
-        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "APPLICATION_RECORDER_TOPIC": "crm_es.app.recorders:SQLiteCommandRecorder",
+        }
         return StoreConfig(url, "sqlite", env)
     if scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
@@ -81,6 +85,7 @@ def parse_store_url(url: str) -> StoreConfig:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             # Off on purpose: with it on, tailing readers were measured to miss events.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": "crm_es.app.recorders:PostgresCommandRecorder",
         }
         if "schema" in query:
             schema = query["schema"][0]

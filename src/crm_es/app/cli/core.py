@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from typing import IO
 
@@ -15,6 +16,12 @@ from crm_es.domain.commands import decode_command
 from crm_es.domain.errors import CrmError
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def auto_command_id(origin: str, line_number: int, line: bytes) -> str:
+    """A command id that is the same whenever the same line of the same input runs again."""
+    digest = hashlib.sha256(line).hexdigest()[:32]
+    return f"exec:{origin[-60:]}:{line_number}:{digest}"
 
 
 @click.command()
@@ -32,12 +39,23 @@ def init(ctx: Context) -> None:
 
 @click.command("exec")
 @click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--auto-ids/--no-auto-ids",
+    default=True,
+    show_default=True,
+    help="Give lines without a command_id a deterministic one, so a re-run appends nothing.",
+)
 @pass_ctx
-def exec_commands(ctx: Context, source: IO[bytes]) -> None:
+def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool) -> None:
     """Run JSON Lines commands from SOURCE (a file, or - for stdin).
 
     Prints one JSON result per input line; a bad line stores nothing and the following lines
     still run. Exits 1 if any line failed.
+
+    Re-running the same input is safe: a line without a command_id gets a deterministic one
+    (exec:SOURCE:LINE:HASH-OF-LINE), and a command whose id was already done returns its
+    original result with "duplicate": true and appends nothing. Give explicit command_ids to
+    repeat an identical command on purpose (or pass --no-auto-ids).
 
     \b
     Example:
@@ -51,13 +69,19 @@ def exec_commands(ctx: Context, source: IO[bytes]) -> None:
         if not line or line.startswith(b"#"):
             continue
         try:
-            result = app.execute_validated(decode_command(line))
+            command = decode_command(line)
+            if auto_ids and command.command_id is None:
+                command = msgspec.structs.replace(
+                    command, command_id=auto_command_id(origin, number, line)
+                )
+            result = app.execute_validated(command)
         except (msgspec.ValidationError, msgspec.DecodeError, CrmError) as e:
             failed += 1
             click.echo(f"{origin} line {number}: {e}", err=True)
             emit_json({"ok": False, "line": number, "error": str(e)})
             continue
-        emit_json({"ok": True, "customer_id": result.customer_id, "version": result.version})
+        out = {"ok": True, "customer_id": result.customer_id, "version": result.version}
+        emit_json({**out, "duplicate": True} if result.duplicate else out)
     if failed:
         sys.exit(1)
 
