@@ -15,7 +15,6 @@ because that table is single-row per upstream application and cannot hold a seco
 from __future__ import annotations
 
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Final
@@ -279,43 +278,9 @@ class ProjectionEngine:
         stop: threading.Event,
         poll_interval: float = 0.5,
         progress: Progress | None = None,
+        log: Callable[[str], None] = lambda _: None,
     ) -> None:
-        """Keep the read models up to date until ``stop`` is set.
+        """Keep the read models up to date until ``stop`` is set (see :mod:`.follower`)."""
+        from crm_es.projections.follower import Follower
 
-        PostgreSQL wakes us with LISTEN/NOTIFY on the events table's channel (the recorder
-        NOTIFYs on every insert); SQLite has no notifications, so we poll.
-        """
-        waiter = self._notification_waiter() if self.db.postgres else None
-        try:
-            while not stop.is_set():
-                for name in names:
-                    self.catch_up(name, progress)
-                if waiter is not None:
-                    waiter(poll_interval)
-                else:
-                    stop.wait(poll_interval)
-        finally:
-            if waiter is not None:
-                waiter(-1)
-
-    def _notification_waiter(self) -> Callable[[float], None]:
-        import psycopg
-        from psycopg import sql
-
-        conn = psycopg.connect(self.app.store.conninfo(), autocommit=True)
-        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-
-        def wait(timeout: float) -> None:
-            if timeout < 0:
-                conn.close()
-                return
-            started = time.monotonic()
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                break
-            # Coalesce a burst of inserts into one catch-up.
-            if time.monotonic() - started < timeout:
-                for _ in conn.notifies(timeout=0.01):
-                    pass
-
-        return wait
+        Follower(self, names, poll_interval, progress, log).run(stop)

@@ -155,7 +155,7 @@ def follow(ctx: Context, names: tuple[str, ...], batch_size: int, poll_interval:
     selected = _names(engine, names)
     click.echo(f"following {', '.join(selected)} (Ctrl-C to stop)", err=True)
     try:
-        engine.follow(selected, stop, poll_interval)
+        engine.follow(selected, stop, poll_interval, log=lambda m: click.echo(m, err=True))
     finally:
         engine.close()
         click.echo("stopped", err=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Any
 
 import click
 import msgspec
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from crm_es.app.service import CRM
 from crm_es.domain.errors import CrmError
@@ -40,6 +43,9 @@ class CrmGroup(click.Group):
             raise click.ClickException(str(e)) from e
         except msgspec.ValidationError as e:
             raise click.ClickException(str(e)) from e
+        except (PersistenceError, psycopg.Error, sqlite3.Error) as e:
+            # The store failed (down, unreachable, locked): say so plainly, no traceback.
+            raise click.ClickException(f"store unavailable: {type(e).__name__}: {e}") from e
 
 
 _encoder = msgspec.json.Encoder()
