@@ -88,9 +88,13 @@ class CustomerEventMapper(Mapper[UUID]):
         compressor: Compressor | None = None,
         cipher: Cipher | None = None,
         personal_data: PersonalDataCipher | None = None,
+        personal_fields: frozenset[str] | None = None,
     ) -> None:
         super().__init__(_NoTranscoder(), compressor=compressor, cipher=cipher)
         self.personal_data = personal_data
+        # Which personal fields to decrypt on read (None: all). Projections need only one; the
+        # others stay as ciphertext tokens, which nothing downstream stores.
+        self.personal_fields = personal_fields
         self._encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
         self._decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
         self._types: dict[str, type[Any]] = {
@@ -151,11 +155,14 @@ class CustomerEventMapper(Mapper[UUID]):
             raise MapperDeserialisationError(msg) from e
 
     def _decode(self, stored: StoredEvent) -> Any:
-        cls = self._types.get(stored.topic)
+        return self.decode_state(stored.topic, stored.state)
+
+    def decode_state(self, topic: str, state: bytes) -> Any:
+        """The event stored under ``topic`` as ``state`` (the row's other columns are in it)."""
+        cls = self._types.get(topic)
         if cls is None:
-            msg = f"unknown event topic {stored.topic!r}"
+            msg = f"unknown event topic {topic!r}"
             raise MapperDeserialisationError(msg)
-        state = stored.state
         if state[0] != FORMAT:
             msg = f"unknown stored format {state[0]}"
             raise MapperDeserialisationError(msg)
@@ -202,10 +209,11 @@ class CustomerEventMapper(Mapper[UUID]):
 
     def _decrypt_personal_data(self, event: CustomerEvent) -> CustomerEvent:
         assert self.personal_data is not None
+        wanted = self.personal_fields
         changes = {
             f: self.personal_data.decrypt(event.originator_id, v)
             for f in event.PII_FIELDS
-            if isinstance(v := getattr(event, f), str)
+            if (wanted is None or f in wanted) and isinstance(v := getattr(event, f), str)
         }
         return msgspec.structs.replace(event, **changes) if changes else event
 

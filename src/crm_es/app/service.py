@@ -129,6 +129,15 @@ class CRM(CommandMethods, Application[UUID]):
         super().close()
         self.personal_data.close()
 
+    def event_reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
+        """A mapper for bulk readers (projections) that decrypts only ``personal_fields``."""
+        return CustomerEventMapper(
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            personal_data=self.personal_data,
+            personal_fields=personal_fields,
+        )
+
     def construct_event_store(self) -> ChainedEventStore:
         assert isinstance(self.mapper, CustomerEventMapper)
         return ChainedEventStore(self.mapper, self.recorder)

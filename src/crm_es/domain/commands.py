@@ -30,8 +30,14 @@ from crm_es.domain.values import (
 # terminals, CSV and PostgreSQL text columns (NUL), and are never meaningful in CRM data.
 _NO_CONTROL: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
+# The one required visible character excludes control characters too (``\S`` alone matches NUL).
 Id = Annotated[
-    str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+    ),
 ]
 """An identifier or short code: order id, complaint id, external ref, staff id, tag."""
 Text = Annotated[str, Meta(max_length=200, pattern=_NO_CONTROL)]
@@ -279,7 +285,10 @@ _json_decoder: Final = msgspec.json.Decoder(AnyCommand)
 
 def decode_command(data: bytes | str) -> Command:
     """Decode one JSON command; schema errors raise ``msgspec.ValidationError`` with ``$.path``."""
-    return _json_decoder.decode(data)  # type: ignore[no-any-return]
+    try:
+        return _json_decoder.decode(data)  # type: ignore[no-any-return]
+    except UnicodeDecodeError as e:  # msgspec's error for invalid UTF-8 inside a JSON string
+        raise msgspec.DecodeError(f"JSON is malformed: a string is not valid UTF-8 ({e})") from None
 
 
 def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:

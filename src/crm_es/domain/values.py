@@ -54,12 +54,20 @@ class Money(msgspec.Struct, frozen=True):
             raise InvalidValue(field, str(value), "must be a finite number")
         if value < 0:
             raise InvalidValue(field, str(value), "must not be negative")
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        if value.is_zero():
+            return cls(0, currency)
+        # Exact, from the digits: Decimal arithmetic would round to 28 digits (accepting
+        # "100.0000000000000000000000000000001" as 100) or overflow ("1e999999999").
+        if value.adjusted() + exponent > len(str(MAX_MINOR_UNITS)):
+            raise InvalidValue(field, str(value), "amount is implausibly large")
+        _, digits, digit_exponent = value.as_tuple()
+        significant = "".join(map(str, digits)).rstrip("0")
+        shift = int(digit_exponent) + len(digits) - len(significant) + exponent
+        if shift < 0:
             raise InvalidValue(
                 field, str(value), f"{currency} allows at most {exponent} decimal places"
             )
-        minor = int(scaled)
+        minor = int(significant) * 10**shift
         if minor > MAX_MINOR_UNITS:
             raise InvalidValue(field, str(value), "amount is implausibly large")
         return cls(minor, currency)

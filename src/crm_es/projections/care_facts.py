@@ -13,8 +13,7 @@ import msgspec
 
 from crm_es.app.database import BIGINT, TEXT
 from crm_es.domain import events as ev
-from crm_es.projections.engine import ReadModel, Statement
-from crm_es.projections.timefmt import iso
+from crm_es.projections.engine import ReadModel, RowKeys, Statement
 
 _TASK_KINDS: dict[type[ev.CustomerEvent], str] = {
     ev.CareTaskScheduled: "scheduled",
@@ -39,8 +38,8 @@ class CareFacts(ReadModel):
         "tasks_by_id": "{task_events} (customer_id, task_id)",
     }
 
-    def handle(self, event: ev.CustomerEvent) -> Iterable[Statement]:
-        cid = str(event.originator_id)
+    def handle(self, event: ev.CustomerEvent, row: RowKeys) -> Iterable[Statement]:
+        cid = row.customer_id
         if isinstance(event, ev.CustomerRegistered | ev.ProfileUpdated):
             birthday = event.birthday
             if birthday is msgspec.UNSET:
@@ -66,5 +65,5 @@ class CareFacts(ReadModel):
              scheduled.kind if scheduled else None,
              scheduled.due_on.isoformat() if scheduled else None,
              scheduled.staff if scheduled else None, scheduled.channel if scheduled else None,
-             iso(event.occurred_at), iso(event.timestamp)),
+             row.occurred_at, row.recorded_at),
         )  # fmt: skip

@@ -16,8 +16,8 @@ import msgspec
 
 from crm_es.app.database import BIGINT, TEXT
 from crm_es.domain import events as ev
-from crm_es.projections.engine import ReadModel, Statement
-from crm_es.projections.timefmt import day, iso
+from crm_es.projections.engine import ReadModel, RowKeys, Statement
+from crm_es.projections.timefmt import day
 
 _POINTS_KINDS: dict[type[ev.CustomerEvent], str] = {
     ev.PointsGranted: "granted",
@@ -70,9 +70,8 @@ class CustomerFacts(ReadModel):
         "purchases_time": "{purchases} (occurred_at)",
     }
 
-    def handle(self, event: ev.CustomerEvent) -> Iterable[Statement]:
-        cid = str(event.originator_id)
-        occurred, recorded = iso(event.occurred_at), iso(event.timestamp)
+    def handle(self, event: ev.CustomerEvent, row: RowKeys) -> Iterable[Statement]:
+        cid, occurred, recorded = row.customer_id, row.occurred_at, row.recorded_at
         if isinstance(event, ev.CustomerRegistered):
             yield (
                 "INSERT INTO {profile} (customer_id, external_ref, kind, category, region, "

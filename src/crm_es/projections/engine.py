@@ -24,6 +24,7 @@ import msgspec
 from crm_es.app.database import BIGINT, TEXT, Database, Tx
 from crm_es.app.service import CRM
 from crm_es.domain.events import CustomerEvent
+from crm_es.projections.timefmt import iso
 
 STATE_TABLE: Final = "crm_read_models"
 DEFAULT_BATCH: Final = 1000
@@ -48,8 +49,23 @@ class ReadModel(ABC):
     indexes: ClassVar[dict[str, str]] = {}  # index name suffix -> "{table} (columns)"
 
     @abstractmethod
-    def handle(self, event: CustomerEvent) -> Iterable[Statement]:
-        """The statements that apply ``event`` (none if the event does not concern this model)."""
+    def handle(self, event: CustomerEvent, row: RowKeys) -> Iterable[Statement]:
+        """The statements that apply ``event`` (none if the event does not concern this model).
+
+        ``row`` carries the event's customer id and times already formatted for rows: they are
+        computed once per event for all read models.
+        """
+
+
+class RowKeys:
+    """What every fact row starts with, formatted once per event."""
+
+    __slots__ = ("customer_id", "occurred_at", "recorded_at")
+
+    def __init__(self, event: CustomerEvent) -> None:
+        self.customer_id = str(event.originator_id)
+        self.occurred_at = iso(event.occurred_at)
+        self.recorded_at = iso(event.timestamp)
 
 
 class ModelStatus(msgspec.Struct, frozen=True):
@@ -61,6 +77,15 @@ class ModelStatus(msgspec.Struct, frozen=True):
     schema_version: int
     code_schema_version: int
     rebuild_needed: bool
+
+
+class Lane:
+    """One read model's generation being brought forward, and where it stands."""
+
+    __slots__ = ("generation", "model", "position")
+
+    def __init__(self, model: ReadModel, generation: int, position: int) -> None:
+        self.model, self.generation, self.position = model, generation, position
 
 
 class StaleReadModel(Exception):
@@ -77,6 +102,9 @@ class ProjectionEngine:
         self.models = {m.name: m for m in models}
         self.batch_size = batch_size
         self.db = Database(app.store)
+        # Read models never hold personal data; of the encrypted fields only the birthday
+        # (month and day, for the agenda) is needed, so only it is decrypted when projecting.
+        self.reader = app.event_reader(personal_fields=frozenset({"birthday"}))
         self._sql_cache: dict[tuple[str, int, str], str] = {}
         with self.db.transaction() as tx:
             tx.execute(
@@ -148,32 +176,55 @@ class ProjectionEngine:
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def _process_batch(self, model: ReadModel, generation: int, position: int) -> int | None:
-        """Apply the events after ``position``; returns the new position (None if none)."""
-        notifications = self.app.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size
-        )
-        if not notifications:
-            return None
-        statements: list[Statement] = []
-        for notification in notifications:
-            event: CustomerEvent = self.app.mapper.to_domain_event(notification)  # type: ignore[assignment]
-            statements.extend(model.handle(event))
-        new_position = notifications[-1].id
-        with self.db.transaction() as tx:
+    def _read_batch(self, position: int, stop: int | None) -> list[tuple[int, CustomerEvent]]:
+        """The events after ``position`` (up to ``stop``), decoded once for every lane.
+
+        Read with our own SQL rather than ``select_notifications``: the library builds a
+        Notification and parses a UUID per row, which cost more than decoding the event itself.
+        """
+        table = self.app.recorder.events_table_name  # type: ignore[attr-defined]
+        id_column = "notification_id" if self.db.postgres else "rowid"
+        bound = f" AND {id_column} <= ?" if stop is not None else ""
+        params: tuple[int, ...] = (position, self.batch_size) if stop is None else (
+            position, stop, self.batch_size)  # fmt: skip
+        with self.db.reading() as tx:
             rows = tx.query(
-                f"SELECT position FROM {STATE_TABLE} WHERE name = ? AND generation = ?"
-                + tx.for_update(),
-                (model.name, generation),
+                f"SELECT {id_column}, topic, state FROM {table} WHERE {id_column} > ?{bound} "
+                f"ORDER BY {id_column} LIMIT ?",
+                params,
             )
-            if not rows or int(rows[0][0]) != position:
-                return int(rows[0][0]) if rows else None  # another worker moved on: re-read
-            self._run(tx, model, generation, statements)
-            tx.execute(
-                f"UPDATE {STATE_TABLE} SET position = ? WHERE name = ? AND generation = ?",
-                (new_position, model.name, generation),
-            )
-        return int(new_position)
+        decode = self.reader.decode_state
+        return [(int(i), decode(topic, bytes(state))) for i, topic, state in rows]
+
+    def _process_batch(self, lanes: list[Lane], position: int, stop: int | None) -> int | None:
+        """Apply the events after ``position`` to every lane (all at ``position``) in one
+        transaction; returns the new position, or None when there was nothing new."""
+        batch = self._read_batch(position, stop)
+        if not batch:
+            return None
+        new_position = batch[-1][0]
+        keyed = [(event, RowKeys(event)) for _, event in batch]
+        changes = [
+            (lane, [st for e, k in keyed for st in lane.model.handle(e, k)]) for lane in lanes
+        ]
+        with self.db.transaction() as tx:
+            for lane, statements in changes:
+                rows = tx.query(
+                    f"SELECT position FROM {STATE_TABLE} WHERE name = ? AND generation = ?"
+                    + tx.for_update(),
+                    (lane.model.name, lane.generation),
+                )
+                if not rows or int(rows[0][0]) != lane.position:
+                    # Another worker moved this lane on: leave it, re-read its position.
+                    lane.position = int(rows[0][0]) if rows else lane.position
+                    continue
+                self._run(tx, lane.model, lane.generation, statements)
+                tx.execute(
+                    f"UPDATE {STATE_TABLE} SET position = ? WHERE name = ? AND generation = ?",
+                    (new_position, lane.model.name, lane.generation),
+                )
+                lane.position = new_position
+        return new_position
 
     def _run(self, tx: Tx, model: ReadModel, generation: int, statements: list[Statement]) -> None:
         """Run statements in order, grouping runs of the same SQL into one executemany."""
@@ -191,62 +242,91 @@ class ProjectionEngine:
             tx.executemany(physical, [params for _, params in statements[i:j]])
             i = j
 
-    def _drain(
-        self, model: ReadModel, generation: int, position: int, progress: Progress | None
-    ) -> int:
+    def _drain(self, lanes: list[Lane], progress: Progress | None) -> None:
+        """Bring every lane to the head. Lanes at the same position share reads and decoding;
+        a lane behind the others catches up to them first, then they move together."""
         head = self.head()
-        while True:
-            new_position = self._process_batch(model, generation, position)
+        while lanes:
+            low = min(lane.position for lane in lanes)
+            together = [lane for lane in lanes if lane.position == low]
+            ahead = [lane.position for lane in lanes if lane.position > low]
+            new_position = self._process_batch(together, low, min(ahead) if ahead else None)
             if new_position is None:
-                return position
-            position = new_position
+                if ahead:  # a gap up to the next lane: nothing to apply in between
+                    for lane in together:
+                        lane.position = min(ahead)
+                    continue
+                return
             if progress is not None:
-                head = max(head, position)
-                progress(position, head)
+                head = max(head, new_position)
+                progress(new_position, head)
+
+    def _lanes(self, names: Sequence[str]) -> list[Lane]:
+        lanes = []
+        with self.db.transaction() as tx:
+            for name in names:
+                model = self.model(name)
+                active = self._active_generation(tx, name)
+                assert active is not None
+                generation, position, schema_version = active
+                if schema_version != model.schema_version:
+                    msg = (
+                        f"read model {name!r} was built by schema v{schema_version}, the code is "
+                        f"v{model.schema_version}: run `crm-es projections rebuild {name}`"
+                    )
+                    raise StaleReadModel(msg)
+                lanes.append(Lane(model, generation, position))
+        return lanes
 
     def catch_up(self, name: str, progress: Progress | None = None) -> int:
         """Apply every event after the read model's position; returns the new position."""
-        model = self.model(name)
-        with self.db.transaction() as tx:
-            active = self._active_generation(tx, name)
-        assert active is not None
-        generation, position, schema_version = active
-        if schema_version != model.schema_version:
-            msg = (
-                f"read model {name!r} was built by schema v{schema_version}, the code is "
-                f"v{model.schema_version}: run `crm-es projections rebuild {name}`"
-            )
-            raise StaleReadModel(msg)
-        return self._drain(model, generation, position, progress)
+        (lane,) = self._lanes([name])
+        self._drain([lane], progress)
+        return lane.position
+
+    def catch_up_many(self, names: Sequence[str], progress: Progress | None = None) -> None:
+        """Bring several read models up to date, decoding each event once for all of them."""
+        self._drain(self._lanes(names), progress)
 
     def catch_up_all(self) -> None:
         """Bring every read model up to date (read-your-writes for embedded SQLite use)."""
-        for name in self.models:
-            self.catch_up(name)
+        self.catch_up_many(list(self.models))
 
     def rebuild(self, name: str, progress: Progress | None = None) -> int:
         """Fill a fresh generation from the first event, then switch to it atomically."""
-        model = self.model(name)
+        return self.rebuild_many([name], progress)[name]
+
+    def rebuild_many(
+        self, names: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Rebuild several read models in one pass over the events; each switches atomically
+        to its new generation when complete (reports read the old one until then)."""
+        lanes = []
         with self.db.transaction() as tx:
-            rows = tx.query(f"SELECT MAX(generation) FROM {STATE_TABLE} WHERE name = ?", (name,))
-            new_generation = int(rows[0][0] or 0) + 1
-            self._create_generation(tx, model, new_generation, active=False)
-        position = self._drain(model, new_generation, 0, progress)
+            for name in names:
+                model = self.model(name)
+                rows = tx.query(
+                    f"SELECT MAX(generation) FROM {STATE_TABLE} WHERE name = ?", (name,)
+                )
+                generation = int(rows[0][0] or 0) + 1
+                self._create_generation(tx, model, generation, active=False)
+                lanes.append(Lane(model, generation, 0))
+        self._drain(list(lanes), progress)
         with self.db.transaction() as tx:
-            old = self._active_generation(tx, name)
-            tx.execute(f"UPDATE {STATE_TABLE} SET active = 0 WHERE name = ?", (name,))
-            tx.execute(
-                f"UPDATE {STATE_TABLE} SET active = 1 WHERE name = ? AND generation = ?",
-                (name, new_generation),
-            )
-            stale = tx.query(
-                f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND generation <> ?",
-                (name, new_generation),
-            )
-            for (generation,) in stale:
-                self._drop_generation(tx, model, int(generation))
-        del old
-        return position
+            for lane in lanes:
+                name = lane.model.name
+                tx.execute(f"UPDATE {STATE_TABLE} SET active = 0 WHERE name = ?", (name,))
+                tx.execute(
+                    f"UPDATE {STATE_TABLE} SET active = 1 WHERE name = ? AND generation = ?",
+                    (name, lane.generation),
+                )
+                stale = tx.query(
+                    f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND generation <> ?",
+                    (name, lane.generation),
+                )
+                for (generation,) in stale:
+                    self._drop_generation(tx, lane.model, int(generation))
+        return {lane.model.name: lane.position for lane in lanes}
 
     def status(self) -> list[ModelStatus]:
         head = self.head()

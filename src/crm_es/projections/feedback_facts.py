@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from crm_es.app.database import BIGINT, TEXT
 from crm_es.domain import events as ev
-from crm_es.projections.engine import ReadModel, Statement
+from crm_es.projections.engine import ReadModel, RowKeys, Statement
 from crm_es.projections.timefmt import iso
 
 _COMPLAINT_KINDS: dict[type[ev.CustomerEvent], str] = {
@@ -48,9 +48,8 @@ class FeedbackFacts(ReadModel):
         "complaints_by_id": "{complaint_events} (customer_id, complaint_id)",
     }
 
-    def handle(self, event: ev.CustomerEvent) -> Iterable[Statement]:
-        cid = str(event.originator_id)
-        occurred, recorded = iso(event.occurred_at), iso(event.timestamp)
+    def handle(self, event: ev.CustomerEvent, row: RowKeys) -> Iterable[Statement]:
+        cid, occurred, recorded = row.customer_id, row.occurred_at, row.recorded_at
         if isinstance(event, ev.SurveyAnswered):
             yield (
                 "INSERT INTO {survey_answers} (customer_id, survey_id, metric, score, expectation, "

@@ -95,18 +95,15 @@ def demo(
         click.echo(f"  rejected {line}", err=True)
     with Reports(app) as reports:
         with click.progressbar(
-            length=max(events, 1) * len(reports.engine.models),
-            label="building read models",
-            file=sys.stderr,
+            length=max(events, 1), label="building read models", file=sys.stderr
         ) as bar:
-            for name in reports.engine.models:
-                done = [0]
+            done = [0]
 
-                def advance(position: int, head: int, done: list[int] = done) -> None:
-                    bar.update(position - done[0])
-                    done[0] = position
+            def advance(position: int, head: int) -> None:
+                bar.update(position - done[0])
+                done[0] = position
 
-                reports.engine.catch_up(name, advance)
+            reports.engine.catch_up_many(list(reports.engine.models), advance)
         reports.refresh = False
         click.echo(
             demo_summary(
