@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Final
 from uuid import UUID
 
@@ -26,11 +28,22 @@ class CustomerCache:
         self.maxsize = maxsize
         self._entries: OrderedDict[UUID, Customer] = OrderedDict()
         self._guard = threading.Lock()
-        self._locks = [threading.Lock() for _ in range(STRIPES)]
+        # Re-entrant: a bulk chunk that holds its customers' locks may fall back to running its
+        # commands one by one, which take the same locks again.
+        self._locks = [threading.RLock() for _ in range(STRIPES)]
 
-    def lock(self, customer_id: UUID) -> threading.Lock:
+    def lock(self, customer_id: UUID) -> threading.RLock:
         """The lock to hold while deciding and saving a command on ``customer_id``."""
         return self._locks[customer_id.int % STRIPES]
+
+    @contextmanager
+    def locks(self, customer_ids: Iterable[UUID]) -> Iterator[None]:
+        """Hold the locks of several customers, always taken in stripe order (no deadlock)."""
+        stripes = sorted({cid.int % STRIPES for cid in customer_ids})
+        with ExitStack() as stack:
+            for stripe in stripes:
+                stack.enter_context(self._locks[stripe])
+            yield
 
     def get(self, customer_id: UUID) -> Customer | None:
         with self._guard:

@@ -349,8 +349,3 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             for field in _PERSONAL:
                 setattr(customer, field, getattr(self, field))
         return customer
-
-
-def copy_customer(customer: Customer) -> Customer:
-    """An independent copy (a msgpack round trip: ~10x faster than ``copy.deepcopy``)."""
-    return msgspec.msgpack.decode(msgspec.msgpack.encode(customer), type=Customer)

@@ -34,6 +34,7 @@ from crm_es.domain.values import (
     TIER_CURRENCY,
     Metric,
     Money,
+    Tier,
     format_minor,
     tier_for_spend,
 )
@@ -241,6 +242,9 @@ def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
 
 def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
     """Tier follows rolling 12-month net spend as of the command's business time."""
+    lifetime = cu.paid.get(TIER_CURRENCY, 0) - cu.refunded.get(TIER_CURRENCY, 0) + delta
+    if cu.tier is Tier.STANDARD and tier_for_spend(lifetime) is Tier.STANDARD:
+        return  # the 12-month window holds no more than the lifetime spend: no tier change
     spend = cu.rolling_spend(b.envelope.occurred_at) + delta
     tier = tier_for_spend(spend)
     if tier != cu.tier:
