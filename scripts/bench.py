@@ -1,0 +1,375 @@
+"""Benchmarks of crm_es, reported as ratios measured side by side in one run.
+
+    python scripts/bench.py [--store sqlite|postgres] [--db URL] [--events N] [--json]
+                            [--only commands,import,...]
+
+Each figure is measured against a baseline in the same run where there is one: the plain
+``eventsourcing`` library with its defaults doing the same commands (bench_baseline.py), or the
+raw store inserting the same stored rows into a bare table. The machine is shared and noisy, so
+the ratio is the figure to compare between runs; absolute rates are printed too. See
+docs/performance.md for the method and the figures measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_baseline import PlainCRM
+from bench_raw import raw_insert_rate
+from crm_es import CRM, CrmError
+from crm_es.app.views import event_record
+from crm_es.demo.generator import generate_commands
+from crm_es.domain import commands as cmd
+from crm_es.projections.reports import Reports
+
+FIGURES = ("commands", "commands_concurrent", "import", "rebuild", "replay", "report")
+
+
+class Figure(msgspec.Struct):
+    value: float
+    unit: str
+    target: str
+    met: bool
+    baseline: float | None = None
+    ratio: float | None = None
+    note: str = ""
+
+
+# --- stores -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_store(store: str, base_url: str, tag: str) -> Iterator[str]:
+    """An empty store URL: a temporary SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=f"crm-bench-{tag}-") as d:
+            yield f"sqlite:///{d}/crm.db"
+        return
+    import psycopg
+
+    from crm_es.app.store import parse_store_url
+
+    schema = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}schema={schema}"
+    finally:
+        with psycopg.connect(parse_store_url(base_url).conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def plain_env(url: str) -> dict[str, str]:
+    from crm_es.app.store import parse_store_url
+
+    env = dict(parse_store_url(url).env)
+    env.pop("APPLICATION_RECORDER_TOPIC", None)  # the library's own recorder
+    return env
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def realistic_commands(n: int, seed: int = 11) -> list[cmd.Command]:
+    """The first ``n`` commands of a demo population: every kind of command, in time order."""
+    return list(generate_commands(customers=max(n // 25, 20), years=2, seed=seed))[:n]
+
+
+def bench_commands(store: str, base: str, n: int = 3000) -> Figure:
+    commands = realistic_commands(n)
+
+    def ours(url: str) -> float:
+        with CRM(url) as crm:
+
+            def run() -> None:
+                for c in commands:
+                    with suppress(CrmError):
+                        crm.execute(c)
+
+            return timed(run)[0]
+
+    def plain(url: str) -> float:
+        app = PlainCRM(env=plain_env(url))
+        try:
+            return timed(lambda: [app.handle(c) for c in commands])[0]
+        finally:
+            app.close()
+
+    with fresh_store(store, base, "cmd_plain") as p, fresh_store(store, base, "cmd_ours") as o:
+        plain_s, ours_s = plain(p), ours(o)
+    rate, base_rate = n / ours_s, n / plain_s
+    return Figure(
+        round(rate),
+        "commands/s",
+        ">= 3x the plain library",
+        rate / base_rate >= 3,
+        baseline=round(base_rate),
+        ratio=round(rate / base_rate, 2),
+        note=f"{n} realistic mixed commands, one client, one commit each",
+    )
+
+
+def bench_commands_concurrent(base: str, clients: int = 8, per_client: int = 250) -> Figure:
+    """8 client threads on PostgreSQL: half their commands on own customers, half on shared."""
+
+    def workload(client: int) -> list[cmd.Command]:
+        out: list[cmd.Command] = []
+        for i in range(per_client):
+            ref = f"OWN-{client}-{i % 20}" if i % 2 else f"SHARED-{i % 10}"
+            out.append(cmd.GrantPoints(customer=ref, points=1 + i % 5))
+        return out
+
+    refs = [f"OWN-{c}-{i}" for c in range(clients) for i in range(20)] + [
+        f"SHARED-{i}" for i in range(10)
+    ]
+    registrations = [cmd.RegisterCustomer(external_ref=r) for r in refs]
+
+    def run(execute: Callable[[cmd.Command], Any]) -> float:
+        loads = [workload(c) for c in range(clients)]
+        threads = [threading.Thread(target=lambda w=w: [execute(c) for c in w]) for w in loads]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - started
+
+    total = clients * per_client
+    with (
+        fresh_store("postgres", base, "conc_plain") as p,
+        fresh_store("postgres", base, "conc_ours") as o,
+    ):
+        plain = PlainCRM(env=plain_env(p))
+        for r in registrations:
+            plain.handle(r)
+        plain_s = run(lambda c: _retrying(plain.handle, c))
+        plain.close()
+        with CRM(o) as crm:
+            list(crm.execute_many(registrations))
+            ours_s = run(crm.execute)
+            balance = sum(crm.get_customer(r).points_balance for r in refs)
+    expected = sum(1 + i % 5 for _ in range(clients) for i in range(per_client))
+    rate, base_rate = total / ours_s, total / plain_s
+    return Figure(
+        round(rate),
+        "commands/s",
+        ">= 5x the plain library, 8 clients",
+        rate / base_rate >= 5,
+        baseline=round(base_rate),
+        ratio=round(rate / base_rate, 2),
+        note=f"{clients} threads, {total} commands; every acknowledged command durable: "
+        f"points {balance} == {expected}: {balance == expected}",
+    )
+
+
+def _retrying(handle: Callable[[cmd.Command], None], command: cmd.Command) -> None:
+    """The plain library has no retry: a collision is retried here, as an application would."""
+    from eventsourcing.persistence import IntegrityError
+
+    for _ in range(50):
+        try:
+            handle(command)
+            return
+        except IntegrityError:
+            continue
+
+
+def purchase_commands(customers: int, events: int) -> Iterator[cmd.Command]:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(events):
+        yield cmd.RecordPurchase(
+            customer=f"B-{(i * 7919) % customers}",
+            order_id=f"O-{i}",
+            amount=Decimal(100 + (i * 37) % 90_000).scaleb(-2),
+            currency="CNY",
+            occurred_at=start + timedelta(seconds=30 * i),
+            command_id=f"import-{i}",
+        )
+
+
+def bench_import(store: str, url: str, events: int) -> Figure:
+    customers = max(events // 10, 100)
+    with CRM(url) as crm:
+        registrations = (
+            cmd.RegisterCustomer(
+                external_ref=f"B-{i}", occurred_at=datetime(2023, 12, 1, tzinfo=UTC)
+            )
+            for i in range(customers)
+        )
+        list(crm.execute_many(registrations, chunk_size=2000, validated=True))
+        first = (crm.recorder.max_notification_id() or 0) + 1
+        seconds, outcomes = timed(
+            lambda: sum(
+                1
+                for o in crm.execute_many(
+                    purchase_commands(customers, events), chunk_size=2000, validated=True
+                )
+                if isinstance(o, Exception)
+            )
+        )
+        appended = (crm.recorder.max_notification_id() or 0) - first + 1
+        raw_rate = raw_insert_rate(crm, first, store)
+    rate = appended / seconds
+    target = 100_000 if store == "sqlite" else 50_000
+    return Figure(
+        round(rate),
+        "events/s",
+        f">= {target:,} events/s and >= 0.5 of raw",
+        rate >= target and rate / raw_rate >= 0.5,
+        baseline=round(raw_rate),
+        ratio=round(rate / raw_rate, 3),
+        note=f"{appended} purchase events for {customers} customers, {outcomes} rejected; "
+        "baseline = the same stored rows into a bare table",
+    )
+
+
+def bench_rebuild(url: str) -> Figure:
+    """Rebuild every read model in a child process, to measure its peak memory alone."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from crm_es import CRM\n"
+        "from crm_es.projections import ProjectionEngine, read_models\n"
+        "crm = CRM(sys.argv[1]); engine = ProjectionEngine(crm, read_models(), batch_size=5000)\n"
+        "head = engine.head(); t = time.perf_counter()\n"
+        "engine.rebuild_many(list(engine.models))\n"
+        "dt = time.perf_counter() - t\n"
+        "print(json.dumps({'events': head, 'seconds': dt,\n"
+        "  'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = result["events"] / result["seconds"]
+    return Figure(
+        round(rate),
+        "events/s",
+        ">= 100,000 events/s, peak < 500 MB",
+        rate >= 100_000 and result["peak_mb"] < 500,
+        note=f"{result['events']} events, 3 read models in one pass, peak RSS "
+        f"{result['peak_mb']:.0f} MB",
+    )
+
+
+def bench_replay(store: str, base: str, events: int = 10_000) -> Figure:
+    with fresh_store(store, base, "replay") as url, CRM(url) as crm:
+        crm.register_customer(external_ref="LONG")
+        contacts = (
+            cmd.LogContact(
+                customer="LONG", channel="phone", direction="inbound", summary=f"call {i}"
+            )
+            for i in range(events - 1)
+        )
+        list(crm.execute_many(contacts, chunk_size=1000, validated=True))
+        loads = [timed(lambda: crm.get_customer("LONG"))[0] * 1000 for _ in range(30)]
+        encoder = msgspec.json.Encoder()
+        history_ms = min(
+            timed(lambda: [encoder.encode(event_record(e)) for e in crm.history("LONG")])[0] * 1000
+            for _ in range(3)
+        )
+    load_p50 = statistics.median(loads)
+    return Figure(
+        round(load_p50, 2),
+        "ms (load p50)",
+        "load p50 < 5 ms; history < 100 ms",
+        load_p50 < 5 and history_ms < 100,
+        note=f"customer with {events} events; full history as JSON Lines {history_ms:.0f} ms",
+    )
+
+
+def bench_report(url: str) -> Figure:
+    with CRM(url) as crm, Reports(crm) as reports:
+        reports.engine.catch_up_all()
+        reports.refresh = False
+        seg_s, seg = timed(reports.segments)
+        churn_s, _ = timed(reports.churn)
+    worst = max(seg_s, churn_s)
+    return Figure(
+        round(worst, 2),
+        "s (slowest)",
+        "< 2 s each",
+        seg_s < 2 and churn_s < 2,
+        note=f"{len(seg.customers)} customers: segments {seg_s:.2f} s, churn {churn_s:.2f} s",
+    )
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("CRM_ES_DB"),
+        help="PostgreSQL URL (default $CRM_ES_DB); each figure uses a schema",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1_000_000,
+        help="events for the import, rebuild and report figures",
+    )
+    parser.add_argument("--only", default=",".join(FIGURES), help="comma-separated figures")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if args.store == "postgres" and not (args.db or "").startswith("postgres"):
+        parser.error("--store postgres needs --db postgresql://… (or CRM_ES_DB)")
+    base = args.db or ""
+    only = set(args.only.split(","))
+    figures: dict[str, Figure] = {}
+
+    def record(name: str, make: Callable[[], Figure]) -> None:
+        if name in only:
+            print(f"measuring {name} …", file=sys.stderr, flush=True)
+            figures[name] = make()
+            print(f"  {name}: {figures[name]}", file=sys.stderr, flush=True)
+
+    record("commands", lambda: bench_commands(args.store, base))
+    if args.store == "postgres":
+        record("commands_concurrent", lambda: bench_commands_concurrent(base))
+    if only & {"import", "rebuild", "report"}:
+        with fresh_store(args.store, base, "bulk") as url:
+            record("import", lambda: bench_import(args.store, url, args.events))
+            if "import" not in only:
+                bench_import(args.store, url, args.events)
+            record("rebuild", lambda: bench_rebuild(url))
+            record("report", lambda: bench_report(url))
+    record("replay", lambda: bench_replay(args.store, base))
+    if args.json:
+        print(msgspec.json.encode({"store": args.store, "figures": figures}).decode())
+    else:
+        for name, f in figures.items():
+            ratio = f" ratio {f.ratio} (baseline {f.baseline})" if f.ratio is not None else ""
+            print(
+                f"{name:20} {f.value:>12,} {f.unit:<16}{ratio}  target {f.target}: "
+                f"{'met' if f.met else 'NOT met'}  [{f.note}]"
+            )
+
+
+if __name__ == "__main__":
+    main()
