@@ -73,3 +73,53 @@ def raw_insert_rate(crm: CRM, first: int, store: str) -> float:
         conn.execute(f'DROP TABLE "{schema}".raw_events')
         conn.commit()
     return len(rows) / seconds
+
+
+def raw_commit_rate(store: str, url: str, n: int = 1000) -> float:
+    """One row per transaction, as one synchronous client must commit one command at a time:
+    the ceiling of the ``commands`` figure. PostgreSQL pays the library's insert protocol
+    (table lock and NOTIFY, kept on purpose for notification order) like every real save."""
+    import os
+    import uuid
+
+    state = os.urandom(300)
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            conn = sqlite3.connect(f"{d}/raw.db", isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(
+                "CREATE TABLE raw (id TEXT, v INTEGER, topic TEXT, state BLOB, PRIMARY KEY (id, v))"
+            )
+            started = time.perf_counter()
+            for _ in range(n):
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO raw VALUES (?, 1, 'x', ?)", (uuid.uuid4().hex, state))
+                conn.execute("COMMIT")
+            seconds = time.perf_counter() - started
+            conn.close()
+        return n / seconds
+    import psycopg
+
+    from crm_es.app.store import parse_store_url
+
+    config = parse_store_url(url)
+    schema = config.schema or "public"
+    with psycopg.connect(config.conninfo()) as conn:
+        conn.execute(
+            f'CREATE TABLE "{schema}".raw (id uuid, v int, topic text, state bytea, '
+            "n bigserial, PRIMARY KEY (id, v))"
+        )
+        conn.commit()
+        started = time.perf_counter()
+        for _ in range(n):
+            with conn.transaction():
+                conn.execute(f'LOCK TABLE "{schema}".raw IN EXCLUSIVE MODE')
+                conn.execute("NOTIFY raw_probe")
+                conn.execute(
+                    f"INSERT INTO \"{schema}\".raw (id, v, topic, state) VALUES (%s, 1, 'x', %s)",
+                    (uuid.uuid4(), state),
+                )
+        seconds = time.perf_counter() - started
+        conn.execute(f'DROP TABLE "{schema}".raw')
+        conn.commit()
+    return n / seconds
