@@ -138,8 +138,9 @@ def test_init_twice_is_safe(store_url: str) -> None:
 
 
 def _count_event_reads(crm: CRM) -> Callable[[], int]:
-    """Counts rows the recorder returns (instrumentation of the real recorder, not a mock)."""
-    original = crm.recorder.select_events
+    """Counts rows the event store reads (instrumentation of the real store, not a mock)."""
+    store = crm.events
+    original = store._select  # type: ignore[attr-defined]
     rows = [0]
 
     def counting(*args: Any, **kwargs: Any) -> Any:
@@ -147,7 +148,7 @@ def _count_event_reads(crm: CRM) -> Callable[[], int]:
         rows[0] += len(result)
         return result
 
-    crm.recorder.select_events = counting  # type: ignore[method-assign]
+    store._select = counting  # type: ignore[attr-defined]
     return lambda: rows[0]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
+from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from crm_es.app.mapper import GENESIS, CustomerEventMapper, stored_hash
 
@@ -83,12 +84,38 @@ class ChainedEventStore(EventStore[UUID]):
         desc: bool = False,
         limit: int | None = None,
     ) -> Iterator[Any]:
-        records = self.recorder.select_events(
-            originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit
-        )
-        if records:
-            last = records[0] if desc else records[-1]
+        rows = self._select(originator_id, gt, lte, desc, limit)
+        if rows:
+            version, _, state = rows[0] if desc else rows[-1]
             current = self._heads.get(originator_id)
-            if current is None or current[0] < last.originator_version:
-                self._heads[originator_id] = (last.originator_version, stored_hash(last.state))
-        return map(self.mapper.to_domain_event, records)
+            if current is None or current[0] < version:
+                self._heads[originator_id] = (version, stored_hash(state))
+        decode = self.mapper.decode_state
+        return (decode(topic, state) for _, topic, state in rows)
+
+    def _select(
+        self, oid: UUID, gt: int | None, lte: int | None, desc: bool, limit: int | None
+    ) -> list[tuple[int, str, bytes]]:
+        """(version, topic, state) rows of one stream. On SQLite read directly: the library
+        re-parses the stream's UUID from hex on every row, a third of a long stream's read."""
+        if not isinstance(self.recorder, SQLiteAggregateRecorder):
+            records = self.recorder.select_events(oid, gt=gt, lte=lte, desc=desc, limit=limit)
+            return [(r.originator_version, r.topic, r.state) for r in records]
+        sql = (
+            "SELECT originator_version, topic, state FROM "
+            f"{self.recorder.events_table_name} WHERE originator_id = ?"
+        )
+        params: list[Any] = [oid.hex]
+        if gt is not None:
+            sql += " AND originator_version > ?"
+            params.append(gt)
+        if lte is not None:
+            sql += " AND originator_version <= ?"
+            params.append(lte)
+        sql += " ORDER BY originator_version" + (" DESC" if desc else "")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return c.fetchall()  # type: ignore[no-any-return]

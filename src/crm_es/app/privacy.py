@@ -291,9 +291,26 @@ class CustomerKeyCipher:
     def __init__(self, keys: KeyStore, cache_size: int = 10_000, cache_ttl: float = 60.0) -> None:
         self.keys = keys
         self._cache = _KeyCache(cache_size, cache_ttl)
+        self._last: tuple[UUID, int, float, AESGCM | None] | None = None
         _CACHES.add(self._cache)
 
     def _aead(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
+        # Streams are read customer by customer: the last key answers without the cache's lock,
+        # for as long as no key was evicted meanwhile and its time-to-live has not run out.
+        last = self._last
+        if (
+            last is not None
+            and last[0] == customer_id
+            and last[1] == self._cache.epoch
+            and last[2] > time.monotonic()
+            and (last[3] is not None or not create)
+        ):
+            return last[3]
+        aead = self._aead_from_cache(customer_id, create=create)
+        self._last = (customer_id, self._cache.epoch, time.monotonic() + 1.0, aead)
+        return aead
+
+    def _aead_from_cache(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
         hit, aead = self._cache.get(customer_id)
         if hit and (aead is not None or not create):
             return aead
