@@ -4,7 +4,8 @@
 ``crm_es.domain.commands`` and ``crm_es.domain.events``.
 """
 
-from crm_es.app.service import CRM, CommandResult
+from crm_es.app.results import CommandResult
+from crm_es.app.service import CRM
 from crm_es.domain.errors import CrmError
 
 __all__ = ["CRM", "CommandResult", "CrmError"]

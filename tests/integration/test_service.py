@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 import pytest
 
-from crm_es import CRM, CrmError
+from crm_es import CRM, CommandResult, CrmError
 from crm_es.app.mapper import GENESIS, stored_hash, stored_prev_hash
 from crm_es.app.service import customer_id_for_ref
 from crm_es.domain import commands as cmd
@@ -248,3 +248,22 @@ def test_two_apps_with_their_own_caches_never_decide_on_stale_state(store_url: s
             second.redeem_points(customer="C-1", points=20)  # must see first's redemption
         assert second.redeem_points(customer="C-1", points=10).version == 5
         assert first.get_customer("C-1").points_balance == 0
+
+
+@pytest.mark.parametrize("path", ["single", "bulk"])
+def test_a_no_op_is_judged_on_the_stored_state_not_on_a_stale_cached_copy(
+    store_url: str, path: str
+) -> None:
+    with CRM(store_url) as first, CRM(store_url) as second:
+        first.register_customer(external_ref="C-1", tags=["vip"])
+        second.change_tags(customer="C-1", add=["new"])  # second now caches tags vip, new
+        first.change_tags(customer="C-1", remove=["vip"])  # second's copy is stale
+        again = cmd.ChangeTags(customer="C-1", add=["vip"])  # a no-op on the stale copy only
+        if path == "single":
+            result = second.execute(again)
+        else:
+            (outcome,) = list(second.execute_many([again]))
+            assert isinstance(outcome, CommandResult)
+            result = outcome
+        assert result.events == 1
+        assert first.get_customer("C-1").tags == ["new", "vip"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crm_es.domain import commands as cmd
 
 if TYPE_CHECKING:
-    from crm_es.app.service import CommandResult
+    from crm_es.app.results import CommandResult
 
 
 class CommandMethods:

@@ -21,7 +21,8 @@ from typing import Any, Final
 
 import msgspec
 
-from crm_es.app.service import CRM, CommandResult, utc_now
+from crm_es.app.results import CommandResult
+from crm_es.app.service import CRM, utc_now
 from crm_es.domain import commands as cmd
 from crm_es.domain.decisions import Envelope
 from crm_es.domain.errors import (

@@ -9,7 +9,6 @@ raises :class:`~crm_es.domain.errors.ConcurrencyConflict`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from crm_es.app import bulk
 from crm_es.app.command_methods import CommandMethods
 from crm_es.app.customer_cache import CustomerCache
 from crm_es.app.event_store import ChainedEventStore
@@ -28,7 +28,14 @@ from crm_es.app.group_commit import GroupCommitter
 from crm_es.app.mapper import CustomerEventMapper
 from crm_es.app.privacy import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
 from crm_es.app.recorders import CommandRecord
-from crm_es.app.store import StoreConfig, ensure_postgres_schema, parse_store_url, resolve_url
+from crm_es.app.results import CommandResult, payload_hash
+from crm_es.app.store import (
+    StoreConfig,
+    ensure_postgres_schema,
+    parse_store_url,
+    resolve_url,
+    schema_lock,
+)
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer, CustomerSnapshot
 from crm_es.domain.decisions import Envelope, decide
@@ -47,18 +54,6 @@ MAX_ATTEMPTS: Final = 10
 # Between attempts: a random sleep up to BACKOFF_BASE * 2**attempt, so colliding writers spread out.
 BACKOFF_BASE: Final = 0.002
 SNAPSHOT_INTERVAL: Final = 100
-
-
-class CommandResult(msgspec.Struct, frozen=True):
-    customer_id: UUID
-    version: int
-    events: int  # how many events the command appended (0 for a no-op such as an unchanged tag)
-    duplicate: bool = False  # True: this command_id was already done; nothing was appended now
-
-
-def payload_hash(command: cmd.Command) -> bytes:
-    """What "the same command" means for idempotency: every field, envelope included."""
-    return hashlib.sha256(msgspec.msgpack.encode(command)).digest()
 
 
 class _CommandLog(Protocol):
@@ -110,7 +105,6 @@ class CRM(CommandMethods, Application[UUID]):
     ) -> None:
         self.store: StoreConfig = parse_store_url(resolve_url(url))
         self._key_store = key_store  # None: per-customer keys in the store (see privacy.py)
-        ensure_postgres_schema(self.store)
         self.clock = clock
         self.default_actor = default_actor
         self.snapshot_interval = snapshot_interval
@@ -120,13 +114,15 @@ class CRM(CommandMethods, Application[UUID]):
         self.committer = GroupCommitter(
             lambda events, records: self.events.put(list(events), commands=list(records))
         )
-        super().__init__(
-            env={
-                **self.store.env,
-                "IS_SNAPSHOTTING_ENABLED": "y",
-                **(env or {}),
-            }
-        )
+        with schema_lock(self.store):  # creating tables: one process at a time
+            ensure_postgres_schema(self.store)
+            super().__init__(
+                env={
+                    **self.store.env,
+                    "IS_SNAPSHOTTING_ENABLED": "y",
+                    **(env or {}),
+                }
+            )
 
     def construct_mapper(self) -> CustomerEventMapper:
         keys = self._key_store or key_store_from_env(self.store, self.env.get(MASTER_KEY_SETTING))
@@ -219,8 +215,11 @@ class CRM(CommandMethods, Application[UUID]):
         except CrmError:
             if cached is None:
                 raise
-            # The cached copy may be stale (another process wrote since): a rule broken there
-            # is only broken if it is broken on the stored state too.
+            new_events = []  # judged again below, on the stored state
+        if not new_events and cached is not None:
+            # The cached copy may be stale (another process wrote since). Events decided on it
+            # are safe (a stale save collides and is retried), but a refusal or a no-op is only
+            # right if the stored state says so too.
             customer = self._load(customer_id)
             new_events = decide(customer, command, envelope, customer_id)
         if not new_events:
@@ -274,6 +273,14 @@ class CRM(CommandMethods, Application[UUID]):
         finished by erasing again: True if that happened."""
         return customer is not None and customer.erased and self.personal_data.shred(customer.id)
 
+    def execute_many(
+        self, commands: Iterable[cmd.Command], *, chunk_size: int = 500, validated: bool = False
+    ) -> Iterator[CommandResult | CrmError | msgspec.ValidationError]:
+        """Run many commands, one transaction per chunk; yields each command's result or error
+        in order (see :mod:`crm_es.app.bulk`). Pass ``validated=True`` for commands that came
+        out of msgspec decoding."""
+        return bulk.execute_many(self, commands, chunk_size=chunk_size, validated=validated)
+
     def _forget(self, customer_id: UUID) -> None:
         self.command_cache.evict(customer_id)
 
@@ -298,117 +305,6 @@ class CRM(CommandMethods, Application[UUID]):
             and customer.version // interval > (first_new_version - 1) // interval
         ):
             self.snapshots.put([CustomerSnapshot.take(customer)])
-
-    def execute_many(
-        self, commands: Iterable[cmd.Command], *, chunk_size: int = 500, validated: bool = False
-    ) -> Iterator[CommandResult | CrmError | msgspec.ValidationError]:
-        """Run many commands, saving each chunk's events in ONE transaction.
-
-        Yields, in order, a result or the error of each command; a failed command stores nothing
-        and does not stop the others. Much faster than ``execute`` in a loop (one commit per
-        chunk instead of per command): the path for imports, the demo and bulk loads.
-        Pass ``validated=True`` for commands that came out of msgspec decoding.
-        """
-        chunk: list[cmd.Command] = []
-        for command in commands:
-            chunk.append(command)
-            if len(chunk) >= chunk_size:
-                yield from self._execute_chunk(chunk, validated)
-                chunk = []
-        if chunk:
-            yield from self._execute_chunk(chunk, validated)
-
-    def _execute_chunk(
-        self, commands: list[cmd.Command], validated: bool
-    ) -> list[CommandResult | CrmError | msgspec.ValidationError]:
-        targets = [self._target(c) for c in commands]
-        # Hold the locks of every customer in the chunk (in one order: no deadlock), so the chunk
-        # can decide on the cached states themselves instead of copies.
-        with self.command_cache.locks({t for t in targets if t is not None}):
-            try:
-                return self._execute_locked_chunk(commands, targets, validated)
-            except BaseException:
-                for target in targets:  # states may hold events that were never stored
-                    if target is not None:
-                        self.command_cache.evict(target)
-                raise
-
-    def _target(self, command: cmd.Command) -> UUID | None:
-        try:
-            return self.customer_id_for(command)
-        except (AssertionError, AttributeError, TypeError, ValueError):
-            return None  # a malformed command: its validation error is reported in order
-
-    def _execute_locked_chunk(
-        self, commands: list[cmd.Command], targets: list[UUID | None], validated: bool
-    ) -> list[CommandResult | CrmError | msgspec.ValidationError]:
-        outcomes: list[CommandResult | CrmError | msgspec.ValidationError] = []
-        ids = [c.command_id for c in commands if c.command_id is not None]
-        done = self.command_log.select_commands(ids) if ids else {}
-        records: list[CommandRecord] = []
-        states: dict[UUID, Customer | None] = {}
-        first_versions: dict[UUID, int] = {}
-        pending: list[CustomerEvent] = []
-        for command, target in zip(commands, targets, strict=True):
-            try:
-                checked = command if validated else cmd.validate_command(command)
-                if checked.command_id is not None and checked.command_id in done:
-                    outcomes.append(self._replayed(checked, done[checked.command_id]))
-                    continue
-                customer_id = target if target is not None else self.customer_id_for(checked)
-                if customer_id not in states:
-                    # Cached states are changed in place: if the save fails they are evicted.
-                    states[customer_id] = self.command_cache.get(customer_id) or self._load(
-                        customer_id
-                    )
-                customer = states[customer_id]
-                if isinstance(checked, cmd.RegisterCustomer) and customer is not None:
-                    raise CustomerAlreadyRegistered(checked.external_ref or "", customer_id)
-                envelope = Envelope.for_command(checked, self.clock(), self.default_actor)
-                new_events = decide(customer, checked, envelope, customer_id)
-            except (CrmError, msgspec.ValidationError) as e:
-                outcomes.append(e)
-                continue
-            if new_events:
-                first_versions.setdefault(customer_id, new_events[0].originator_version)
-                customer = states[customer_id] = self._apply(customer, new_events)
-                pending.extend(new_events)
-                if checked.command_id is not None:
-                    record = CommandRecord(
-                        checked.command_id,
-                        payload_hash(checked),
-                        customer_id,
-                        new_events[-1].originator_version,
-                        len(new_events),
-                    )
-                    records.append(record)
-                    done[checked.command_id] = record  # a repeat later in this chunk
-            assert customer is not None
-            outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
-        if not pending:
-            return outcomes
-        try:
-            self.events.put(pending, commands=records)
-        except IntegrityError:
-            # Another writer changed one of these customers meanwhile: nothing of the chunk was
-            # stored, so run its commands one by one (each with its own bounded retries).
-            for customer_id in states:
-                self._forget(customer_id)
-            return [self._execute_one(c, validated) for c in commands]
-        for customer_id, first in first_versions.items():
-            saved = states[customer_id]
-            assert saved is not None
-            self._snapshot_if_due(saved, first)
-            self.command_cache.put(saved)
-        return outcomes
-
-    def _execute_one(
-        self, command: cmd.Command, validated: bool
-    ) -> CommandResult | CrmError | msgspec.ValidationError:
-        try:
-            return self.execute_validated(command) if validated else self.execute(command)
-        except (CrmError, msgspec.ValidationError) as e:
-            return e
 
     def _run(self, command_type: type[cmd.Command], fields: dict[str, Any]) -> CommandResult:
         return self.execute_validated(cmd.command_from_fields(command_type, fields))

@@ -8,6 +8,8 @@ sessions) apart in one database; the schema is created when missing.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -109,3 +111,25 @@ def ensure_postgres_schema(config: StoreConfig) -> None:
         conn.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(config.schema))
         )
+
+
+@contextmanager
+def schema_lock(config: StoreConfig) -> Iterator[None]:
+    """Serialise table creation across processes on PostgreSQL.
+
+    ``CREATE TABLE IF NOT EXISTS`` is not safe when several processes start at the same moment
+    (PostgreSQL answers "tuple concurrently updated"), so whoever creates tables first takes a
+    session advisory lock for the schema. SQLite serialises writers by itself.
+    """
+    if not config.is_postgres:
+        yield
+        return
+    import psycopg
+
+    key = f"crm_es:ddl:{config.schema or 'public'}"
+    with psycopg.connect(config.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))

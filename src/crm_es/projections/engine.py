@@ -23,6 +23,7 @@ import msgspec
 
 from crm_es.app.database import BIGINT, TEXT, Database, Tx
 from crm_es.app.service import CRM
+from crm_es.app.store import schema_lock
 from crm_es.domain.events import CustomerEvent
 from crm_es.projections.timefmt import iso
 
@@ -106,7 +107,7 @@ class ProjectionEngine:
         # (month and day, for the agenda) is needed, so only it is decrypted when projecting.
         self.reader = app.event_reader(personal_fields=frozenset({"birthday"}))
         self._sql_cache: dict[tuple[str, int, str], str] = {}
-        with self.db.transaction() as tx:
+        with schema_lock(app.store), self.db.transaction() as tx:
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name {TEXT} NOT NULL, "
                 f"generation {BIGINT} NOT NULL, position {BIGINT} NOT NULL, "
@@ -331,7 +332,7 @@ class ProjectionEngine:
     def status(self) -> list[ModelStatus]:
         head = self.head()
         out = []
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:  # a reader: never wait behind (or block) a writer
             for name, model in self.models.items():
                 active = self._active_generation(tx, name)
                 assert active is not None
