@@ -293,7 +293,7 @@ def decode_command(data: bytes | str) -> Command:
 
 def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:
     """Build and validate a command from Python values (the API's keyword arguments)."""
-    return msgspec.convert(fields, command_type, strict=False)
+    return msgspec.convert(fields, command_type)
 
 
 def validate_command(command: Command) -> Command:

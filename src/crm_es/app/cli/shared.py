@@ -44,8 +44,8 @@ class CrmGroup(click.Group):
         except msgspec.ValidationError as e:
             raise click.ClickException(str(e)) from e
         except (PersistenceError, psycopg.Error, sqlite3.Error) as e:
-            # The store failed (down, unreachable, locked): say so plainly, no traceback.
-            raise click.ClickException(f"store unavailable: {type(e).__name__}: {e}") from e
+            # The store failed (down, unreachable, locked, refused a value): say so, no traceback.
+            raise click.ClickException(f"store error: {type(e).__name__}: {e}") from e
 
 
 _encoder = msgspec.json.Encoder()
