@@ -26,6 +26,7 @@ from crm_es.app.database import Tx
 from crm_es.app.service import CRM
 from crm_es.projections import agenda, churn, kpi, satisfaction, segments
 from crm_es.projections.engine import ProjectionEngine
+from crm_es.projections.purchase_history import ChurnRule
 from crm_es.projections.read_models import read_models
 from crm_es.projections.report_query import ReportQuery
 
@@ -73,9 +74,14 @@ class Reports:
                 tables.update(self.engine.active_tables(tx, name))
             return build(tx, tables, query)
 
-    def segments(self, as_of: Moment = None, known_at: Moment = None) -> segments.SegmentsReport:
+    def segments(
+        self, as_of: Moment = None, known_at: Moment = None, rule: ChurnRule | None = None
+    ) -> segments.SegmentsReport:
+        """``rule`` decides the churned lifecycle stage (default: k = 3, floor 270 days)."""
         query = ReportQuery.at(as_of, known_at)
-        report: segments.SegmentsReport = self._run(segments.segments_report, query)
+        report: segments.SegmentsReport = self._run(
+            lambda tx, t, q: segments.segments_report(tx, t, q, rule=rule), query
+        )
         return report
 
     def churn(
@@ -84,10 +90,11 @@ class Reports:
         known_at: Moment = None,
         time_unit: churn.TimeUnit = "week",
         horizon_days: int = 90,
+        rule: ChurnRule | None = None,
     ) -> churn.ChurnReport:
         query = ReportQuery.at(as_of, known_at)
         report: churn.ChurnReport = self._run(
-            lambda tx, t, q: churn.churn_report(tx, t, q, time_unit, horizon_days), query
+            lambda tx, t, q: churn.churn_report(tx, t, q, time_unit, horizon_days, rule), query
         )
         return report
 

@@ -10,6 +10,7 @@ import click
 
 from crm_es.app.cli.render import emit, format_option
 from crm_es.app.cli.shared import Context, emit_json
+from crm_es.projections.purchase_history import ChurnRule
 from crm_es.projections.reports import TABLE_ROWS, Reports
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -35,6 +36,32 @@ refresh_option = click.option(
 )
 
 
+_DEFAULT_RULE = ChurnRule()
+rule_options = [
+    click.option(
+        "--k",
+        type=click.FloatRange(0.5, 100),
+        default=_DEFAULT_RULE.k,
+        show_default=True,
+        help="Churn rule: churned after k x the median gap between purchase days...",
+    ),
+    click.option(
+        "--floor-days",
+        type=click.IntRange(1, 3650),
+        default=_DEFAULT_RULE.floor_days,
+        show_default=True,
+        help="...or after this many silent days, whichever is longer.",
+    ),
+    click.option(
+        "--at-risk-share",
+        type=click.FloatRange(0.05, 1.0),
+        default=_DEFAULT_RULE.at_risk_share,
+        show_default=True,
+        help="At risk after this share of the churn threshold.",
+    ),
+]
+
+
 @click.group()
 def report() -> None:
     """Reports computed from the read models.
@@ -48,8 +75,20 @@ def report() -> None:
 def _report_command(
     name: str, doc: str, build: Callable[..., Any], extra: list[Callable[[Any], Any]] | None = None
 ) -> click.Command:
-    def command(ctx: Context, as_of: str | None, known_at: str | None, fmt: str, refresh: bool,
-                **options: Any) -> None:  # fmt: skip
+    def command(
+        ctx: Context,
+        as_of: str | None,
+        known_at: str | None,
+        fmt: str,
+        refresh: bool,
+        **options: Any,
+    ) -> None:
+        if "k" in options:  # the churn rule's settings, for the reports that use it
+            options["rule"] = ChurnRule(
+                k=options.pop("k"),
+                floor_days=options.pop("floor_days"),
+                at_risk_share=options.pop("at_risk_share"),
+            )
         with Reports(ctx.app, refresh=refresh) as reports:
             data = build(reports, as_of=as_of, known_at=known_at, **options)
         emit(data, TABLE_ROWS[name](data), fmt)
@@ -70,6 +109,7 @@ report.add_command(
         Example:
           crm-es report segments --as-of 2026-06-30 --format table""",
         Reports.segments,
+        rule_options,
     )
 )
 report.add_command(
@@ -93,6 +133,7 @@ report.add_command(
           crm-es report churn --time-unit week --horizon-days 90""",
         Reports.churn,
         [
+            *rule_options,
             click.option(
                 "--time-unit",
                 type=click.Choice(["day", "week"]),
