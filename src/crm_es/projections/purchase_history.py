@@ -1,7 +1,9 @@
 """Per-customer purchase history as of a query, and the rule-based churn status built on it.
 
 Shared by the segments report (RFM, lifecycle) and the churn report (rule status, BG/NBD), so
-both agree on what a purchase day, a net spend and a churned customer are.
+both agree on what a purchase day, a net spend and a churned customer are. These are the
+definitions, one customer at a time; the two reports compute the same figures for the whole
+population at once with :mod:`crm_es.projections.purchase_arrays`, and the tests hold both equal.
 """
 
 from __future__ import annotations

@@ -14,23 +14,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from itertools import islice
+from operator import lt
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 __all__ = [
+    "CN8_CELLS",
     "CN8_CLASSES",
     "CN8_MAP_V1",
     "CN8_MAP_VERSION",
     "CN8_THRESHOLD_RULE",
+    "RFM_CODES",
+    "RF_GRID_CELLS",
     "RF_GRID_V1",
     "RF_GRID_VERSION",
     "RF_SEGMENTS",
+    "RfmArrays",
     "RfmInput",
     "RfmScore",
+    "id_ranks",
     "score_rfm",
+    "score_rfm_arrays",
 ]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class RfmInput(msgspec.Struct, frozen=True):
@@ -224,3 +237,125 @@ def _median(values: Sequence[Decimal]) -> Decimal:
     if len(ordered) % 2:
         return ordered[middle]
     return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+# --- vectorised scoring (whole populations) ---
+
+# Beyond this a doubled value could overflow int64; such spends take the exact Python path.
+_INT64_SAFE: Final = 2**61
+
+
+class RfmArrays(NamedTuple):
+    """:func:`score_rfm` as arrays, one entry per customer in input order."""
+
+    r: IntArray
+    f: IntArray
+    m: IntArray
+    r_high: BoolArray
+    f_high: BoolArray
+    m_high: BoolArray
+
+    def code_index(self) -> IntArray:
+        """Index of each customer's code in :data:`RFM_CODES`."""
+        return (self.r - 1) * 25 + (self.f - 1) * 5 + (self.m - 1)
+
+    def grid_index(self) -> IntArray:
+        """Index of each customer's R×F cell in :data:`RF_GRID_CELLS`."""
+        return (self.r - 1) * 5 + (self.f - 1)
+
+    def cn_index(self) -> IntArray:
+        """Index of each customer's class in :data:`CN8_CELLS`."""
+        return np.asarray(self.r_high * 4 + self.f_high * 2 + self.m_high * 1, dtype=np.int64)
+
+    def codes(self) -> list[str]:
+        return [RFM_CODES[i] for i in self.code_index().tolist()]
+
+    def segments(self) -> list[str]:
+        return [RF_GRID_CELLS[i] for i in self.grid_index().tolist()]
+
+    def segments_cn(self) -> list[str]:
+        return [CN8_CELLS[i] for i in self.cn_index().tolist()]
+
+
+_SCORES = range(1, 6)
+# Lookup tables of the vectorised scores: codes by (r, f, m), segments by (r, f), classes by flags.
+RFM_CODES: Final = tuple(f"{r}{f}{m}" for r in _SCORES for f in _SCORES for m in _SCORES)
+RF_GRID_CELLS: Final = tuple(RF_GRID_V1[(r, f)] for r in _SCORES for f in _SCORES)
+CN8_CELLS: Final = tuple(
+    CN8_MAP_V1[(r_high, f_high, m_high)]
+    for r_high in (False, True)
+    for f_high in (False, True)
+    for m_high in (False, True)
+)
+
+
+def id_ranks(ids: Sequence[str]) -> IntArray:
+    """Rank of each customer id in Python string order: :func:`score_rfm`'s tie-break."""
+    n = len(ids)
+    if all(map(lt, ids, islice(ids, 1, None))):  # already sorted, as SQLite returns them
+        return np.arange(n, dtype=np.int64)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[sorted(range(n), key=ids.__getitem__)] = np.arange(n, dtype=np.int64)
+    return ranks
+
+
+def score_rfm_arrays(
+    id_rank: IntArray,
+    recency_days: IntArray,
+    purchase_days: IntArray,
+    net_spend: Sequence[int] | IntArray,
+) -> RfmArrays:
+    """:func:`score_rfm` for a whole population, vectorised; the same scores and flags.
+
+    ``id_rank`` orders the customer ids (see :func:`id_ranks`; distinct), ``recency_days`` counts
+    days since the last purchase (>= 0), ``purchase_days`` >= 1, and ``net_spend`` is in integer
+    minor units: scaling by the currency exponent changes neither the order nor the comparisons
+    with the median, so the scores equal those of the Decimal spends (as long as those are exact in
+    the Decimal context: below 10^26 minor units). Inputs are not validated.
+    """
+    r = _quintile_array(-recency_days, id_rank)
+    f = _quintile_array(purchase_days, id_rank)
+    # Doubled values against the sum of the two middle values: exact integer medians.
+    r_high = 2 * recency_days < _twice_median(recency_days)
+    f_high = 2 * purchase_days > _twice_median(purchase_days)
+    if isinstance(net_spend, np.ndarray):
+        spends: list[int] = net_spend.tolist() if net_spend.size else []
+        largest = max(int(net_spend.max()), -int(net_spend.min())) if net_spend.size else 0
+    else:
+        spends = [int(value) for value in net_spend]
+        largest = max(map(abs, spends), default=0)
+    if largest >= _INT64_SAFE:
+        m, m_high = _exact_spend_scores(spends, id_rank)
+    else:
+        spend = np.asarray(net_spend, dtype=np.int64)
+        m = _quintile_array(spend, id_rank)
+        m_high = 2 * spend > _twice_median(spend)
+    return RfmArrays(r, f, m, r_high, f_high, m_high)
+
+
+def _quintile_array(goodness: IntArray, id_rank: IntArray) -> IntArray:
+    """:func:`_quintile_scores` on arrays: rank worst→best by (goodness, id), five groups."""
+    n = goodness.size
+    scores = np.empty(n, dtype=np.int64)
+    scores[np.lexsort((id_rank, goodness))] = np.arange(n, dtype=np.int64) * 5 // max(n, 1) + 1
+    return scores
+
+
+def _exact_spend_scores(spends: list[int], id_rank: IntArray) -> tuple[IntArray, BoolArray]:
+    """M scores and flags in Python ints, for spends too large for int64 arithmetic."""
+    n = len(spends)
+    ranked = sorted(range(n), key=lambda i: (spends[i], int(id_rank[i])))
+    m = np.empty(n, dtype=np.int64)
+    m[ranked] = np.arange(n, dtype=np.int64) * 5 // n + 1
+    ordered = sorted(spends)
+    twice = ordered[(n - 1) // 2] + ordered[n // 2]
+    return m, np.array([2 * value > twice for value in spends], dtype=bool)
+
+
+def _twice_median(values: IntArray) -> int:
+    """2 × the median of :func:`_median`, an integer (0 for no values; then nothing is compared)."""
+    n = values.size
+    if n == 0:
+        return 0
+    ordered = np.partition(values, [(n - 1) // 2, n // 2])
+    return int(ordered[(n - 1) // 2]) + int(ordered[n // 2])
