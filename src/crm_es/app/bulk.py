@@ -17,7 +17,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from crm_es.app.recorders import CommandRecord
-from crm_es.app.results import CommandResult, payload_hash
+from crm_es.app.results import CommandResult, command_record
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer
 from crm_es.domain.decisions import Envelope, decide
@@ -121,16 +121,10 @@ def _execute_locked_chunk(
             first_versions.setdefault(customer_id, new_events[0].originator_version)
             customer = states[customer_id] = app._apply(customer, new_events)
             pending.extend(new_events)
-            if checked.command_id is not None:
-                record = CommandRecord(
-                    checked.command_id,
-                    payload_hash(checked),
-                    customer_id,
-                    new_events[-1].originator_version,
-                    len(new_events),
-                )
+            record = command_record(checked, customer_id, new_events)
+            if record is not None:
                 records.append(record)
-                done[checked.command_id] = record  # a repeat later in this chunk
+                done[record.command_id] = record  # a repeat later in this chunk
         assert customer is not None
         outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
     if not pending:

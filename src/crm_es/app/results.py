@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from uuid import UUID
 
 import msgspec
 
+from crm_es.app.recorders import CommandRecord
 from crm_es.domain import commands as cmd
+from crm_es.domain.events import CustomerEvent
 
 
 class CommandResult(msgspec.Struct, frozen=True):
@@ -20,3 +23,15 @@ class CommandResult(msgspec.Struct, frozen=True):
 def payload_hash(command: cmd.Command) -> bytes:
     """Every field, envelope included: a re-sent command must match its first sending."""
     return hashlib.sha256(msgspec.msgpack.encode(command)).digest()
+
+
+def command_record(
+    command: cmd.Command, customer_id: UUID, new_events: Sequence[CustomerEvent]
+) -> CommandRecord | None:
+    """The idempotency record stored with a command's events (None without a command_id)."""
+    if command.command_id is None:
+        return None
+    version = new_events[-1].originator_version
+    return CommandRecord(
+        command.command_id, payload_hash(command), customer_id, version, len(new_events)
+    )

@@ -28,7 +28,7 @@ from crm_es.app.group_commit import GroupCommitter
 from crm_es.app.mapper import CustomerEventMapper
 from crm_es.app.privacy import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
 from crm_es.app.recorders import CommandRecord
-from crm_es.app.results import CommandResult, payload_hash
+from crm_es.app.results import CommandResult, command_record, payload_hash
 from crm_es.app.store import (
     StoreConfig,
     ensure_postgres_schema,
@@ -201,7 +201,6 @@ class CRM(CommandMethods, Application[UUID]):
         return self._replayed(command, done[command.command_id]) if done else None
 
     def _decide_and_commit(self, command: cmd.Command, customer_id: UUID) -> CommandResult:
-        record: CommandRecord | None = None
         cached = self.command_cache.get(customer_id)
         customer = cached or self._load(customer_id)
         if isinstance(command, cmd.RegisterCustomer) and customer is not None:
@@ -225,14 +224,7 @@ class CRM(CommandMethods, Application[UUID]):
         if not new_events:
             assert customer is not None
             return CommandResult(customer_id, customer.version, 0)
-        if command.command_id is not None:
-            record = CommandRecord(
-                command.command_id,
-                payload_hash(command),
-                customer_id,
-                new_events[-1].originator_version,
-                len(new_events),
-            )
+        record = command_record(command, customer_id, new_events)
         self.committer.commit(new_events, [record] if record else [])
         if any(isinstance(e, PersonalDataErased) for e in new_events):
             self.personal_data.shred(customer_id)  # after the event: a crash here is repaired
