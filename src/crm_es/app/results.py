@@ -13,7 +13,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain.events import CustomerEvent
 
 
-class CommandResult(msgspec.Struct, frozen=True):
+class CommandResult(msgspec.Struct, frozen=True, gc=False):
     customer_id: UUID
     version: int
     events: int  # how many events the command appended (0 for a no-op such as an unchanged tag)

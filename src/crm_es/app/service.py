@@ -92,6 +92,7 @@ class CRM(CommandMethods, Application[UUID]):
 
     # Lets the library's ``take_snapshot(customer_id)`` build our msgpack snapshot.
     snapshot_class = CustomerSnapshot
+    events: ChainedEventStore  # see construct_event_store
 
     def __init__(
         self,
@@ -330,7 +331,7 @@ class CRM(CommandMethods, Application[UUID]):
     def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
         """Every event of a customer's stream, oldest first."""
         customer_id = customer_id_for_ref(customer)
-        events: Iterator[CustomerEvent] = iter(self.events.get(customer_id))  # type: ignore[arg-type]
+        events: Iterator[CustomerEvent] = iter(self.events.get(customer_id))
         first = next(events, None)
         if first is None:
             raise CustomerNotFound(str(customer))

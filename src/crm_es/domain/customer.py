@@ -60,7 +60,7 @@ class CareTask(msgspec.Struct, kw_only=True):
     staff: str | None = None
 
 
-class Customer(msgspec.Struct, kw_only=True):
+class Customer(msgspec.Struct, kw_only=True, gc=False):
     """Current state of one customer, evolved only by its events."""
 
     id: UUID

@@ -46,7 +46,7 @@ EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
 E = TypeVar("E", bound=ev.CustomerEvent)
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Who, when and why: stamped on every event a command produces."""
 
     recorded_at: datetime

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from crm_es.domain.customer import Customer
 
 
-class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True):
+class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Base of every customer event: the envelope."""
 
     TOPIC: ClassVar[str]

@@ -60,14 +60,17 @@ class Money(msgspec.Struct, frozen=True):
         # "100.0000000000000000000000000000001" as 100) or overflow ("1e999999999").
         if value.adjusted() + exponent > len(str(MAX_MINOR_UNITS)):
             raise InvalidValue(field, str(value), "amount is implausibly large")
-        _, digits, digit_exponent = value.as_tuple()
-        significant = "".join(map(str, digits)).rstrip("0")
-        shift = int(digit_exponent) + len(digits) - len(significant) + exponent
-        if shift < 0:
+        # as_integer_ratio is exact; the checks around it bound the integers it builds
+        # (a nonzero amount below one minor unit, such as "1e-999999999", never gets there).
+        if value.adjusted() < -exponent:
+            minor, remainder = 0, 1
+        else:
+            numerator, denominator = value.as_integer_ratio()
+            minor, remainder = divmod(numerator * 10**exponent, denominator)
+        if remainder:
             raise InvalidValue(
                 field, str(value), f"{currency} allows at most {exponent} decimal places"
             )
-        minor = int(significant) * 10**shift
         if minor > MAX_MINOR_UNITS:
             raise InvalidValue(field, str(value), "amount is implausibly large")
         return cls(minor, currency)
