@@ -96,7 +96,9 @@ def test_an_import_killed_mid_file_and_run_again_stores_each_row_exactly_once(
     records = write_purchases(csv_file, rows, customers)
     with CRM(store_url) as crm:  # create the schema first, so polling never races the DDL
         assert crm.recorder.max_notification_id() is None
-        importer = start(store_url, "import", "purchases", str(csv_file), "--register-missing")
+        importer = start(
+            store_url, "import", "purchases", str(csv_file), "--register-missing", "--batch", "1000"
+        )
 
         def two_batches_in() -> int | None:  # batches of 500 rows, with their registrations
             head = crm.recorder.max_notification_id() or 0

@@ -10,6 +10,7 @@ striped lock, which also spares them pointless version collisions.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -18,9 +19,31 @@ from typing import Final
 from uuid import UUID
 
 from crm_es.domain.customer import Customer
+from crm_es.domain.errors import CrmError
 
 DEFAULT_MAXSIZE: Final = 10_000
+CACHE_SIZE_SETTING: Final = "CRM_ES_CACHE_SIZE"
 STRIPES: Final = 64
+
+
+def configured_cache_size(size: int | None = None) -> int:
+    """``size``, else ``$CRM_ES_CACHE_SIZE``, else 10,000 customers.
+
+    A bulk import that visits more customers than the cache holds, in an order that cycles
+    through them, reloads every customer from the store on every visit (~100x slower per
+    purchase, measured): size the cache to the customers of the import (~3 KB each).
+    """
+    if size is None:
+        text = os.environ.get(CACHE_SIZE_SETTING, "")
+        try:
+            size = int(text) if text.strip() else DEFAULT_MAXSIZE
+        except ValueError:
+            msg = f"{CACHE_SIZE_SETTING} must be a whole number of customers, not {text!r}"
+            raise CrmError(msg) from None
+    if size < 0:
+        msg = f"cache size must not be negative, not {size}"
+        raise CrmError(msg)
+    return size
 
 
 class CustomerCache:
@@ -60,6 +83,19 @@ class CustomerCache:
             self._entries.move_to_end(customer.id)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
+
+    @contextmanager
+    def resized(self, maxsize: int) -> Iterator[None]:
+        """Hold up to ``maxsize`` states for a while (a bulk import), then trim back."""
+        previous = self.maxsize
+        self.maxsize = max(previous, maxsize)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self.maxsize = previous
+                while len(self._entries) > previous:
+                    self._entries.popitem(last=False)
 
     def evict(self, customer_id: UUID) -> None:
         with self._guard:

@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 
 from crm_es.app import bulk
 from crm_es.app.command_methods import CommandMethods
-from crm_es.app.customer_cache import CustomerCache
+from crm_es.app.customer_cache import CustomerCache, configured_cache_size
 from crm_es.app.event_store import ChainedEventStore
 from crm_es.app.group_commit import GroupCommitter
 from crm_es.app.mapper import CustomerEventMapper
@@ -103,13 +103,16 @@ class CRM(CommandMethods, Application[UUID]):
         default_actor: str = "api:python",
         snapshot_interval: int = SNAPSHOT_INTERVAL,
         key_store: KeyStore | None = None,
+        cache_size: int | None = None,
     ) -> None:
         self.store: StoreConfig = parse_store_url(resolve_url(url))
         self._key_store = key_store  # None: per-customer keys in the store (see privacy.py)
         self.clock = clock
         self.default_actor = default_actor
         self.snapshot_interval = snapshot_interval
-        self.command_cache = CustomerCache()
+        # Customer states kept for the command path (~3 KB each): an import over more
+        # customers than this reloads them on every visit (see customer_cache.py).
+        self.command_cache = CustomerCache(configured_cache_size(cache_size))
         # Straight to the event store (Application.save() adds nothing we use, but spends ~10%
         # of a command on runtime Protocol checks), through group commit.
         self.committer = GroupCommitter(

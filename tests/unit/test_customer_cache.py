@@ -1,0 +1,45 @@
+"""The command path's cache: its configured size, and resizing it for a bulk import."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from crm_es.app.customer_cache import CustomerCache, configured_cache_size
+from crm_es.domain.customer import Customer
+from crm_es.domain.errors import CrmError
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def customer() -> Customer:
+    return Customer(id=uuid4(), created_on=T0, modified_on=T0, registered_at=T0)
+
+
+def test_cache_size_comes_from_the_argument_then_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CRM_ES_CACHE_SIZE", raising=False)
+    assert configured_cache_size() == 10_000
+    monkeypatch.setenv("CRM_ES_CACHE_SIZE", "250000")
+    assert configured_cache_size() == 250_000
+    assert configured_cache_size(5) == 5
+    monkeypatch.setenv("CRM_ES_CACHE_SIZE", "lots")
+    with pytest.raises(CrmError, match="CRM_ES_CACHE_SIZE must be a whole number"):
+        configured_cache_size()
+    with pytest.raises(CrmError, match="must not be negative"):
+        configured_cache_size(-1)
+
+
+def test_resized_holds_more_for_a_while_then_trims_to_the_least_recent() -> None:
+    cache = CustomerCache(maxsize=2)
+    states = [customer() for _ in range(5)]
+    with cache.resized(4):
+        for state in states:
+            cache.put(state)
+        held = [s for s in states if cache.get(s.id) is not None]
+        assert held == states[1:]  # four held, the oldest dropped
+    assert cache.maxsize == 2
+    assert [s for s in states if cache.get(s.id) is not None] == states[3:]
