@@ -95,6 +95,16 @@ class _ClassFacts(msgspec.Struct, frozen=True):
     headers: tuple[bytes, ...]  # FORMAT, flags, class_version: indexed by flags
 
 
+class _Reader(msgspec.Struct, frozen=True):
+    """What decoding needs to know of a stored topic, worked out once."""
+
+    cls: type[Any]
+    decoder: msgspec.msgpack.Decoder[Any]
+    class_version: int
+    version_bytes: bytes
+    personal_fields: tuple[str, ...]  # the personal fields to decrypt on read
+
+
 class CustomerEventMapper(Mapper[UUID]):
     def __init__(
         self,
@@ -115,6 +125,7 @@ class CustomerEventMapper(Mapper[UUID]):
             CustomerSnapshot.TOPIC: CustomerSnapshot,
         }
         self._classes: dict[type[Any], _ClassFacts] = {}
+        self._readers: dict[str, _Reader] = {}
 
     # --- encoding ---------------------------------------------------------------------------------
 
@@ -182,15 +193,11 @@ class CustomerEventMapper(Mapper[UUID]):
 
     def decode_state(self, topic: str, state: bytes) -> Any:
         """The event stored under ``topic`` as ``state`` (the row's other columns are in it)."""
-        cls = self._types.get(topic)
-        if cls is None:
-            msg = f"unknown event topic {topic!r}"
-            raise MapperDeserialisationError(msg)
+        reader = self._readers.get(topic) or self._reader(topic)
         if state[0] != FORMAT:
             msg = f"unknown stored format {state[0]}"
             raise MapperDeserialisationError(msg)
         flags = state[1]
-        stored_version = int.from_bytes(state[2:4], "big")
         body = state[HEADER_SIZE:-HASH_SIZE]
         if flags & _ENCIPHERED:
             if self.cipher is None:
@@ -202,14 +209,36 @@ class CustomerEventMapper(Mapper[UUID]):
                 msg = "event is compressed but no compressor is configured (COMPRESSOR_TOPIC)"
                 raise MapperDeserialisationError(msg)
             body = self.compressor.decompress(body)
-        class_version = getattr(cls, "class_version", 1)
-        if stored_version == class_version:
-            event = self._decoder(cls).decode(body)
+        if state[2:4] == reader.version_bytes:
+            event = reader.decoder.decode(body)
         else:
-            event = self._upcast(cls, msgspec.msgpack.decode(body), stored_version, class_version)
-        if self.personal_data is not None and cls_has_personal_data(cls):
-            event = self._decrypt_personal_data(event)
+            stored_version = int.from_bytes(state[2:4], "big")
+            event = self._upcast(
+                reader.cls, msgspec.msgpack.decode(body), stored_version, reader.class_version
+            )
+        if reader.personal_fields:
+            event = self._decrypt_personal_data(event, reader.personal_fields)
         return event
+
+    def _reader(self, topic: str) -> _Reader:
+        cls = self._types.get(topic)
+        if cls is None:
+            msg = f"unknown event topic {topic!r}"
+            raise MapperDeserialisationError(msg)
+        class_version: int = getattr(cls, "class_version", 1)
+        wanted = self.personal_fields
+        personal: tuple[str, ...] = ()
+        if self.personal_data is not None and cls_has_personal_data(cls):
+            personal = tuple(f for f in cls.PII_FIELDS if wanted is None or f in wanted)
+        reader = _Reader(
+            cls=cls,
+            decoder=self._decoder(cls),
+            class_version=class_version,
+            version_bytes=class_version.to_bytes(2, "big"),
+            personal_fields=personal,
+        )
+        self._readers[topic] = reader
+        return reader
 
     def _decoder(self, cls: type[Any]) -> msgspec.msgpack.Decoder[Any]:
         decoder = self._decoders.get(cls)
@@ -230,13 +259,13 @@ class CustomerEventMapper(Mapper[UUID]):
             upcast(state)
         return msgspec.convert(state, cls, strict=False)
 
-    def _decrypt_personal_data(self, event: CustomerEvent) -> CustomerEvent:
-        assert self.personal_data is not None
-        wanted = self.personal_fields
+    def _decrypt_personal_data(
+        self, event: CustomerEvent, fields: tuple[str, ...]
+    ) -> CustomerEvent:
+        assert self.personal_data is not None  # fields are only listed when it is set
+        decrypt, customer_id = self.personal_data.decrypt, event.originator_id
         changes = {
-            f: self.personal_data.decrypt(event.originator_id, v)
-            for f in event.PII_FIELDS
-            if (wanted is None or f in wanted) and isinstance(v := getattr(event, f), str)
+            f: decrypt(customer_id, v) for f in fields if isinstance(v := getattr(event, f), str)
         }
         return msgspec.structs.replace(event, **changes) if changes else event
 
@@ -245,3 +274,4 @@ class CustomerEventMapper(Mapper[UUID]):
         self._types[cls.TOPIC] = cls
         self._decoders.pop(cls, None)
         self._classes.pop(cls, None)
+        self._readers.pop(cls.TOPIC, None)

@@ -57,6 +57,7 @@ from crm_es.domain.values import ERASED
 
 KEY_TABLE: Final = "crm_customer_keys"
 TOKEN_PREFIX: Final = "pii1:"
+_PREFIX_LENGTH: Final = len(TOKEN_PREFIX)
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
 MASTER_KEY_SETTING: Final = "PERSONAL_DATA_MASTER_KEY"
@@ -336,7 +337,8 @@ class CustomerKeyCipher:
         aead = self._aead(customer_id, create=False)
         if aead is None:
             return ERASED
-        raw = base64.b64decode(token[len(TOKEN_PREFIX) :])
+        # binascii directly: base64.b64decode's argument checks cost as much as the AES-GCM.
+        raw = binascii.a2b_base64(token[_PREFIX_LENGTH:])
         try:
             return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], customer_id.bytes).decode()
         except InvalidTag:
