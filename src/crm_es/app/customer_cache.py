@@ -49,7 +49,9 @@ def configured_cache_size(size: int | None = None) -> int:
 class CustomerCache:
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
         self.maxsize = maxsize
-        self._entries: OrderedDict[UUID, Customer] = OrderedDict()
+        # Keyed by ``UUID.int``: a UUID's own hash is a Python-level method (bulk paths look
+        # states up several times per command).
+        self._entries: OrderedDict[int, Customer] = OrderedDict()
         self._guard = threading.Lock()
         # Re-entrant: a bulk chunk that holds its customers' locks may fall back to running its
         # commands one by one, which take the same locks again.
@@ -70,17 +72,18 @@ class CustomerCache:
 
     def get(self, customer_id: UUID) -> Customer | None:
         with self._guard:
-            customer = self._entries.get(customer_id)
+            customer = self._entries.get(customer_id.int)
             if customer is not None:
-                self._entries.move_to_end(customer_id)
+                self._entries.move_to_end(customer_id.int)
             return customer
 
     def put(self, customer: Customer) -> None:
         if self.maxsize <= 0:
             return
         with self._guard:
-            self._entries[customer.id] = customer
-            self._entries.move_to_end(customer.id)
+            key = customer.id.int
+            self._entries[key] = customer
+            self._entries.move_to_end(key)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
@@ -99,7 +102,7 @@ class CustomerCache:
 
     def evict(self, customer_id: UUID) -> None:
         with self._guard:
-            self._entries.pop(customer_id, None)
+            self._entries.pop(customer_id.int, None)
 
     def clear(self) -> None:
         with self._guard:

@@ -289,7 +289,9 @@ class CRM(CommandMethods, Application[UUID]):
     @staticmethod
     def _apply(customer: Customer | None, new_events: list[CustomerEvent]) -> Customer:
         for event in new_events:
-            customer = event.mutate(customer)
+            if customer is None:
+                customer = Customer.created_by(event)
+            customer.apply(event)
         assert customer is not None
         return customer
 
