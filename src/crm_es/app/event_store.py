@@ -14,7 +14,10 @@ from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
 from crm_es.app.mapper import GENESIS, CustomerEventMapper, stored_hash
 
@@ -108,26 +111,38 @@ class ChainedEventStore(EventStore[UUID]):
     def _select(
         self, oid: UUID, gt: int | None, lte: int | None, desc: bool, limit: int | None
     ) -> list[tuple[int, str, bytes]]:
-        """(version, topic, state) rows of one stream. On SQLite read directly: the library
-        re-parses the stream's UUID from hex on every row, a third of a long stream's read."""
-        if not isinstance(self.recorder, SQLiteAggregateRecorder):
-            records = self.recorder.select_events(oid, gt=gt, lte=lte, desc=desc, limit=limit)
-            return [(r.originator_version, r.topic, r.state) for r in records]
-        sql = (
-            "SELECT originator_version, topic, state FROM "
-            f"{self.recorder.events_table_name} WHERE originator_id = ?"
-        )
+        """(version, topic, state) rows of one stream, read directly: the library builds a
+        StoredEvent and re-parses the stream's UUID for every row (SQLite: a third of a long
+        stream's read; PostgreSQL: dict rows, half of it)."""
+        recorder = self.recorder
+        where = "originator_id = ?"
         params: list[Any] = [oid.hex]
         if gt is not None:
-            sql += " AND originator_version > ?"
+            where += " AND originator_version > ?"
             params.append(gt)
         if lte is not None:
-            sql += " AND originator_version <= ?"
+            where += " AND originator_version <= ?"
             params.append(lte)
-        sql += " ORDER BY originator_version" + (" DESC" if desc else "")
+        order = " ORDER BY originator_version" + (" DESC" if desc else "")
         if limit is not None:
-            sql += " LIMIT ?"
+            order += " LIMIT ?"
             params.append(limit)
-        with self.recorder.datastore.transaction(commit=False) as c:
-            c.execute(sql, params)
-            return c.fetchall()  # type: ignore[no-any-return]
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            sql = f"SELECT originator_version, topic, state FROM {recorder.events_table_name} "
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(f"{sql}WHERE {where}{order}", params)
+                return c.fetchall()  # type: ignore[no-any-return]
+        if isinstance(recorder, PostgresAggregateRecorder):
+            table = Identifier(recorder.datastore.schema, recorder.events_table_name)
+            query = SQL("SELECT originator_version, topic, state FROM {} WHERE {}").format(
+                table, SQL((where + order).replace("?", "%s"))
+            )
+            params[0] = oid
+            with (
+                recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as cursor,
+            ):
+                cursor.execute(query, params, prepare=True)
+                return [(v, t, bytes(s)) for v, t, s in cursor.fetchall()]
+        records = recorder.select_events(oid, gt=gt, lte=lte, desc=desc, limit=limit)
+        return [(r.originator_version, r.topic, r.state) for r in records]
