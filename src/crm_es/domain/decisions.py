@@ -3,25 +3,33 @@
 Every rule of design §4 is checked here, before any event exists, so a rejected command stores
 nothing. The caller supplies an :class:`Envelope` (recorded time, business time, who, why), and
 gets back events numbered from ``customer.version + 1``, ready to save in one transaction.
+
+:func:`decide` is the entry point: its ``_DECIDERS`` table maps every command type to one decider.
+The deciders of the customer record, purchases, tier, loyalty points, churn and erasure live
+here; the after-sales ones (service records, complaints, surveys, care tasks) live in
+:mod:`crm_es.domain.after_sales_decisions`. :class:`Envelope` and the event batch come from
+:mod:`crm_es.domain.decision_batch`, shared by both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
 
+from crm_es.domain import after_sales_decisions as after_sales
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
+from crm_es.domain.decision_batch import Batch as _Batch
+from crm_es.domain.decision_batch import Envelope
 from crm_es.domain.errors import (
     CustomerErased,
     CustomerNotFound,
     DuplicateId,
-    FutureBusinessTime,
     InsufficientPoints,
     InvalidState,
     InvalidValue,
@@ -29,82 +37,20 @@ from crm_es.domain.errors import (
     UnknownId,
 )
 from crm_es.domain.values import (
-    DEFAULT_SCALES,
-    SLA_HOURS,
     TIER_CURRENCY,
-    Metric,
     Money,
     Tier,
     format_minor,
     tier_for_spend,
 )
 
-# Clocks of embedding applications drift; more than this into the future is an input error.
-FUTURE_SKEW: Final = timedelta(minutes=5)
-EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
-
-E = TypeVar("E", bound=ev.CustomerEvent)
-
-
-class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Who, when and why: stamped on every event a command produces."""
-
-    recorded_at: datetime
-    occurred_at: datetime
-    actor: str
-    command_id: str | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    reason: str | None = None
-
-    @classmethod
-    def for_command(cls, command: cmd.Command, now: datetime, default_actor: str) -> Envelope:
-        occurred_at = command.occurred_at or now
-        if occurred_at > now + FUTURE_SKEW:
-            raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
-        if occurred_at < EARLIEST_BUSINESS_TIME:
-            raise InvalidValue("occurred_at", occurred_at.isoformat(), "is before 1900")
-        return cls(
-            recorded_at=now,
-            occurred_at=occurred_at,
-            actor=command.actor or default_actor,
-            command_id=command.command_id,
-            correlation_id=command.correlation_id,
-            causation_id=command.causation_id,
-            reason=command.reason,
-        )
+__all__ = ["Envelope", "business_day", "decide"]
 
 
 def business_day(moment: datetime) -> date:
     """The calendar day of a business time in the store's time zone (UTC): points expire and
     grants are dated on it, whatever offset the caller sent."""
     return moment.astimezone(UTC).date()
-
-
-class _Batch:
-    """Numbers the events of one decision and lets later rules see earlier events' effect."""
-
-    def __init__(self, customer_id: UUID, version: int, envelope: Envelope) -> None:
-        self.customer_id, self.version, self.envelope = customer_id, version, envelope
-        self.events: list[ev.CustomerEvent] = []
-
-    def add(self, cls: type[E], **fields: Any) -> E:
-        self.version += 1
-        e = self.envelope
-        event = cls(
-            originator_id=self.customer_id,
-            originator_version=self.version,
-            timestamp=e.recorded_at,
-            occurred_at=e.occurred_at,
-            actor=e.actor,
-            command_id=e.command_id,
-            correlation_id=e.correlation_id,
-            causation_id=e.causation_id,
-            reason=e.reason,
-            **fields,
-        )
-        self.events.append(event)
-        return event
 
 
 def decide(
@@ -251,110 +197,6 @@ def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
         b.add(ev.TierChanged, from_tier=cu.tier, to_tier=tier, rolling_spend=spend)
 
 
-def _record_service(cu: Customer, c: cmd.RecordService, b: _Batch) -> None:
-    if c.order_id is not None and c.order_id not in cu.orders:
-        raise UnknownId("order", c.order_id, cu.id)
-    b.add(
-        ev.ServiceRecorded,
-        phase=c.phase,
-        kind=c.kind,
-        summary=c.summary,
-        order_id=c.order_id,
-        staff=c.staff,
-    )
-
-
-def _complaint(cu: Customer, complaint_id: str) -> Any:
-    complaint = cu.complaints.get(complaint_id)
-    if complaint is None:
-        raise UnknownId("complaint", complaint_id, cu.id)
-    return complaint
-
-
-def _file_complaint(cu: Customer, c: cmd.FileComplaint, b: _Batch) -> None:
-    if c.complaint_id in cu.complaints:
-        raise DuplicateId("complaint", c.complaint_id, cu.id)
-    b.add(
-        ev.ComplaintFiled,
-        complaint_id=c.complaint_id,
-        category=c.category,
-        severity=c.severity,
-        channel=c.channel,
-        description=c.description,
-        sla_due=b.envelope.occurred_at + timedelta(hours=SLA_HOURS[c.severity]),
-    )
-
-
-def _escalate_complaint(cu: Customer, c: cmd.EscalateComplaint, b: _Batch) -> None:
-    if _complaint(cu, c.complaint_id).status == "resolved":
-        raise InvalidState(f"complaint {c.complaint_id!r} is resolved; reopen it to escalate")
-    b.add(ev.ComplaintEscalated, complaint_id=c.complaint_id, escalated_to=c.escalated_to)
-
-
-def _resolve_complaint(cu: Customer, c: cmd.ResolveComplaint, b: _Batch) -> None:
-    if _complaint(cu, c.complaint_id).status == "resolved":
-        raise InvalidState(f"complaint {c.complaint_id!r} is already resolved")
-    compensation: Money | None = None
-    if c.compensation is not None:
-        if c.compensation_currency is None:
-            raise InvalidValue("compensation_currency", None, "required with compensation")
-        compensation = Money.parse(c.compensation, c.compensation_currency, "compensation")
-    b.add(
-        ev.ComplaintResolved,
-        complaint_id=c.complaint_id,
-        resolution=c.resolution,
-        compensation=compensation.minor if compensation else None,
-        compensation_currency=compensation.currency if compensation else None,
-    )
-
-
-def _reopen_complaint(cu: Customer, c: cmd.ReopenComplaint, b: _Batch) -> None:
-    if _complaint(cu, c.complaint_id).status != "resolved":
-        raise InvalidState(f"complaint {c.complaint_id!r} is not resolved, so cannot be reopened")
-    b.add(ev.ComplaintReopened, complaint_id=c.complaint_id)
-
-
-def _follow_up_complaint(cu: Customer, c: cmd.FollowUpComplaint, b: _Batch) -> None:
-    if _complaint(cu, c.complaint_id).status != "resolved":
-        raise InvalidState(
-            f"complaint {c.complaint_id!r} is not resolved; follow up after resolving"
-        )
-    b.add(ev.ComplaintFollowedUp, complaint_id=c.complaint_id, satisfied=c.satisfied, note=c.note)
-
-
-def _answer_survey(cu: Customer, c: cmd.AnswerSurvey, b: _Batch) -> None:
-    if c.survey_id in cu.surveys_answered:
-        raise DuplicateId("survey answer", c.survey_id, cu.id)
-    low, high = DEFAULT_SCALES[c.metric]
-    low = low if c.scale_min is None else c.scale_min
-    high = high if c.scale_max is None else c.scale_max
-    if low >= high:
-        raise InvalidValue("scale", f"{low}-{high}", "scale_min must be below scale_max")
-    if c.metric is Metric.GAP:
-        if c.expectation is None or c.performance is None or c.score is not None:
-            raise InvalidValue("score", c.score, "a gap answer takes expectation and performance")
-        values = {"expectation": c.expectation, "performance": c.performance}
-    else:
-        if c.score is None or c.expectation is not None or c.performance is not None:
-            raise InvalidValue("score", c.score, f"a {c.metric} answer takes one score")
-        values = {"score": c.score}
-    for field, value in values.items():
-        if not low <= value <= high:
-            raise InvalidValue(field, value, f"outside the {c.metric} scale {low}-{high}")
-    b.add(
-        ev.SurveyAnswered,
-        survey_id=c.survey_id,
-        metric=c.metric,
-        score=c.score,
-        expectation=c.expectation,
-        performance=c.performance,
-        scale_min=low,
-        scale_max=high,
-        comment=c.comment,
-        channel=c.channel,
-    )
-
-
 def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
     if c.expires_on is not None and c.expires_on <= business_day(b.envelope.occurred_at):
         raise InvalidValue("expires_on", c.expires_on.isoformat(), "must be after the grant date")
@@ -403,38 +245,6 @@ def _redeem_points(cu: Customer, c: cmd.RedeemPoints, b: _Batch) -> None:
     b.add(ev.PointsRedeemed, points=c.points, reward=c.reward, draws=draws)
 
 
-def _care_task(cu: Customer, task_id: str, action: str) -> None:
-    task = cu.care_tasks.get(task_id)
-    if task is None:
-        raise UnknownId("care task", task_id, cu.id)
-    if task.status != "scheduled":
-        raise InvalidState(f"care task {task_id!r} is already {task.status}; cannot {action} it")
-
-
-def _schedule_care_task(cu: Customer, c: cmd.ScheduleCareTask, b: _Batch) -> None:
-    if c.task_id in cu.care_tasks:
-        raise DuplicateId("care task", c.task_id, cu.id)
-    b.add(
-        ev.CareTaskScheduled,
-        task_id=c.task_id,
-        kind=c.kind,
-        due_on=c.due_on,
-        channel=c.channel,
-        staff=c.staff,
-        note=c.note,
-    )
-
-
-def _complete_care_task(cu: Customer, c: cmd.CompleteCareTask, b: _Batch) -> None:
-    _care_task(cu, c.task_id, "complete")
-    b.add(ev.CareTaskCompleted, task_id=c.task_id, outcome=c.outcome, note=c.note)
-
-
-def _cancel_care_task(cu: Customer, c: cmd.CancelCareTask, b: _Batch) -> None:
-    _care_task(cu, c.task_id, "cancel")
-    b.add(ev.CareTaskCancelled, task_id=c.task_id)
-
-
 def _churn_customer(cu: Customer, c: cmd.ChurnCustomer, b: _Batch) -> None:
     if cu.churned:
         raise InvalidState(f"customer {cu.id} is already churned")
@@ -461,19 +271,19 @@ _DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]
     cmd.LogContact: _log_contact,
     cmd.RecordPurchase: _record_purchase,
     cmd.RefundPurchase: _refund_purchase,
-    cmd.RecordService: _record_service,
-    cmd.FileComplaint: _file_complaint,
-    cmd.EscalateComplaint: _escalate_complaint,
-    cmd.ResolveComplaint: _resolve_complaint,
-    cmd.ReopenComplaint: _reopen_complaint,
-    cmd.FollowUpComplaint: _follow_up_complaint,
-    cmd.AnswerSurvey: _answer_survey,
+    cmd.RecordService: after_sales.record_service,
+    cmd.FileComplaint: after_sales.file_complaint,
+    cmd.EscalateComplaint: after_sales.escalate_complaint,
+    cmd.ResolveComplaint: after_sales.resolve_complaint,
+    cmd.ReopenComplaint: after_sales.reopen_complaint,
+    cmd.FollowUpComplaint: after_sales.follow_up_complaint,
+    cmd.AnswerSurvey: after_sales.answer_survey,
     cmd.GrantPoints: _grant_points,
     cmd.RedeemPoints: _redeem_points,
     cmd.ExpirePoints: _expire_points,
-    cmd.ScheduleCareTask: _schedule_care_task,
-    cmd.CompleteCareTask: _complete_care_task,
-    cmd.CancelCareTask: _cancel_care_task,
+    cmd.ScheduleCareTask: after_sales.schedule_care_task,
+    cmd.CompleteCareTask: after_sales.complete_care_task,
+    cmd.CancelCareTask: after_sales.cancel_care_task,
     cmd.ChurnCustomer: _churn_customer,
     cmd.WinBackCustomer: _win_back_customer,
     cmd.ErasePersonalData: _erase_personal_data,
