@@ -77,8 +77,11 @@ def raw_insert_rate(crm: CRM, first: int, store: str) -> float:
 
 def raw_commit_rate(store: str, url: str, n: int = 1000) -> float:
     """One row per transaction, as one synchronous client must commit one command at a time:
-    the ceiling of the ``commands`` figure. PostgreSQL pays the library's insert protocol
-    (table lock and NOTIFY, kept on purpose for notification order) like every real save."""
+    the ceiling of the ``commands`` figure. On PostgreSQL each row pays the protocol of every
+    real save (``PostgresCommandRecorder``): one round trip to a server-side function that takes
+    the table lock (kept on purpose: notification ids in commit order), NOTIFYs and inserts, and
+    commits as its statement ends. So the limit is one round trip plus one WAL flush per commit;
+    what separates the figure from it is our work per command in Python."""
     import os
     import uuid
 
@@ -104,22 +107,23 @@ def raw_commit_rate(store: str, url: str, n: int = 1000) -> float:
 
     config = parse_store_url(url)
     schema = config.schema or "public"
-    with psycopg.connect(config.conninfo()) as conn:
+    with psycopg.connect(config.conninfo(), autocommit=True) as conn:
         conn.execute(
             f'CREATE TABLE "{schema}".raw (id uuid, v int, topic text, state bytea, '
             "n bigserial, PRIMARY KEY (id, v))"
         )
-        conn.commit()
+        conn.execute(
+            f'CREATE FUNCTION "{schema}".raw_insert(p_id uuid, p_state bytea) RETURNS void '
+            f'LANGUAGE plpgsql AS $$ BEGIN LOCK TABLE "{schema}".raw IN EXCLUSIVE MODE; '
+            f'NOTIFY raw_probe; INSERT INTO "{schema}".raw (id, v, topic, state) '
+            "VALUES (p_id, 1, 'x', p_state); END $$"
+        )
         started = time.perf_counter()
         for _ in range(n):
-            with conn.transaction():
-                conn.execute(f'LOCK TABLE "{schema}".raw IN EXCLUSIVE MODE')
-                conn.execute("NOTIFY raw_probe")
-                conn.execute(
-                    f"INSERT INTO \"{schema}\".raw (id, v, topic, state) VALUES (%s, 1, 'x', %s)",
-                    (uuid.uuid4(), state),
-                )
+            conn.execute(
+                f'SELECT "{schema}".raw_insert(%s, %s)', (uuid.uuid4(), state), prepare=True
+            )
         seconds = time.perf_counter() - started
+        conn.execute(f'DROP FUNCTION "{schema}".raw_insert')
         conn.execute(f'DROP TABLE "{schema}".raw')
-        conn.commit()
     return n / seconds
