@@ -42,6 +42,12 @@ class Tx:
         if rows:
             self._cursor.executemany(self._sql(sql), rows)
 
+    def copy_rows(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL only: insert ``rows`` into ``table`` (``columns``) with one COPY."""
+        with self._cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cursor.execute(self._sql(sql), params)
         return list(self._cursor.fetchall())
@@ -117,6 +123,16 @@ class Database:
             yield Tx(cur, False)
         finally:
             cur.execute("ROLLBACK")
+
+    def release(self) -> None:
+        """Close the calling thread's connection (a helper thread that is about to end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            conn.close()
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from crm_es.projections.engine import ProjectionEngine, ReadModel
+from crm_es.projections.engine import ProjectionEngine
+from crm_es.projections.read_model import ReadModel
 from crm_es.projections.read_models import read_models
 
 __all__ = ["ProjectionEngine", "ReadModel", "read_models"]

@@ -6,20 +6,15 @@ days"), and the row is deleted when the customer's personal data is erased.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import ClassVar
 
 import msgspec
 
 from crm_es.app.database import BIGINT, TEXT
 from crm_es.domain import events as ev
-from crm_es.projections.engine import ReadModel, RowKeys, Statement
-
-_TASK_KINDS: dict[type[ev.CustomerEvent], str] = {
-    ev.CareTaskScheduled: "scheduled",
-    ev.CareTaskCompleted: "completed",
-    ev.CareTaskCancelled: "cancelled",
-}
+from crm_es.projections.event_feed import RowKeys
+from crm_es.projections.read_model import Handler, ReadModel, Statement
 
 
 class CareFacts(ReadModel):
@@ -29,41 +24,64 @@ class CareFacts(ReadModel):
         "task_events": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, task_id {TEXT} NOT NULL, "
             f"kind {TEXT} NOT NULL, care_kind {TEXT}, due_on {TEXT}, staff {TEXT}, channel {TEXT}, "
-            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL, "
-            "PRIMARY KEY (customer_id, version)"
+            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
         "birthdays": f"customer_id {TEXT} PRIMARY KEY, month_day {TEXT} NOT NULL",
     }
+    keys: ClassVar[dict[str, str]] = {"task_events": "customer_id, version"}
     indexes: ClassVar[dict[str, str]] = {
         "tasks_by_id": "{task_events} (customer_id, task_id)",
     }
 
-    def handle(self, event: ev.CustomerEvent, row: RowKeys) -> Iterable[Statement]:
-        cid = row.customer_id
-        if isinstance(event, ev.CustomerRegistered | ev.ProfileUpdated):
-            birthday = event.birthday
-            if birthday is msgspec.UNSET:
-                return
-            yield ("DELETE FROM {birthdays} WHERE customer_id = ?", (cid,))
-            if isinstance(birthday, str) and len(birthday) == 10:
-                yield (
-                    "INSERT INTO {birthdays} (customer_id, month_day) VALUES (?, ?)",
-                    (cid, birthday[5:]),
-                )
-            return
-        if isinstance(event, ev.PersonalDataErased):
-            yield ("DELETE FROM {birthdays} WHERE customer_id = ?", (cid,))
-            return
-        kind = _TASK_KINDS.get(type(event))
-        if kind is None:
-            return
-        scheduled = event if isinstance(event, ev.CareTaskScheduled) else None
-        yield (
+    def handlers(self) -> Mapping[type[ev.CustomerEvent], Handler]:
+        return {
+            ev.CustomerRegistered: self._registered,
+            ev.ProfileUpdated: self._birthday_given,
+            ev.PersonalDataErased: self._erased,
+            ev.CareTaskScheduled: self._task_scheduled,
+            ev.CareTaskCompleted: self._task_event("completed"),
+            ev.CareTaskCancelled: self._task_event("cancelled"),
+        }
+
+    @staticmethod
+    def _birthday_row(birthday: str | None, row: RowKeys) -> list[Statement]:
+        if isinstance(birthday, str) and len(birthday) == 10:
+            insert = "INSERT INTO {birthdays} (customer_id, month_day) VALUES (?, ?)"
+            return [(insert, (row.customer_id, birthday[5:]))]
+        return []
+
+    def _registered(self, e: ev.CustomerRegistered, row: RowKeys) -> list[Statement]:
+        return self._birthday_row(e.birthday, row)  # a new customer: no row to replace
+
+    def _birthday_given(self, e: ev.ProfileUpdated, row: RowKeys) -> list[Statement]:
+        if e.birthday is msgspec.UNSET:
+            return []
+        delete = ("DELETE FROM {birthdays} WHERE customer_id = ?", (row.customer_id,))
+        return [delete, *self._birthday_row(e.birthday, row)]
+
+    @staticmethod
+    def _erased(e: ev.PersonalDataErased, row: RowKeys) -> list[Statement]:
+        return [("DELETE FROM {birthdays} WHERE customer_id = ?", (row.customer_id,))]
+
+    @staticmethod
+    def _task_row(
+        e: ev.CustomerEvent, task_id: str, kind: str, row: RowKeys,
+        scheduled: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None),
+    ) -> list[Statement]:  # fmt: skip
+        care_kind, due_on, staff, channel = scheduled
+        return [(
             "INSERT INTO {task_events} (customer_id, version, task_id, kind, care_kind, due_on, "
             "staff, channel, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cid, event.originator_version, event.task_id, kind,  # type: ignore[attr-defined]
-             scheduled.kind if scheduled else None,
-             scheduled.due_on.isoformat() if scheduled else None,
-             scheduled.staff if scheduled else None, scheduled.channel if scheduled else None,
-             row.occurred_at, row.recorded_at),
-        )  # fmt: skip
+            (row.customer_id, e.originator_version, task_id, kind, care_kind, due_on, staff,
+             channel, row.occurred_at, row.recorded_at),
+        )]  # fmt: skip
+
+    def _task_scheduled(self, e: ev.CareTaskScheduled, row: RowKeys) -> list[Statement]:
+        scheduled = (e.kind, e.due_on.isoformat(), e.staff, e.channel)
+        return self._task_row(e, e.task_id, "scheduled", row, scheduled)
+
+    def _task_event(self, kind: str) -> Handler:
+        def handle(e: ev.CareTaskCompleted, row: RowKeys) -> list[Statement]:
+            return self._task_row(e, e.task_id, kind, row)
+
+        return handle

@@ -15,58 +15,30 @@ because that table is single-row per upstream application and cannot hold a seco
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Final
 
 import msgspec
 
 from crm_es.app.database import BIGINT, TEXT, Database, Tx
 from crm_es.app.service import CRM
 from crm_es.app.store import schema_lock
-from crm_es.domain.events import CustomerEvent
-from crm_es.projections.timefmt import iso
+from crm_es.projections.batch_writer import BatchWriter
+from crm_es.projections.event_feed import EventFeed, RowKeys
+from crm_es.projections.prefetch import Prefetcher
+from crm_es.projections.read_model import Handler, ReadModel, Statement
+
+__all__ = ["ProjectionEngine", "ReadModel", "RowKeys", "Statement"]
 
 STATE_TABLE: Final = "crm_read_models"
 DEFAULT_BATCH: Final = 1000
+# A rebuild's writer connection caches this many KiB of pages (SQLite): the new generation's
+# keyed tables (profiles, tags, birthdays) take random writes while it fills.
+REBUILD_CACHE_KIB: Final = 65536
 
-Statement = tuple[str, tuple[Any, ...]]
 Progress = Callable[[int, int], None]  # (position, head)
-
-
-class ReadModel(ABC):
-    """A read model: its tables and how each event changes them.
-
-    ``tables`` maps a logical table name to its column definitions; SQL statements name tables as
-    ``{logical}`` and use ``?`` placeholders. ``handle`` never reads: it returns upserts and
-    deletes, so the engine can run a whole batch as a few ``executemany`` calls.
-    Bump ``schema_version`` whenever the tables or the handling change: the engine then asks for a
-    rebuild instead of mixing old and new rows.
-    """
-
-    name: ClassVar[str]
-    schema_version: ClassVar[int]
-    tables: ClassVar[dict[str, str]]
-    indexes: ClassVar[dict[str, str]] = {}  # index name suffix -> "{table} (columns)"
-
-    @abstractmethod
-    def handle(self, event: CustomerEvent, row: RowKeys) -> Iterable[Statement]:
-        """The statements that apply ``event`` (none if the event does not concern this model).
-
-        ``row`` carries the event's customer id and times already formatted for rows: they are
-        computed once per event for all read models.
-        """
-
-
-class RowKeys:
-    """What every fact row starts with, formatted once per event."""
-
-    __slots__ = ("customer_id", "occurred_at", "recorded_at")
-
-    def __init__(self, event: CustomerEvent) -> None:
-        self.customer_id = str(event.originator_id)
-        self.occurred_at = iso(event.occurred_at)
-        self.recorded_at = iso(event.timestamp)
+Route = list[tuple[int, Handler]]  # (lane index, handler) for one topic
 
 
 class ModelStatus(msgspec.Struct, frozen=True):
@@ -89,6 +61,15 @@ class Lane:
         self.model, self.generation, self.position = model, generation, position
 
 
+class Prepared:
+    """A batch read and turned into statements: each lane's, and the position it ends at."""
+
+    __slots__ = ("changes", "position")
+
+    def __init__(self, position: int, changes: list[list[Statement]]) -> None:
+        self.position, self.changes = position, changes
+
+
 class StaleReadModel(Exception):
     """The stored generation was built by other code; it must be rebuilt."""
 
@@ -103,10 +84,8 @@ class ProjectionEngine:
         self.models = {m.name: m for m in models}
         self.batch_size = batch_size
         self.db = Database(app.store)
-        # Read models never hold personal data; of the encrypted fields only the birthday
-        # (month and day, for the agenda) is needed, so only it is decrypted when projecting.
-        self.reader = app.event_reader(personal_fields=frozenset({"birthday"}))
-        self._sql_cache: dict[tuple[str, int, str], str] = {}
+        self.feed = EventFeed(app, self.db)
+        self.writer = BatchWriter()
         with schema_lock(app.store), self.db.transaction() as tx:
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name {TEXT} NOT NULL, "
@@ -117,6 +96,7 @@ class ProjectionEngine:
             for model in models:
                 if self._active_generation(tx, model.name) is None:
                     self._create_generation(tx, model, 1, active=True)
+                    self._create_indexes(tx, model, 1)
 
     def close(self) -> None:
         self.db.close()
@@ -140,20 +120,27 @@ class ProjectionEngine:
         return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
     def _create_generation(self, tx: Tx, model: ReadModel, generation: int, active: bool) -> None:
+        """The tables of a generation, without their ``keys`` and ``indexes`` (see
+        :meth:`_create_indexes`), and its position row."""
         for table, columns in model.tables.items():
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {physical_table(model.name, table, generation)} "
                 f"({columns})"
             )
-        names = self.table_names(model, generation)
-        for suffix, target in model.indexes.items():
-            index = f"ix_{model.name}_{suffix}_g{generation}"
-            tx.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target.format(**names)}")
         tx.execute(
             f"INSERT INTO {STATE_TABLE} (name, generation, position, schema_version, active) "
             "VALUES (?, ?, 0, ?, ?)",
             (model.name, generation, model.schema_version, 1 if active else 0),
         )
+
+    def _create_indexes(self, tx: Tx, model: ReadModel, generation: int) -> None:
+        names = self.table_names(model, generation)
+        for table, columns in model.keys.items():
+            index = f"ux_{model.name}_{table}_g{generation}"
+            tx.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {names[table]} ({columns})")
+        for suffix, target in model.indexes.items():
+            index = f"ix_{model.name}_{suffix}_g{generation}"
+            tx.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target.format(**names)}")
 
     def _drop_generation(self, tx: Tx, model: ReadModel, generation: int) -> None:
         for table in model.tables:
@@ -177,39 +164,34 @@ class ProjectionEngine:
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def _read_batch(self, position: int, stop: int | None) -> list[tuple[int, CustomerEvent]]:
-        """The events after ``position`` (up to ``stop``), decoded once for every lane.
+    @staticmethod
+    def _routes(lanes: Sequence[Lane]) -> dict[str, Route]:
+        """Topic -> the lanes whose read model handles it, with the handler."""
+        routes: dict[str, Route] = {}
+        for i, lane in enumerate(lanes):
+            for cls, handler in lane.model.handlers().items():
+                routes.setdefault(cls.TOPIC, []).append((i, handler))
+        return routes
 
-        Read with our own SQL rather than ``select_notifications``: the library builds a
-        Notification and parses a UUID per row, which cost more than decoding the event itself.
-        """
-        table = self.app.recorder.events_table_name  # type: ignore[attr-defined]
-        id_column = "notification_id" if self.db.postgres else "rowid"
-        bound = f" AND {id_column} <= ?" if stop is not None else ""
-        params: tuple[int, ...] = (position, self.batch_size) if stop is None else (
-            position, stop, self.batch_size)  # fmt: skip
-        with self.db.reading() as tx:
-            rows = tx.query(
-                f"SELECT {id_column}, topic, state FROM {table} WHERE {id_column} > ?{bound} "
-                f"ORDER BY {id_column} LIMIT ?",
-                params,
-            )
-        decode = self.reader.decode_state
-        return [(int(i), decode(topic, bytes(state))) for i, topic, state in rows]
-
-    def _process_batch(self, lanes: list[Lane], position: int, stop: int | None) -> int | None:
-        """Apply the events after ``position`` to every lane (all at ``position``) in one
-        transaction; returns the new position, or None when there was nothing new."""
-        batch = self._read_batch(position, stop)
-        if not batch:
+    def _prepare(self, routes: dict[str, Route], lanes: int, position: int,
+                 stop: int | None) -> Prepared | None:  # fmt: skip
+        """Read the events after ``position`` (up to ``stop``), decode them once for every lane
+        and turn them into each lane's statements; None when there is nothing new."""
+        rows = self.feed.read(position, stop, self.batch_size)
+        if not rows:
             return None
-        new_position = batch[-1][0]
-        keyed = [(event, RowKeys(event)) for _, event in batch]
-        changes = [
-            (lane, [st for e, k in keyed for st in lane.model.handle(e, k)]) for lane in lanes
-        ]
+        events, keys = self.feed.decode(rows, routes)
+        changes: list[list[Statement]] = [[] for _ in range(lanes)]
+        for (route, event), key in zip(events, keys, strict=True):
+            for i, handler in route:
+                changes[i] += handler(event, key)
+        return Prepared(int(rows[-1][0]), changes)
+
+    def _apply(self, lanes: Sequence[Lane], prepared: Prepared) -> None:
+        """Apply a prepared batch to every lane (all at the batch's start) in one transaction,
+        each lane's position checked and advanced with its rows."""
         with self.db.transaction() as tx:
-            for lane, statements in changes:
+            for lane, statements in zip(lanes, prepared.changes, strict=True):
                 rows = tx.query(
                     f"SELECT position FROM {STATE_TABLE} WHERE name = ? AND generation = ?"
                     + tx.for_update(),
@@ -219,29 +201,12 @@ class ProjectionEngine:
                     # Another worker moved this lane on: leave it, re-read its position.
                     lane.position = int(rows[0][0]) if rows else lane.position
                     continue
-                self._run(tx, lane.model, lane.generation, statements)
+                self.writer.run(tx, self.table_names(lane.model, lane.generation), statements)
                 tx.execute(
                     f"UPDATE {STATE_TABLE} SET position = ? WHERE name = ? AND generation = ?",
-                    (new_position, lane.model.name, lane.generation),
+                    (prepared.position, lane.model.name, lane.generation),
                 )
-                lane.position = new_position
-        return new_position
-
-    def _run(self, tx: Tx, model: ReadModel, generation: int, statements: list[Statement]) -> None:
-        """Run statements in order, grouping runs of the same SQL into one executemany."""
-        names = self.table_names(model, generation)
-        i = 0
-        while i < len(statements):
-            sql = statements[i][0]
-            j = i
-            while j < len(statements) and statements[j][0] == sql:
-                j += 1
-            key = (model.name, generation, sql)
-            physical = self._sql_cache.get(key)
-            if physical is None:
-                physical = self._sql_cache[key] = sql.format(**names)
-            tx.executemany(physical, [params for _, params in statements[i:j]])
-            i = j
+                lane.position = prepared.position
 
     def _drain(self, lanes: list[Lane], progress: Progress | None) -> None:
         """Bring every lane to the head. Lanes at the same position share reads and decoding;
@@ -251,16 +216,37 @@ class ProjectionEngine:
             low = min(lane.position for lane in lanes)
             together = [lane for lane in lanes if lane.position == low]
             ahead = [lane.position for lane in lanes if lane.position > low]
-            new_position = self._process_batch(together, low, min(ahead) if ahead else None)
-            if new_position is None:
+            stop = min(ahead) if ahead else None
+            prepared = self._prepare(self._routes(together), len(together), low, stop)
+            if prepared is None:
                 if ahead:  # a gap up to the next lane: nothing to apply in between
                     for lane in together:
                         lane.position = min(ahead)
                     continue
                 return
+            self._apply(together, prepared)
             if progress is not None:
-                head = max(head, new_position)
-                progress(new_position, head)
+                head = max(head, prepared.position)
+                progress(prepared.position, head)
+
+    def _fill(self, lanes: list[Lane], progress: Progress | None) -> None:
+        """Bring fresh lanes of a rebuild (all at one position, written by nobody else) to the
+        head: a helper thread reads and decodes the next batches while this one writes."""
+        routes = self._routes(lanes)
+        head = self.head()
+
+        def prepare(position: int) -> Prepared | None:
+            return self._prepare(routes, len(lanes), position, None)
+
+        with Prefetcher(prepare, lanes[0].position, self.db.release) as batches:
+            for prepared in batches:
+                self._apply(lanes, prepared)
+                if any(lane.position != prepared.position for lane in lanes):
+                    msg = "another worker wrote to a generation being rebuilt"
+                    raise RuntimeError(msg)
+                if progress is not None:
+                    head = max(head, prepared.position)
+                    progress(prepared.position, head)
 
     def _lanes(self, names: Sequence[str]) -> list[Lane]:
         lanes = []
@@ -301,7 +287,12 @@ class ProjectionEngine:
         self, names: Sequence[str], progress: Progress | None = None
     ) -> dict[str, int]:
         """Rebuild several read models in one pass over the events; each switches atomically
-        to its new generation when complete (reports read the old one until then)."""
+        to its new generation when complete (reports read the old one until then).
+
+        The new generation is filled without its keys and indexes, which are built once the
+        fill reaches the head (sorting beats a random B-tree write per row); the events that
+        arrived meanwhile are then applied with them in place, and the generations switch.
+        """
         lanes = []
         with self.db.transaction() as tx:
             for name in names:
@@ -312,6 +303,11 @@ class ProjectionEngine:
                 generation = int(rows[0][0] or 0) + 1
                 self._create_generation(tx, model, generation, active=False)
                 lanes.append(Lane(model, generation, 0))
+        with self._bulk_settings():
+            self._fill(lanes, progress)
+            with self.db.transaction() as tx:
+                for lane in lanes:
+                    self._create_indexes(tx, lane.model, lane.generation)
         self._drain(list(lanes), progress)
         with self.db.transaction() as tx:
             for lane in lanes:
@@ -328,6 +324,21 @@ class ProjectionEngine:
                 for (generation,) in stale:
                     self._drop_generation(tx, lane.model, int(generation))
         return {lane.model.name: lane.position for lane in lanes}
+
+    @contextmanager
+    def _bulk_settings(self) -> Iterator[None]:
+        """SQLite: a larger page cache on the writer's connection while a rebuild fills."""
+        if self.db.postgres:
+            yield
+            return
+        with self.db.reading() as tx:
+            (size,) = tx.query("PRAGMA cache_size")[0]
+            tx.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with self.db.reading() as tx:
+                tx.execute(f"PRAGMA cache_size = {int(size)}")
 
     def status(self) -> list[ModelStatus]:
         head = self.head()

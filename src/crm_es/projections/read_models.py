@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from crm_es.projections.care_facts import CareFacts
 from crm_es.projections.customer_facts import CustomerFacts
-from crm_es.projections.engine import ReadModel
 from crm_es.projections.feedback_facts import FeedbackFacts
+from crm_es.projections.read_model import ReadModel
 
 
 def read_models() -> list[ReadModel]:

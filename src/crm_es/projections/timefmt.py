@@ -3,7 +3,10 @@ stores and ``--as-of`` / ``--known-at`` filters are plain string comparisons."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+import msgspec
 
 
 def iso(moment: datetime) -> str:
@@ -11,6 +14,22 @@ def iso(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     # isoformat is C code and, with timespec, fixed width: 10x faster than strftime here.
     return moment.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def iso_many(moments: Sequence[datetime]) -> list[str]:
+    """``[iso(m) for m in moments]``, ~10x faster: msgspec formats the whole list in C.
+
+    msgspec writes RFC 3339 with ``Z`` for UTC and leaves out a zero fraction; anything else
+    (another offset, a naive time) is formatted by :func:`iso`.
+    """
+    out: list[str] = msgspec.to_builtins(moments)
+    for i, text in enumerate(out):
+        if len(text) != 27 or text[26] != "Z":
+            if len(text) == 20 and text[19] == "Z":
+                out[i] = text[:19] + ".000000Z"
+            else:
+                out[i] = iso(moments[i])
+    return out
 
 
 def day(moment: datetime, tz: tzinfo = UTC) -> str:
