@@ -20,9 +20,12 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier, Literal
 
 COMMANDS_TABLE: Final = "crm_commands"
+# Saves of at least this many events (bulk chunks) stream their rows with COPY.
+COPY_THRESHOLD: Final = 200
 _JSON: Final = msgspec.json.Encoder()  # UUIDs as their canonical text, bytes as base64
 
 
@@ -173,6 +176,8 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
         commands: Sequence[CommandRecord] = kwargs.get("commands", ())
         if not stored_events and not commands:
             return []
+        if len(stored_events) >= COPY_THRESHOLD:
+            return self._copy_events(stored_events, commands)
         events = _JSON.encode(
             [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events]
         )
@@ -189,6 +194,52 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             return [row["n"] for row in curs.fetchall()]
+
+    def _copy_events(
+        self, stored_events: Sequence[StoredEvent], commands: Sequence[CommandRecord]
+    ) -> list[int]:
+        """A bulk save: the same protocol (lock, NOTIFY, both tables, one transaction) with
+        the rows streamed by binary COPY, ~5x cheaper for the server than the function's JSON.
+
+        COPY returns no ids; under the EXCLUSIVE lock nobody else draws from the table's
+        sequence (no cache, increment 1), so ours are the run ending at its current value."""
+        events_table = Identifier(self.datastore.schema, self.events_table_name)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute("SELECT set_config('lock_timeout', %s, true)", (self._lock_timeout,))
+            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events_table))
+            curs.execute(SQL("NOTIFY {}").format(Identifier(self.channel_name)))
+            if commands:
+                with curs.copy(
+                    SQL(
+                        "COPY {} (command_id, payload_hash, customer_id, version, events) "
+                        "FROM STDIN (FORMAT BINARY)"
+                    ).format(self._commands_table)
+                ) as copy:
+                    copy.set_types(["text", "bytea", "text", "int8", "int4"])
+                    for row in _rows(commands):
+                        copy.write_row(row)
+            with curs.copy(
+                SQL(
+                    "COPY {} (originator_id, originator_version, topic, state) "
+                    "FROM STDIN (FORMAT BINARY)"
+                ).format(events_table)
+            ) as copy:
+                copy.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
+                for s in stored_events:
+                    copy.write_row((s.originator_id, s.originator_version, s.topic, s.state))
+            curs.execute(
+                SQL("SELECT currval(pg_get_serial_sequence({}, 'notification_id'))").format(
+                    Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')
+                )
+            )
+            current = curs.fetchone()
+            assert current is not None
+            last = int(current[0])
+        return list(range(last - len(stored_events) + 1, last + 1))
 
     def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
         if not command_ids:
