@@ -56,11 +56,11 @@ def test_every_handler_gets_the_same_statements_from_the_slim_view_as_from_the_f
         try:
             rows = engine.feed.read(0, None, 1_000_000)
             everything = {topic: topic for topic in EVENT_TYPES}
-            decoded, keys = engine.feed.decode(rows, everything)
+            _, decoded, keys = engine.feed.decode(rows, everything)
             assert len(decoded) == len(rows)
             full_reader = crm.event_reader(personal_fields=frozenset({"birthday"}))
             seen: set[str] = set()
-            for (_, topic, state), (_, slim), key in zip(rows, decoded, keys, strict=True):
+            for (_, topic, state), slim, key in zip(rows, decoded, keys, strict=True):
                 full = full_reader.decode_state(topic, bytes(state))
                 assert key == RowKeys(str(full.originator_id), iso(full.occurred_at),
                                       iso(full.timestamp))  # fmt: skip

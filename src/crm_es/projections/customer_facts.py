@@ -91,9 +91,10 @@ class CustomerFacts(ReadModel):
             "INSERT INTO {profile} (customer_id, external_ref, kind, category, region, "
             "industry, company_size, income_band, source_channel, owner, tier, "
             "registered_at, registered_recorded_at, erased) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'standard', ?, ?, 0)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.customer_id, e.external_ref, e.kind, e.category, e.region, e.industry,
-             e.company_size, e.income_band, e.source_channel, row.occurred_at, row.recorded_at),
+             e.company_size, e.income_band, e.source_channel, None, "standard", row.occurred_at,
+             row.recorded_at, 0),
         )]  # fmt: skip
 
     @staticmethod

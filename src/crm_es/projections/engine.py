@@ -180,9 +180,9 @@ class ProjectionEngine:
         rows = self.feed.read(position, stop, self.batch_size)
         if not rows:
             return None
-        events, keys = self.feed.decode(rows, routes)
+        routed, events, keys = self.feed.decode(rows, routes)
         changes: list[list[Statement]] = [[] for _ in range(lanes)]
-        for (route, event), key in zip(events, keys, strict=True):
+        for route, event, key in zip(routed, events, keys, strict=True):
             for i, handler in route:
                 changes[i] += handler(event, key)
         return Prepared(int(rows[-1][0]), changes)

@@ -14,7 +14,7 @@ The customer id and both times of every event are formatted for rows once, for t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -32,7 +32,7 @@ PERSONAL_FIELD: Final = "birthday"
 T = TypeVar("T")
 
 
-class RowKeys(NamedTuple):
+class RowKeys(msgspec.Struct, frozen=True, gc=False):
     """What every fact row starts with, formatted once per event for all read models."""
 
     customer_id: str
@@ -78,33 +78,40 @@ class EventFeed:
 
     def decode(
         self, rows: Sequence[Row], routes: Mapping[str, T]
-    ) -> tuple[list[tuple[T, Any]], list[RowKeys]]:
-        """(route, event) of every row whose topic has a route, with the event's row keys.
+    ) -> tuple[list[T], list[Any], list[RowKeys]]:
+        """The route, event and row keys of every row whose topic has a route.
 
         ``routes`` maps the topics to decode to what the caller does with them (the handlers);
         rows of other topics are skipped without decoding.
         """
         topics = self.topics
+        plan = {
+            topic: (route, entry.header, entry.decoder.decode, entry.personal)
+            for topic, route in routes.items()
+            if (entry := topics.get(topic)) is not None
+        }
         fallback = self.mapper.decode_state
-        events: list[tuple[T, Any]] = []
+        out_routes: list[T] = []
+        events: list[Any] = []
         personal: list[Any] = []
         for _, topic, state in rows:
-            route = routes.get(topic)
-            entry = topics.get(topic)
-            if route is None:
-                if entry is None:
+            step = plan.get(topic)
+            if step is None:
+                if topic not in topics:
                     fallback(topic, bytes(state))  # raises: a topic this code does not know
                 continue  # no read model reads this kind of event
-            if entry is not None and state[:4] == entry.header:
-                event = entry.decoder.decode(state[HEADER_SIZE:-HASH_SIZE])
-                if entry.personal:
+            route, header, decode, has_personal = step
+            if state[:4] == header:
+                event = decode(state[HEADER_SIZE:-HASH_SIZE])
+                if has_personal:
                     personal.append(event)
             else:
                 event = fallback(topic, bytes(state))  # upcast, decompress, decipher, decrypt
-            events.append((route, event))
+            out_routes.append(route)
+            events.append(event)
         if personal and self.personal_data is not None:
             self._decrypt(personal)
-        return events, self._keys([e for _, e in events])
+        return out_routes, events, self._keys(events)
 
     def _decrypt(self, events: list[Any]) -> None:
         assert self.personal_data is not None

@@ -19,16 +19,18 @@ def iso(moment: datetime) -> str:
 def iso_many(moments: Sequence[datetime]) -> list[str]:
     """``[iso(m) for m in moments]``, ~10x faster: msgspec formats the whole list in C.
 
-    msgspec writes RFC 3339 with ``Z`` for UTC and leaves out a zero fraction; anything else
-    (another offset, a naive time) is formatted by :func:`iso`.
+    msgspec writes RFC 3339 with ``Z`` for UTC and leaves out a zero fraction, so a UTC time is
+    27 characters (20 without a fraction); any other length is another offset or a naive time,
+    formatted by :func:`iso`.
     """
     out: list[str] = msgspec.to_builtins(moments)
+    if set(map(len, out)) <= {27}:
+        return out
     for i, text in enumerate(out):
-        if len(text) != 27 or text[26] != "Z":
-            if len(text) == 20 and text[19] == "Z":
-                out[i] = text[:19] + ".000000Z"
-            else:
-                out[i] = iso(moments[i])
+        if len(text) == 20 and text[19] == "Z":
+            out[i] = text[:19] + ".000000Z"
+        elif len(text) != 27:
+            out[i] = iso(moments[i])
     return out
 
 
