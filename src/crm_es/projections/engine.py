@@ -15,8 +15,7 @@ because that table is single-row per upstream application and cannot hold a seco
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
@@ -33,9 +32,6 @@ __all__ = ["ProjectionEngine", "ReadModel", "RowKeys", "Statement"]
 
 STATE_TABLE: Final = "crm_read_models"
 DEFAULT_BATCH: Final = 1000
-# A rebuild's writer connection caches this many KiB of pages (SQLite): the new generation's
-# keyed tables (profiles, tags, birthdays) take random writes while it fills.
-REBUILD_CACHE_KIB: Final = 65536
 
 Progress = Callable[[int, int], None]  # (position, head)
 Route = list[tuple[int, Handler]]  # (lane index, handler) for one topic
@@ -303,11 +299,17 @@ class ProjectionEngine:
                 generation = int(rows[0][0] or 0) + 1
                 self._create_generation(tx, model, generation, active=False)
                 lanes.append(Lane(model, generation, 0))
-        with self._bulk_settings():
-            self._fill(lanes, progress)
-            with self.db.transaction() as tx:
-                for lane in lanes:
-                    self._create_indexes(tx, lane.model, lane.generation)
+        self._fill(lanes, progress)
+        with self.db.transaction() as tx:
+            # SQLite sorts for CREATE INDEX with helper threads when allowed (measured on 1M
+            # purchases: 1.5-1.7 s -> 1.1-1.3 s); a connection setting, restored after.
+            threads = None if tx.postgres else int(tx.query("PRAGMA threads")[0][0])
+            if threads is not None:
+                tx.execute("PRAGMA threads = 2")
+            for lane in lanes:
+                self._create_indexes(tx, lane.model, lane.generation)
+            if threads is not None:
+                tx.execute(f"PRAGMA threads = {threads}")
         self._drain(list(lanes), progress)
         with self.db.transaction() as tx:
             for lane in lanes:
@@ -324,21 +326,6 @@ class ProjectionEngine:
                 for (generation,) in stale:
                     self._drop_generation(tx, lane.model, int(generation))
         return {lane.model.name: lane.position for lane in lanes}
-
-    @contextmanager
-    def _bulk_settings(self) -> Iterator[None]:
-        """SQLite: a larger page cache on the writer's connection while a rebuild fills."""
-        if self.db.postgres:
-            yield
-            return
-        with self.db.reading() as tx:
-            (size,) = tx.query("PRAGMA cache_size")[0]
-            tx.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
-        try:
-            yield
-        finally:
-            with self.db.reading() as tx:
-                tx.execute(f"PRAGMA cache_size = {int(size)}")
 
     def status(self) -> list[ModelStatus]:
         head = self.head()
