@@ -82,6 +82,7 @@ class ProjectionEngine:
         self.db = Database(app.store)
         self.feed = EventFeed(app, self.db)
         self.writer = BatchWriter()
+        self._handlers = {m.name: m.handlers() for m in models}
         with schema_lock(app.store), self.db.transaction() as tx:
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name {TEXT} NOT NULL, "
@@ -160,12 +161,11 @@ class ProjectionEngine:
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    @staticmethod
-    def _routes(lanes: Sequence[Lane]) -> dict[str, Route]:
+    def _routes(self, lanes: Sequence[Lane]) -> dict[str, Route]:
         """Topic -> the lanes whose read model handles it, with the handler."""
         routes: dict[str, Route] = {}
         for i, lane in enumerate(lanes):
-            for cls, handler in lane.model.handlers().items():
+            for cls, handler in self._handlers[lane.model.name].items():
                 routes.setdefault(cls.TOPIC, []).append((i, handler))
         return routes
 
