@@ -118,10 +118,12 @@ def rebuild(ctx: Context, names: tuple[str, ...], batch_size: int) -> None:
     engine = _engine(ctx, batch_size)
     try:
         head = engine.head()
-        for name in _names(engine, names):
-            with _progress_bar(f"rebuild {name}", 0, head) as progress:
-                position = engine.rebuild(name, progress)
-            click.echo(f"{name}: rebuilt to {position}", err=True)
+        chosen = _names(engine, names)
+        # One pass over the events for all of them: each event is read and decoded once.
+        with _progress_bar(f"rebuild {', '.join(chosen)}", 0, head) as progress:
+            positions = engine.rebuild_many(chosen, progress)
+        for name in chosen:
+            click.echo(f"{name}: rebuilt to {positions[name]}", err=True)
     finally:
         engine.close()
 
