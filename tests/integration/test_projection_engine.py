@@ -175,3 +175,23 @@ def test_a_catch_up_killed_mid_batch_resumes_with_nothing_lost_or_doubled(
             assert len(resumed["purchases"]) == 1200
         finally:
             engine.close()
+
+
+def test_a_rebuild_leaves_the_connection_settings_as_it_found_them(crm: CRM) -> None:
+    """A rebuild drops old fact tables without SQLite's secure delete and sorts indexes with
+    helper threads; the connection goes back to its own settings afterwards (later deletes,
+    such as an erased customer's birthday, must still be overwritten)."""
+    populate(crm, customers=3)
+    engine = ProjectionEngine(crm, read_models())
+    try:
+        if engine.db.postgres:
+            pytest.skip("SQLite connection settings")
+        with engine.db.reading() as tx:
+            before = [tx.query(f"PRAGMA {p}") for p in ("secure_delete", "threads")]
+        engine.rebuild_many(list(NAMES))
+        engine.rebuild_many(list(NAMES))  # drops a generation
+        with engine.db.reading() as tx:
+            after = [tx.query(f"PRAGMA {p}") for p in ("secure_delete", "threads")]
+        assert after == before
+    finally:
+        engine.close()

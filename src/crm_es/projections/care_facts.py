@@ -29,6 +29,7 @@ class CareFacts(ReadModel):
         "birthdays": f"customer_id {TEXT} PRIMARY KEY, month_day {TEXT} NOT NULL",
     }
     keys: ClassVar[dict[str, str]] = {"task_events": "customer_id, version"}
+    personal_tables: ClassVar[frozenset[str]] = frozenset({"birthdays"})
     indexes: ClassVar[dict[str, str]] = {
         "tasks_by_id": "{task_events} (customer_id, task_id)",
     }

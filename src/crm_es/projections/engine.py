@@ -140,8 +140,20 @@ class ProjectionEngine:
             tx.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {target.format(**names)}")
 
     def _drop_generation(self, tx: Tx, model: ReadModel, generation: int) -> None:
+        """Drop a generation's tables. SQLite builds with SECURE_DELETE (Debian's) overwrite
+        every freed page with zeros: 1.2 s for a 1M-row fact table, 0.08 s without. Tables
+        without personal data are dropped without it; the others keep it (see
+        :attr:`ReadModel.personal_tables`)."""
+        secure = 0 if tx.postgres else int(tx.query("PRAGMA secure_delete")[0][0])
         for table in model.tables:
-            tx.execute(f"DROP TABLE IF EXISTS {physical_table(model.name, table, generation)}")
+            fast = bool(secure) and table not in model.personal_tables
+            if fast:
+                tx.execute("PRAGMA secure_delete = 0")
+            try:
+                tx.execute(f"DROP TABLE IF EXISTS {physical_table(model.name, table, generation)}")
+            finally:
+                if fast:
+                    tx.execute(f"PRAGMA secure_delete = {secure}")
         tx.execute(
             f"DELETE FROM {STATE_TABLE} WHERE name = ? AND generation = ?", (model.name, generation)
         )

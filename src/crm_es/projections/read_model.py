@@ -38,6 +38,8 @@ class ReadModel(ABC):
     tables: ClassVar[dict[str, str]]
     keys: ClassVar[dict[str, str]] = {}  # table -> "columns" of its unique key
     indexes: ClassVar[dict[str, str]] = {}  # index name suffix -> "{table} (columns)"
+    # Tables holding (a piece of) personal data: their freed pages are always overwritten.
+    personal_tables: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def handlers(self) -> Mapping[type[CustomerEvent], Handler]:
