@@ -140,7 +140,7 @@ class ChainedEventStore(EventStore[UUID]):
             params[0] = oid
             with (
                 recorder.datastore.get_connection() as conn,
-                conn.cursor(row_factory=tuple_row) as cursor,
+                conn.cursor(row_factory=tuple_row, binary=True) as cursor,
             ):
                 cursor.execute(query, params, prepare=True)
                 return [(v, t, bytes(s)) for v, t, s in cursor.fetchall()]
