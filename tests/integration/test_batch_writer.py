@@ -25,7 +25,7 @@ def test_bulk_inserts_store_the_same_rows_as_one_insert_per_row(crm: CRM) -> Non
         with db.transaction() as tx:
             for name in ("bulk", "one_by_one", "nul_free"):
                 tx.execute(f"CREATE TABLE {name} (a TEXT, b BIGINT, c TEXT)")
-            writer = BatchWriter()
+            writer = BatchWriter(db.postgres)
             writer.run(tx, {"t": "bulk"}, [(insert, row) for row in rows])
             without_nul = [r for r in rows if "\x00" not in r[0] and "\x00" not in (r[2] or "")]
             writer.run(tx, {"t": "nul_free"}, [(insert, row) for row in without_nul])
@@ -55,7 +55,7 @@ def test_statements_on_one_table_keep_their_order_across_runs(crm: CRM) -> None:
     try:
         with db.transaction() as tx:
             tx.execute("CREATE TABLE ordered (k BIGINT PRIMARY KEY, v BIGINT)")
-            BatchWriter().run(tx, {"t": "ordered"}, statements)
+            BatchWriter(db.postgres).run(tx, {"t": "ordered"}, statements)
         with db.reading() as tx:
             stored = dict(tx.query("SELECT k, v FROM ordered"))  # type: ignore[arg-type]
         assert stored == {

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -57,8 +57,23 @@ class _Plan:
             self.copy_columns = None
 
 
+class Op(NamedTuple):
+    """One call the writer makes: ``executemany`` of ``sql``, a ``COPY`` into ``table``
+    (``columns``), or (``data`` set) one ``execute`` of ``sql`` with that JSON array."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+    table: str = ""
+    columns: str = ""
+    data: str | None = None
+
+
 class BatchWriter:
-    def __init__(self) -> None:
+    """Turns a batch's statements into calls (:meth:`plan`, pure Python: the thread that
+    prepares batches does it) and makes them in a transaction (:meth:`execute`)."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
         self._plans: dict[str, _Plan] = {}
         self._physical: dict[tuple[str, str], str] = {}
         self._json_sql: dict[tuple[str, str], str] = {}
@@ -69,8 +84,8 @@ class BatchWriter:
             plan = self._plans[sql] = _Plan(sql)
         return plan
 
-    def run(self, tx: Tx, names: dict[str, str], statements: list[Statement]) -> None:
-        """Run ``statements`` on the physical tables ``names`` (logical -> physical)."""
+    def plan(self, names: dict[str, str], statements: list[Statement]) -> list[Op]:
+        """The calls that run ``statements`` on the physical tables ``names``."""
         plans = self._plans
         # table -> runs of [sql, rows], in event order within the table
         runs: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
@@ -83,33 +98,44 @@ class BatchWriter:
                 table_runs[-1][1].append(params)
             else:
                 table_runs.append((sql, [params]))
+        ops = []
         for table, table_runs in runs.items():
             physical = names[table]
             for sql, rows in table_runs:
                 columns = plans[sql].copy_columns
                 if columns is None or len(rows) < BULK_MIN_ROWS or not _plain(rows[0]):
-                    tx.executemany(self._sql(sql, names), rows)
-                elif tx.postgres:
-                    tx.copy_rows(physical, columns, rows)
-                elif not (SQLITE_JSON and self._insert_json(tx, columns, physical, rows)):
-                    tx.executemany(self._sql(sql, names), rows)
+                    ops.append(Op(self._sql(sql, names), rows))
+                elif self.postgres:
+                    ops.append(Op("", rows, physical, columns))
+                else:
+                    ops.append(self._json_op(self._sql(sql, names), columns, physical, rows))
+        return ops
 
-    def _insert_json(
-        self, tx: Tx, columns: str, physical: str, rows: list[tuple[Any, ...]]
-    ) -> bool:
-        """SQLite: insert ``rows`` as one JSON array (False, doing nothing, if text holds NUL)."""
+    @staticmethod
+    def execute(tx: Tx, ops: list[Op]) -> None:
+        for op in ops:
+            if op.data is not None:
+                tx.execute(op.sql, (op.data,))
+            elif op.columns:
+                tx.copy_rows(op.table, op.columns, op.rows)
+            else:
+                tx.executemany(op.sql, op.rows)
+
+    def _json_op(self, sql: str, columns: str, physical: str, rows: list[tuple[Any, ...]]) -> Op:
+        """SQLite: ``rows`` as one JSON array (executemany if SQLite lacks ->> or text has NUL)."""
+        if not SQLITE_JSON:
+            return Op(sql, rows)
         data = _json(rows).decode()
         if "\\u0000" in data:
-            return False
+            return Op(sql, rows)
         key = (columns, physical)
-        sql = self._json_sql.get(key)
-        if sql is None:
+        json_sql = self._json_sql.get(key)
+        if json_sql is None:
             values = ", ".join(f"value ->> {i}" for i in range(len(columns.split(","))))
-            sql = self._json_sql[key] = (
+            json_sql = self._json_sql[key] = (
                 f"INSERT INTO {physical} ({columns}) SELECT {values} FROM json_each(?)"
             )
-        tx.execute(sql, (data,))
-        return True
+        return Op(json_sql, rows, data=data)
 
     def _sql(self, sql: str, names: dict[str, str]) -> str:
         key = (sql, names[self._plans[sql].table])
@@ -117,6 +143,10 @@ class BatchWriter:
         if physical is None:
             physical = self._physical[key] = sql.format(**names)
         return physical
+
+    def run(self, tx: Tx, names: dict[str, str], statements: list[Statement]) -> None:
+        """Run ``statements`` on the physical tables ``names`` (logical -> physical)."""
+        self.execute(tx, self.plan(names, statements))
 
 
 def _plain(row: tuple[Any, ...]) -> bool:

@@ -23,7 +23,7 @@ import msgspec
 from crm_es.app.database import BIGINT, TEXT, Database, Tx
 from crm_es.app.service import CRM
 from crm_es.app.store import schema_lock
-from crm_es.projections.batch_writer import BatchWriter
+from crm_es.projections.batch_writer import BatchWriter, Op
 from crm_es.projections.event_feed import EventFeed, RowKeys
 from crm_es.projections.prefetch import Prefetcher
 from crm_es.projections.read_model import Handler, ReadModel, Statement
@@ -58,11 +58,11 @@ class Lane:
 
 
 class Prepared:
-    """A batch read and turned into statements: each lane's, and the position it ends at."""
+    """A batch read and turned into each lane's writer calls, and the position it ends at."""
 
     __slots__ = ("changes", "position")
 
-    def __init__(self, position: int, changes: list[list[Statement]]) -> None:
+    def __init__(self, position: int, changes: list[list[Op]]) -> None:
         self.position, self.changes = position, changes
 
 
@@ -81,7 +81,7 @@ class ProjectionEngine:
         self.batch_size = batch_size
         self.db = Database(app.store)
         self.feed = EventFeed(app, self.db)
-        self.writer = BatchWriter()
+        self.writer = BatchWriter(self.db.postgres)
         self._handlers = {m.name: m.handlers() for m in models}
         with schema_lock(app.store), self.db.transaction() as tx:
             tx.execute(
@@ -181,25 +181,31 @@ class ProjectionEngine:
                 routes.setdefault(cls.TOPIC, []).append((i, handler))
         return routes
 
-    def _prepare(self, routes: dict[str, Route], lanes: int, position: int,
+    def _prepare(self, routes: dict[str, Route], lanes: Sequence[Lane], position: int,
                  stop: int | None) -> Prepared | None:  # fmt: skip
         """Read the events after ``position`` (up to ``stop``), decode them once for every lane
-        and turn them into each lane's statements; None when there is nothing new."""
+        and turn them into each lane's statements and those into the writer's calls; None when
+        there is nothing new."""
         rows = self.feed.read(position, stop, self.batch_size)
         if not rows:
             return None
         routed, events, keys = self.feed.decode(rows, routes)
-        changes: list[list[Statement]] = [[] for _ in range(lanes)]
+        changes: list[list[Statement]] = [[] for _ in lanes]
         for route, event, key in zip(routed, events, keys, strict=True):
             for i, handler in route:
                 changes[i] += handler(event, key)
-        return Prepared(int(rows[-1][0]), changes)
+        plan = self.writer.plan
+        ops = [
+            plan(self.table_names(lane.model, lane.generation), statements)
+            for lane, statements in zip(lanes, changes, strict=True)
+        ]
+        return Prepared(int(rows[-1][0]), ops)
 
     def _apply(self, lanes: Sequence[Lane], prepared: Prepared) -> None:
         """Apply a prepared batch to every lane (all at the batch's start) in one transaction,
         each lane's position checked and advanced with its rows."""
         with self.db.transaction() as tx:
-            for lane, statements in zip(lanes, prepared.changes, strict=True):
+            for lane, ops in zip(lanes, prepared.changes, strict=True):
                 rows = tx.query(
                     f"SELECT position FROM {STATE_TABLE} WHERE name = ? AND generation = ?"
                     + tx.for_update(),
@@ -209,7 +215,7 @@ class ProjectionEngine:
                     # Another worker moved this lane on: leave it, re-read its position.
                     lane.position = int(rows[0][0]) if rows else lane.position
                     continue
-                self.writer.run(tx, self.table_names(lane.model, lane.generation), statements)
+                self.writer.execute(tx, ops)
                 tx.execute(
                     f"UPDATE {STATE_TABLE} SET position = ? WHERE name = ? AND generation = ?",
                     (prepared.position, lane.model.name, lane.generation),
@@ -225,7 +231,7 @@ class ProjectionEngine:
             together = [lane for lane in lanes if lane.position == low]
             ahead = [lane.position for lane in lanes if lane.position > low]
             stop = min(ahead) if ahead else None
-            prepared = self._prepare(self._routes(together), len(together), low, stop)
+            prepared = self._prepare(self._routes(together), together, low, stop)
             if prepared is None:
                 if ahead:  # a gap up to the next lane: nothing to apply in between
                     for lane in together:
@@ -244,7 +250,7 @@ class ProjectionEngine:
         head = self.head()
 
         def prepare(position: int) -> Prepared | None:
-            return self._prepare(routes, len(lanes), position, None)
+            return self._prepare(routes, lanes, position, None)
 
         with Prefetcher(prepare, lanes[0].position, self.db.release) as batches:
             for prepared in batches:
