@@ -177,15 +177,16 @@ def test_a_catch_up_killed_mid_batch_resumes_with_nothing_lost_or_doubled(
             engine.close()
 
 
-def test_a_rebuild_leaves_the_connection_settings_as_it_found_them(crm: CRM) -> None:
+def test_a_rebuild_leaves_the_sqlite_connection_settings_as_it_found_them(
+    sqlite_url: str,
+) -> None:
     """A rebuild drops old fact tables without SQLite's secure delete and sorts indexes with
     helper threads; the connection goes back to its own settings afterwards (later deletes,
     such as an erased customer's birthday, must still be overwritten)."""
+    crm = CRM(sqlite_url)
     populate(crm, customers=3)
     engine = ProjectionEngine(crm, read_models())
     try:
-        if engine.db.postgres:
-            pytest.skip("SQLite connection settings")
         with engine.db.reading() as tx:
             before = [tx.query(f"PRAGMA {p}") for p in ("secure_delete", "threads")]
         engine.rebuild_many(list(NAMES))
@@ -195,3 +196,4 @@ def test_a_rebuild_leaves_the_connection_settings_as_it_found_them(crm: CRM) -> 
         assert after == before
     finally:
         engine.close()
+        crm.close()

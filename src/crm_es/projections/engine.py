@@ -7,6 +7,12 @@ worker, a crash or a retry can therefore never apply an event twice or skip one.
 Rebuild without downtime: a read model's tables carry a generation number
 (``rm_<model>_<table>_g<N>``). A rebuild fills generation N+1 from the first event while reports
 keep reading generation N, then switches the active generation in one transaction and drops N.
+The fill is the same batches, statements and transactions as a catch-up; only the scheduling
+differs: a helper thread reads and decodes the next batches while this one writes (see
+:mod:`.prefetch`), and the keys and indexes are built once the fill reaches the head.
+
+Where the time goes is in :mod:`.event_feed` (reading, slim decoding) and :mod:`.batch_writer`
+(grouping statements into bulk calls); docs/performance.md has the measurements.
 
 We track positions in our own ``crm_read_models`` table rather than the library's tracking recorder
 because that table is single-row per upstream application and cannot hold a second generation.
