@@ -73,6 +73,7 @@ class EventFeed:
                 f"SELECT {column}, topic, state FROM {self.table} WHERE {column} > ?{bound} "
                 f"ORDER BY {column} LIMIT ?",
                 params,
+                binary=True,
             )
         return rows
 
