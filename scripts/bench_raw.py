@@ -2,7 +2,8 @@
 
 The rows our import wrote (originator id, version, topic, state bytes) are read back and inserted
 into a table of the same shape, in one transaction, the fastest plain way each store offers:
-``executemany`` on SQLite (same journal mode as the library: WAL), ``COPY`` on PostgreSQL.
+``executemany`` on SQLite (same journal mode as the library, WAL, and the page cache our bulk
+saves use), ``COPY`` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from crm_es import CRM
 from crm_es.app.database import Database
+from crm_es.app.recorders import BULK_CACHE_KIB
 
 
 def _stored_rows(crm: CRM, first: int) -> list[tuple[Any, ...]]:
@@ -37,6 +39,7 @@ def raw_insert_rate(crm: CRM, first: int, store: str) -> float:
         with tempfile.TemporaryDirectory() as d:
             conn = sqlite3.connect(f"{d}/raw.db", isolation_level=None)
             conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")  # as our bulk saves have
             conn.execute(
                 "CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, "
                 "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
