@@ -71,6 +71,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'crm.db'}"
         return
+    yield from _postgres_store()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL store URL, for what only PostgreSQL has (locks, NOTIFY)."""
+    yield from _postgres_store()
+
+
+def _postgres_store() -> Iterator[str]:
     require_postgres()
     url, schema = new_postgres_url()
     try:

@@ -98,14 +98,12 @@ def test_an_import_chunk_through_the_bulk_save_is_idempotent(crm: CRM) -> None:
     assert report.ok and report.events == MANY + 1
 
 
-def test_a_bulk_save_on_postgres_notifies_followers(store_url: str) -> None:
-    if not store_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only")
+def test_a_bulk_save_on_postgres_notifies_followers(postgres_url: str) -> None:
     # Only a notification from this store's one pooled connection counts (the channel is
     # shared by every schema of the database).
     env = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"}
     with (
-        CRM(store_url, env=env) as crm,
+        CRM(postgres_url, env=env) as crm,
         psycopg.connect(crm.store.conninfo(), autocommit=True) as listener,
     ):
         with crm.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]

@@ -86,11 +86,14 @@ def _events_table(crm: CRM) -> sql.Composed:
     )
 
 
-def test_postgres_save_takes_the_events_table_lock_before_it_inserts(crm: CRM) -> None:
+def test_postgres_save_takes_the_events_table_lock_before_it_inserts(postgres_url: str) -> None:
     """Notification ids follow commit order only because every save takes the table lock: a
     save must wait while another transaction holds it."""
-    if not crm.store.is_postgres:
-        pytest.skip("PostgreSQL only")
+    with CRM(postgres_url) as crm:
+        _save_waits_for_the_table_lock(crm)
+
+
+def _save_waits_for_the_table_lock(crm: CRM) -> None:
     customer = uuid.uuid4()
     done = threading.Event()
     errors: list[BaseException] = []
@@ -126,13 +129,11 @@ def test_postgres_save_takes_the_events_table_lock_before_it_inserts(crm: CRM) -
     assert [v for v, _, _ in stored(crm, customer)] == [1]
 
 
-def test_postgres_save_notifies_the_channel_followers_listen_on(store_url: str) -> None:
-    if not store_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only")
+def test_postgres_save_notifies_the_channel_followers_listen_on(postgres_url: str) -> None:
     # The channel is shared by every schema of the database (other stores notify it too), so
     # only a notification sent by this store's one pooled connection counts.
     env = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"}
-    with CRM(store_url, env=env) as crm, _connect(crm) as listener:
+    with CRM(postgres_url, env=env) as crm, _connect(crm) as listener:
         with crm.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
             writer = conn.info.backend_pid
         channel = crm.recorder.channel_name  # type: ignore[attr-defined]
