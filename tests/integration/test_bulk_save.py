@@ -11,28 +11,16 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from crm_es import CRM
 from crm_es.app.audit import verify
-from crm_es.app.recorders import COPY_THRESHOLD, CommandRecord
+from crm_es.app.recorders import COPY_THRESHOLD
 from crm_es.domain import commands as cmd
+from tests.integration.recorder_helpers import events, record
 
-STATE = bytes(range(256))
-TOPIC = 'crm.customer.Odd "quoted" \\ ünïcødé'
 MANY = COPY_THRESHOLD + 50
-
-
-def events(customer: uuid.UUID, first: int, count: int) -> list[StoredEvent]:
-    return [
-        StoredEvent(customer, v, TOPIC, STATE + v.to_bytes(4, "big"))
-        for v in range(first, first + count)
-    ]
-
-
-def record(command_id: str, customer: uuid.UUID, version: int, count: int) -> CommandRecord:
-    return CommandRecord(command_id, b"\x00\xff" * 16, customer, version, count)
 
 
 def versions(crm: CRM, customer: uuid.UUID) -> list[int]:

@@ -11,26 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from crm_es import CRM
 from crm_es.app.recorders import CommandRecord
-
-# Every byte value, and text that needs escaping in JSON and in SQL.
-STATE = bytes(range(256)) * 3
-TOPIC = 'crm_es.domain.events:Odd "quoted" \\ name ünïcødé'
-
-
-def events(customer: uuid.UUID, first: int, count: int) -> list[StoredEvent]:
-    return [
-        StoredEvent(customer, v, TOPIC, STATE + v.to_bytes(4, "big"))
-        for v in range(first, first + count)
-    ]
-
-
-def record(command_id: str, customer: uuid.UUID, version: int, count: int) -> CommandRecord:
-    return CommandRecord(command_id, b"\x00\xff" * 16, customer, version, count)
+from tests.integration.recorder_helpers import events, record
 
 
 def stored(crm: CRM, customer: uuid.UUID) -> list[tuple[int, str, bytes]]:
