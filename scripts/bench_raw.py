@@ -1,7 +1,8 @@
 """The raw store's limit for the import figure: the same stored rows into a bare table.
 
 The rows our import wrote (originator id, version, topic, state bytes) are read back and inserted
-into a table of the same shape, in one transaction, the fastest plain way each store offers:
+into a table of the same shape, in one transaction, the fastest plain way each store offers (and
+a second time together with the import's ``crm_commands`` rows, which the import also writes):
 ``executemany`` on SQLite (same journal mode as the library, WAL, and the page cache our bulk
 saves use), ``COPY`` on PostgreSQL.
 """
@@ -15,7 +16,13 @@ from typing import Any
 
 from crm_es import CRM
 from crm_es.app.database import Database
-from crm_es.app.recorders import BULK_CACHE_KIB
+from crm_es.app.recorders import BULK_CACHE_KIB, COMMANDS_TABLE
+
+# The shape of crm_commands (see recorders.py), for the bare copy.
+_COMMAND_COLUMNS = (
+    "command_id text PRIMARY KEY, payload_hash bytea NOT NULL, customer_id text NOT NULL, "
+    "version bigint NOT NULL, events integer NOT NULL"
+)
 
 
 def _stored_rows(crm: CRM, first: int) -> list[tuple[Any, ...]]:
@@ -33,24 +40,49 @@ def _stored_rows(crm: CRM, first: int) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def raw_insert_rate(crm: CRM, first: int, store: str) -> float:
-    rows = _stored_rows(crm, first)
-    if store == "sqlite":
-        with tempfile.TemporaryDirectory() as d:
-            conn = sqlite3.connect(f"{d}/raw.db", isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")  # as our bulk saves have
-            conn.execute(
-                "CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, "
-                "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+def _command_rows(crm: CRM, prefix: str) -> list[tuple[Any, ...]]:
+    db = Database(crm.store)
+    try:
+        with db.reading() as tx:
+            return tx.query(
+                f"SELECT command_id, payload_hash, customer_id, version, events "
+                f"FROM {COMMANDS_TABLE} WHERE command_id LIKE ? ORDER BY command_id",
+                (prefix + "%",),
             )
-            started = time.perf_counter()
-            conn.execute("BEGIN")
-            conn.executemany("INSERT INTO raw_events VALUES (?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
-            seconds = time.perf_counter() - started
-            conn.close()
-        return len(rows) / seconds
+    finally:
+        db.close()
+
+
+def raw_insert_rates(crm: CRM, first: int, store: str, command_prefix: str) -> tuple[float, float]:
+    """Events per second the bare store takes: (the event rows alone, the event rows and the
+    import's idempotency records), each in one transaction."""
+    rows, commands = _stored_rows(crm, first), _command_rows(crm, command_prefix)
+    if store == "sqlite":
+        return _sqlite_rate(rows, []), _sqlite_rate(rows, commands)
+    return _postgres_rate(crm, rows, []), _postgres_rate(crm, rows, commands)
+
+
+def _sqlite_rate(rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]]) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        conn = sqlite3.connect(f"{d}/raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")  # as our bulk saves have
+        conn.execute(
+            "CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, "
+            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+        conn.execute(f"CREATE TABLE raw_commands ({_COMMAND_COLUMNS})")
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO raw_events VALUES (?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO raw_commands VALUES (?, ?, ?, ?, ?)", commands)
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        conn.close()
+    return len(rows) / seconds
+
+
+def _postgres_rate(crm: CRM, rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]]) -> float:
     import psycopg
 
     with psycopg.connect(crm.store.conninfo()) as conn:
@@ -60,20 +92,22 @@ def raw_insert_rate(crm: CRM, first: int, store: str) -> float:
             "topic text, state bytea, notification_id bigserial, "
             "PRIMARY KEY (originator_id, originator_version))"
         )
+        conn.execute(f'CREATE TABLE "{schema}".raw_commands ({_COMMAND_COLUMNS})')
         conn.commit()
         started = time.perf_counter()
-        with (
-            conn.cursor() as cur,
-            cur.copy(
+        with conn.cursor() as cur:
+            with cur.copy(
                 f'COPY "{schema}".raw_events (originator_id, originator_version, topic, state) '
                 "FROM STDIN"
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            with cur.copy(f'COPY "{schema}".raw_commands FROM STDIN') as copy:
+                for row in commands:
+                    copy.write_row(row)
         conn.commit()
         seconds = time.perf_counter() - started
-        conn.execute(f'DROP TABLE "{schema}".raw_events')
+        conn.execute(f'DROP TABLE "{schema}".raw_events, "{schema}".raw_commands')
         conn.commit()
     return len(rows) / seconds
 
