@@ -20,9 +20,12 @@ class CommandResult(msgspec.Struct, frozen=True, gc=False):
     duplicate: bool = False  # True: this command_id was already done; nothing was appended now
 
 
+_encode = msgspec.msgpack.Encoder().encode  # the same bytes as msgspec.msgpack.encode, reused
+
+
 def payload_hash(command: cmd.Command) -> bytes:
     """Every field, envelope included: a re-sent command must match its first sending."""
-    return hashlib.sha256(msgspec.msgpack.encode(command)).digest()
+    return hashlib.sha256(_encode(command)).digest()
 
 
 def command_record(
