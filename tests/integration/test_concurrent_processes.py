@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,21 +40,10 @@ from crm_es.domain import commands as cmd
 from crm_es.domain.errors import ConcurrencyConflict
 from crm_es.domain.events import PointsGranted, PointsRedeemed, PurchaseRecorded
 from crm_es.projections import ProjectionEngine, read_models
-from tests.conftest import _drop_schema, new_postgres_url, require_postgres
 from tests.integration.projection_helpers import dump
 
 CUSTOMERS = ("C-1", "C-2", "C-3")
 PRIMARY = (PointsGranted, PointsRedeemed, PurchaseRecorded)  # one per command; tiers may follow
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    require_postgres()
-    url, schema = new_postgres_url()
-    try:
-        yield url
-    finally:
-        _drop_schema(schema)
 
 
 def workload(writer: int, count: int) -> list[dict[str, Any]]:

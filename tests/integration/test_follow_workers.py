@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -17,18 +16,7 @@ import pytest
 from crm_es import CRM, CrmError
 from crm_es.app.store import parse_store_url
 from crm_es.projections import ProjectionEngine, read_models
-from tests.conftest import _drop_schema, new_postgres_url, require_postgres
 from tests.integration.projection_helpers import dump
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    require_postgres()
-    url, schema = new_postgres_url()
-    try:
-        yield url
-    finally:
-        _drop_schema(schema)
 
 
 class Worker:

@@ -23,9 +23,7 @@ def run_report(crm: CRM, report: Callable[..., R], as_of: str, **kw: Any) -> R:
     try:
         engine.catch_up_all()
         with engine.db.reading() as tx:
-            tables: dict[str, str] = {}
-            for name in engine.models:
-                tables.update(engine.active_tables(tx, name))
+            tables = engine.all_active_tables(tx)
             return report(tx, tables, ReportQuery.at(as_of=as_of), **kw)
     finally:
         engine.close()

@@ -201,9 +201,7 @@ def reports_of(crm: CRM, queries: list[ReportQuery]) -> list[tuple[bytes, bytes]
     try:
         engine.catch_up_all()
         with engine.db.reading() as tx:
-            tables: dict[str, str] = {}
-            for name in engine.models:
-                tables.update(engine.active_tables(tx, name))
+            tables = engine.all_active_tables(tx)
             for q in queries:
                 for fast, slow in (
                     (segments_report, reference_segments),

@@ -27,9 +27,7 @@ def run_report(
     try:
         engine.catch_up_all()
         with engine.db.reading() as tx:
-            tables: dict[str, str] = {}
-            for name in engine.models:
-                tables.update(engine.active_tables(tx, name))
+            tables = engine.all_active_tables(tx)
             return report(tx, tables, ReportQuery.at(as_of=as_of, known_at=known_at), **kw)
     finally:
         engine.close()

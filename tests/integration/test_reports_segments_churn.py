@@ -24,9 +24,7 @@ def build(crm: CRM, report: Any, query: ReportQuery, **kw: Any) -> Any:
     try:
         engine.catch_up_all()
         with engine.db.reading() as tx:
-            tables: dict[str, str] = {}
-            for name in engine.models:
-                tables.update(engine.active_tables(tx, name))
+            tables = engine.all_active_tables(tx)
             return report(tx, tables, query, **kw)
     finally:
         engine.close()

@@ -174,6 +174,13 @@ class ProjectionEngine:
         assert active is not None
         return self.table_names(model, active[0])
 
+    def all_active_tables(self, tx: Tx) -> dict[str, str]:
+        """Physical names of every read model's active tables (logical -> physical)."""
+        tables: dict[str, str] = {}
+        for name in self.models:
+            tables.update(self.active_tables(tx, name))
+        return tables
+
     # --- processing ---------------------------------------------------------------------------
 
     def head(self) -> int:

@@ -149,9 +149,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     agenda = reports.agenda(as_of, known_at)
     kpi = reports.kpi(as_of, known_at)
     with reports.engine.db.reading() as tx:
-        tables: dict[str, str] = {}
-        for name in reports.engine.models:
-            tables.update(reports.engine.active_tables(tx, name))
+        tables = reports.engine.all_active_tables(tx)
         return PageData(
             query=query,
             store=store_label(reports.app.store.url),

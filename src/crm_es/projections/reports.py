@@ -69,9 +69,7 @@ class Reports:
         if self.refresh:
             self.engine.catch_up_all()
         with self.engine.db.reading() as tx:
-            tables: dict[str, str] = {}
-            for name in self.engine.models:
-                tables.update(self.engine.active_tables(tx, name))
+            tables = self.engine.all_active_tables(tx)
             return build(tx, tables, query)
 
     def segments(
