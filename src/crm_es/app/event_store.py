@@ -37,7 +37,7 @@ class ChainedEventStore(EventStore[UUID]):
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
         stored, batch_heads = self.encode(domain_events)
         notification_ids = self.recorder.insert_events(stored, **kwargs)
-        self._remember(batch_heads)
+        self.remember(batch_heads)
         recordings = []
         if notification_ids:
             for d, s, n_id in zip(domain_events, stored, notification_ids, strict=True):
@@ -51,18 +51,18 @@ class ChainedEventStore(EventStore[UUID]):
                 recordings.append(Recording(d, notification))
         return recordings
 
-    def append(self, domain_events: Sequence[Any], **kwargs: Any) -> None:
-        """``put`` for the bulk path: the same rows, without the library's Recording objects
-        (nobody there reads them, and they cost as much as encoding)."""
-        stored, batch_heads = self.encode(domain_events)
-        self.recorder.insert_events(stored, **kwargs)
-        self._remember(batch_heads)
-
     def encode(
-        self, domain_events: Sequence[Any]
+        self,
+        domain_events: Sequence[Any],
+        pending: dict[int, tuple[int, bytes]] | None = None,
     ) -> tuple[list[StoredEvent], dict[int, tuple[int, bytes]]]:
-        """Encode events in order, chaining each to its stream predecessor."""
-        heads: dict[int, tuple[int, bytes]] = {}
+        """Encode events in order, chaining each to its stream predecessor.
+
+        Returns the rows and the new heads, which the caller passes to :meth:`remember` once
+        the rows committed. ``pending``: heads of rows that are being saved and will commit
+        before these (the bulk path's previous chunk); they are returned too, so remembering
+        the result after both committed is right."""
+        heads: dict[int, tuple[int, bytes]] = dict(pending) if pending else {}
         stored = []
         remembered, encode = self._heads, self.mapper.encode
         for event in domain_events:
@@ -85,7 +85,8 @@ class ChainedEventStore(EventStore[UUID]):
             return GENESIS  # the insert will fail or verification will flag the gap
         return stored_hash(previous[0].state)
 
-    def _remember(self, heads: dict[int, tuple[int, bytes]]) -> None:
+    def remember(self, heads: dict[int, tuple[int, bytes]]) -> None:
+        """Heads of rows that committed (never of rows still being saved)."""
         if len(self._heads) + len(heads) > MAX_REMEMBERED_HEADS:
             self._heads.clear()
         self._heads.update(heads)

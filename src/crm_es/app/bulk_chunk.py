@@ -1,0 +1,198 @@
+"""One chunk of a bulk run: its commands decided and encoded, its save, and what follows it.
+
+A chunk is decided on the states of its customers (cached, carried over from the chunk before
+it, or loaded), which it changes in place, so while a chunk is alive it owns those states: they
+are taken out of the command cache and its customers' locks are held. The chunk's events are
+encoded (hash chain included) before the save, so the save itself is only the store's work and
+can run in the background while the next chunk is decided (see :mod:`crm_es.app.bulk`).
+
+When a save succeeds, :meth:`Chunk.stored` remembers the chain heads, takes due snapshots and
+returns the states to the cache; any other ending calls :meth:`Chunk.abandon`, which drops the
+states (they are loaded again from the store on their next use) and releases the locks.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import StoredEvent
+
+from crm_es.app.recorders import CommandRecord
+from crm_es.app.results import CommandResult, command_record
+from crm_es.domain import commands as cmd
+from crm_es.domain.customer import Customer
+from crm_es.domain.decisions import Envelope, decide
+from crm_es.domain.errors import CrmError, CustomerAlreadyRegistered
+from crm_es.domain.events import CustomerEvent
+
+if TYPE_CHECKING:
+    from crm_es.app.service import CRM
+
+Outcome = CommandResult | CrmError | msgspec.ValidationError
+
+
+class Chunk:
+    """Commands decided together and saved in ONE transaction."""
+
+    def __init__(self, app: CRM, commands: list[cmd.Command], validated: bool) -> None:
+        self.app, self.commands, self.validated = app, commands, validated
+        self.outcomes: list[Outcome] = []
+        # Keyed by ``UUID.int`` (a UUID's own hash is a Python-level method).
+        self.states: dict[int, Customer | None] = {}
+        self.from_cache: set[int] = set()  # states that may be stale: refusals are rechecked
+        self.first_versions: dict[int, int] = {}  # customers this chunk changed
+        # Customers the chunk before changed and this one carried on: their first unsaved
+        # version (for snapshots), since that chunk left them to this one to finish.
+        self.inherited_first: dict[int, int] = {}
+        self.stored: list[StoredEvent] = []
+        self.records: list[CommandRecord] = []
+        self.heads: dict[int, tuple[int, bytes]] = {}
+        self._cached: dict[int, Customer] = {}  # taken out of the command cache
+        self._locks = ExitStack()
+
+    # --- deciding --------------------------------------------------------------------------------
+
+    def decide(self, before: Chunk | None) -> None:
+        """Decide every command in order on the state left by the previous ones (and by the
+        chunk ``before``, whose save may still be running), then encode the new events."""
+        app = self.app
+        targets = [_target(app, c) for c in self.commands]
+        keys = {t.int for t in targets if t is not None}
+        self._locks.enter_context(app.command_cache.locks(keys))
+        # Out of the cache while this chunk owns them: nobody may see events it has decided
+        # and not yet saved (not even its own thread, between two outcomes it yields).
+        self._cached = app.command_cache.take_many(keys)
+        ids = [c.command_id for c in self.commands if c.command_id is not None]
+        done = app.command_log.select_commands(ids) if ids else {}
+        if before is not None:  # its records are not stored yet, but will be before ours
+            done.update({r.command_id: r for r in before.records})
+        pending: list[CustomerEvent] = []
+        # One recorded time for the chunk: its events commit together, in one transaction.
+        now, actor = app.clock(), app.default_actor
+        for command, target in zip(self.commands, targets, strict=True):
+            try:
+                checked = command if self.validated else cmd.validate_command(command)
+                if checked.command_id is not None and checked.command_id in done:
+                    self.outcomes.append(app._replayed(checked, done[checked.command_id]))
+                    continue
+                customer_id = target if target is not None else app.customer_id_for(checked)
+                key = customer_id.int
+                customer, new_events = self._decide_one(checked, customer_id, now, actor, before)
+            except (CrmError, msgspec.ValidationError) as e:
+                self.outcomes.append(e)
+                continue
+            if new_events:
+                self.first_versions.setdefault(key, new_events[0].originator_version)
+                customer = self.states[key] = app._apply(customer, new_events)
+                pending.extend(new_events)
+                record = command_record(checked, customer_id, new_events)
+                if record is not None:
+                    self.records.append(record)
+                    done[record.command_id] = record  # a repeat later in this chunk
+            assert customer is not None
+            self.outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
+        if pending:
+            self.stored, self.heads = app.events.encode(
+                pending, before.heads if before is not None else None
+            )
+
+    def _decide_one(
+        self,
+        command: cmd.Command,
+        customer_id: UUID,
+        now: datetime,
+        actor: str,
+        before: Chunk | None,
+    ) -> tuple[Customer | None, list[CustomerEvent]]:
+        app, key = self.app, customer_id.int
+        if key not in self.states:
+            self.states[key] = self._take_state(customer_id, before)
+        customer = self.states[key]
+        if isinstance(command, cmd.RegisterCustomer) and customer is not None:
+            raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
+        envelope = Envelope.for_command(command, now, actor)
+        # A cached state this chunk has not changed yet may be stale: a refusal or a no-op
+        # decided on it is judged again on the stored state, as a single command's is.
+        recheck = key in self.from_cache and key not in self.first_versions
+        try:
+            new_events = decide(customer, command, envelope, customer_id)
+        except CrmError:
+            if not recheck:
+                raise
+            new_events = []
+        if not new_events and recheck:
+            self.from_cache.discard(key)
+            customer = self.states[key] = app._load(customer_id)
+            new_events = decide(customer, command, envelope, customer_id)
+        return customer, new_events
+
+    def _take_state(self, customer_id: UUID, before: Chunk | None) -> Customer | None:
+        key = customer_id.int
+        if before is not None and key in before.states:
+            # Carried on from the chunk before: it may hold events that are still being saved.
+            if key in before.first_versions:
+                self.inherited_first[key] = before.first_versions[key]
+            elif key in before.from_cache:
+                self.from_cache.add(key)
+            return before.states[key]
+        cached = self._cached.get(key)
+        if cached is not None:
+            self.from_cache.add(key)
+            return cached
+        return self.app._load(customer_id)
+
+    # --- after the save --------------------------------------------------------------------------
+
+    def stored_ok(self, after: Chunk | None) -> None:
+        """The save committed: remember the chain heads, take due snapshots, return the states
+        to the cache (except those the chunk ``after`` carried on: it finishes them)."""
+        app = self.app
+        app.events.remember(self.heads)
+        carried = after.states if after is not None else {}
+        finished = [
+            (key, state)
+            for key, state in self.states.items()
+            if state is not None and key not in carried
+        ]
+        for key, state in finished:
+            first = self.inherited_first.get(key) or self.first_versions.get(key)
+            if first is not None:
+                app._snapshot_if_due(state, first)
+        # Taken states a refused command never touched go back too.
+        app.command_cache.put_many([*(state for _, state in finished), *self._unused_cached()])
+        self._locks.close()
+
+    def _unused_cached(self) -> list[Customer]:
+        return [state for key, state in self._cached.items() if key not in self.states]
+
+    def abandon(self) -> None:
+        """Drop the states (they may hold events that were never stored) and the locks."""
+        for state in self.states.values():
+            if state is not None:
+                self.app.command_cache.evict(state.id)
+        self.app.command_cache.put_many(self._unused_cached())  # untouched: still good
+        self._cached = {}
+        self._locks.close()
+
+    def run_one_by_one(self) -> list[Outcome]:
+        """After a collision with another writer (nothing of the chunk was stored): each
+        command again on its own, with its own bounded retries."""
+        return [_execute_one(self.app, c, self.validated) for c in self.commands]
+
+
+def _target(app: CRM, command: cmd.Command) -> UUID | None:
+    try:
+        return app.customer_id_for(command)
+    except (AssertionError, AttributeError, TypeError, ValueError):
+        return None  # a malformed command: its validation error is reported in order
+
+
+def _execute_one(app: CRM, command: cmd.Command, validated: bool) -> Outcome:
+    try:
+        return app.execute_validated(command) if validated else app.execute(command)
+    except (CrmError, msgspec.ValidationError) as e:
+        return e
