@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from datetime import time as clock_time
@@ -166,52 +166,63 @@ def import_csv(
     report = ImportReport(file=str(path), kind=kind)
     started = time.monotonic()
     seen: Counter[str] = Counter()
-    batch: list[tuple[int, cmd.Command, bool]] = []  # (line, command, is_auto_registration)
+    # (line, is_auto_registration) of each command handed to execute_many, in order: its
+    # outcomes come back in the same order. The commands stream through (no batch is held
+    # here), so reading and parsing the file overlaps with the store's work.
+    pending: deque[tuple[int, bool]] = deque()
 
-    def flush() -> None:
-        outcomes = app.execute_many([c for _, c, _ in batch], chunk_size=chunk_size, validated=True)
-        for (line, _command, auto), outcome in zip(batch, outcomes, strict=True):
-            if auto:  # registering an unknown customer before its purchase
-                if isinstance(outcome, Exception) and not isinstance(
-                    outcome, CustomerAlreadyRegistered
-                ):
-                    report.errors.append(RowError(line, str(outcome)))
+    def rejected(line: int, error: Exception) -> None:
+        report.rejected += 1
+        report.errors.append(RowError(line, str(error)))
+        if progress is not None:
+            progress(1)
+
+    def commands() -> Iterator[cmd.Command]:
+        for line, row in _rows(path, kind):
+            report.rows += 1
+            try:
+                built = _row_commands(kind, row, line, seen, register_missing)
+            except (msgspec.ValidationError, ValueError, CrmError) as e:
+                rejected(line, e)
                 continue
-            _count(report, line, outcome)
-            if progress is not None:
-                progress(1)
-        batch.clear()
+            for command, auto in built:
+                pending.append((line, auto))
+                yield command
 
-    for line, row in _rows(path, kind):
-        report.rows += 1
-        try:
-            if kind == "customers":
-                batch.append((line, _customer_command(row, line), False))
-            else:
-                command = _purchase_command(row, line, seen)
-                if register_missing:
-                    ref = row.get("customer_ref") or ""
-                    registration = cmd.RegisterCustomer(
-                        external_ref=ref,
-                        occurred_at=command.occurred_at,
-                        command_id=f"csv:customer:{ref}",
-                        actor="system:import",
-                    )
-                    batch.append((line, cmd.validate_command(registration), True))
-                batch.append((line, command, False))
-        except (msgspec.ValidationError, ValueError, CrmError) as e:
-            report.rejected += 1
-            report.errors.append(RowError(line, str(e)))
-            if progress is not None:
-                progress(1)
-        if len(batch) >= chunk_size:
-            flush()
-    if batch:
-        flush()
+    for outcome in app.execute_many(commands(), chunk_size=chunk_size, validated=True):
+        line, auto = pending.popleft()
+        if auto:  # registering an unknown customer before its purchase
+            if isinstance(outcome, Exception) and not isinstance(
+                outcome, CustomerAlreadyRegistered
+            ):
+                report.errors.append(RowError(line, str(outcome)))
+            continue
+        _count(report, line, outcome)
+        if progress is not None:
+            progress(1)
     report.errors.sort(key=lambda e: e.line)
     report.seconds = round(time.monotonic() - started, 3)
     report.rows_per_second = round(report.rows / report.seconds, 1) if report.seconds else 0.0
     return report
+
+
+def _row_commands(
+    kind: str, row: dict[str, Any], line: int, seen: Counter[str], register_missing: bool
+) -> list[tuple[cmd.Command, bool]]:
+    """The commands of one row, each with whether it is an automatic registration."""
+    if kind == "customers":
+        return [(_customer_command(row, line), False)]
+    command = _purchase_command(row, line, seen)
+    if not register_missing:
+        return [(command, False)]
+    ref = row.get("customer_ref") or ""
+    registration = cmd.RegisterCustomer(
+        external_ref=ref,
+        occurred_at=command.occurred_at,
+        command_id=f"csv:customer:{ref}",
+        actor="system:import",
+    )
+    return [(cmd.validate_command(registration), True), (command, False)]
 
 
 def _count(report: ImportReport, line: int, outcome: object) -> None:
