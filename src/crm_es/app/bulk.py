@@ -23,10 +23,13 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 from crm_es.app.bulk_chunk import Chunk, Outcome
+from crm_es.app.recorders import COPY_THRESHOLD, PostgresCommandRecorder, SQLiteCommandRecorder
+from crm_es.app.sqlite_writer import SQLiteWriterProcess
 from crm_es.domain import commands as cmd
 
 if TYPE_CHECKING:
@@ -63,17 +66,20 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+class _PendingSave(Protocol):
+    def result(self) -> None: ...
+
+
 class _Saver(Protocol):
-    def submit(self, chunk: Chunk) -> Future[None]: ...
+    def submit(self, chunk: Chunk) -> _PendingSave: ...
 
     def close(self) -> None: ...
 
 
 class _InlineSaver:
-    """Saves at once, in the calling thread (SQLite: a writer thread would fight the deciding
-    thread for the GIL on every row it binds, and gained nothing, measured)."""
+    """Saves at once, in the calling thread (small chunks, and in-memory SQLite stores)."""
 
-    def submit(self, chunk: Chunk) -> Future[None]:
+    def submit(self, chunk: Chunk) -> _PendingSave:
         future: Future[None] = Future()
         try:
             _save(chunk)
@@ -94,21 +100,76 @@ class _BackgroundSaver:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-es-bulk-save")
 
-    def submit(self, chunk: Chunk) -> Future[None]:
+    def submit(self, chunk: Chunk) -> _PendingSave:
         return self._pool.submit(_save, chunk)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
 
+class _WriterProcessSaver:
+    """SQLite file stores: large chunks are stored by a writer child process (see
+    :mod:`crm_es.app.sqlite_writer`), started on the first one; small ones inline."""
+
+    def __init__(self, recorder: SQLiteCommandRecorder) -> None:
+        self._recorder = recorder
+        self._writer: SQLiteWriterProcess | None = None
+        self._inline = _InlineSaver()
+
+    def submit(self, chunk: Chunk) -> _PendingSave:
+        if len(chunk.stored) < COPY_THRESHOLD:
+            return self._inline.submit(chunk)
+        recorder = self._recorder
+        if self._writer is None:
+            pool = recorder.datastore.pool
+            self._writer = SQLiteWriterProcess(
+                pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
+            )
+        self._writer.store(
+            recorder.insert_events_statement,
+            recorder.event_rows(chunk.stored),
+            recorder.insert_commands_statement,
+            recorder.command_rows(chunk.records),
+        )
+        return _WriterSave(self._writer)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class _WriterSave:
+    """A chunk handed to the writer process; ``result()`` waits for its transaction."""
+
+    def __init__(self, writer: SQLiteWriterProcess) -> None:
+        self._writer = writer
+
+    def result(self) -> None:
+        status, message = self._writer.answer()
+        if status == "integrity":
+            raise IntegrityError(message)
+        if status != "ok":
+            raise OperationalError(message)
+
+
 def _save(chunk: Chunk) -> None:
-    if chunk.stored:
-        chunk.app.recorder.insert_events(chunk.stored, commands=chunk.records)
+    recorder = chunk.app.recorder
+    if isinstance(recorder, PostgresCommandRecorder) and len(chunk.stored) >= COPY_THRESHOLD:
+        recorder.copy_rows(chunk.stored, chunk.records)
+    elif chunk.stored:
+        stored = [StoredEvent(*row) for row in chunk.stored]
+        recorder.insert_events(stored, commands=chunk.records)
 
 
 def _saver_for(app: CRM) -> _Saver:
-    if isinstance(app.recorder, PostgresAggregateRecorder):
+    recorder = app.recorder
+    if isinstance(recorder, PostgresAggregateRecorder):
         return _BackgroundSaver()
+    if (
+        isinstance(recorder, SQLiteCommandRecorder)
+        and not recorder.datastore.pool.is_sqlite_memory_mode
+    ):
+        return _WriterProcessSaver(recorder)
     return _InlineSaver()
 
 
@@ -130,7 +191,7 @@ def _pipeline(
     app: CRM, source: Iterator[cmd.Command], chunk_size: int, validated: bool
 ) -> Iterator[Outcome]:
     saver = _saver_for(app)
-    in_flight: tuple[Chunk, Future[None]] | None = None
+    in_flight: tuple[Chunk, _PendingSave] | None = None
     current: Chunk | None = None
     try:
         while batch := list(islice(source, chunk_size)):
@@ -179,7 +240,7 @@ def _decided(app: CRM, batch: list[cmd.Command], validated: bool, before: Chunk 
     return chunk
 
 
-def _committed(saving: Future[None]) -> bool:
+def _committed(saving: _PendingSave) -> bool:
     """Wait for a save: True if it committed, False if it collided (nothing stored)."""
     try:
         saving.result()

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import StoredEvent
 
+from crm_es.app.mapper import StoredRow
 from crm_es.app.recorders import CommandRecord
 from crm_es.app.results import CommandResult, command_record
 from crm_es.domain import commands as cmd
@@ -48,7 +48,7 @@ class Chunk:
         # Customers the chunk before changed and this one carried on: their first unsaved
         # version (for snapshots), since that chunk left them to this one to finish.
         self.inherited_first: dict[int, int] = {}
-        self.stored: list[StoredEvent] = []
+        self.stored: list[StoredRow] = []  # the new events, encoded
         self.records: list[CommandRecord] = []
         self.heads: dict[int, tuple[int, bytes]] = {}
         self._cached: dict[int, Customer] = {}  # taken out of the command cache
@@ -96,7 +96,7 @@ class Chunk:
             assert customer is not None
             self.outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
         if pending:
-            self.stored, self.heads = app.events.encode(
+            self.stored, self.heads = app.events.encode_rows(
                 pending, before.heads if before is not None else None
             )
 

@@ -19,7 +19,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from crm_es.app.mapper import GENESIS, CustomerEventMapper, stored_hash
+from crm_es.app.mapper import GENESIS, CustomerEventMapper, StoredRow, stored_hash
 
 # Heads kept in memory; past this the map is simply cleared (a miss costs one indexed read).
 MAX_REMEMBERED_HEADS: Final = 200_000
@@ -52,32 +52,37 @@ class ChainedEventStore(EventStore[UUID]):
         return recordings
 
     def encode(
+        self, domain_events: Sequence[Any]
+    ) -> tuple[list[StoredEvent], dict[int, tuple[int, bytes]]]:
+        """Encode events in order, chaining each to its stream predecessor; the new heads are
+        passed to :meth:`remember` once the rows committed."""
+        rows, heads = self.encode_rows(domain_events)
+        return [StoredEvent(*row) for row in rows], heads
+
+    def encode_rows(
         self,
         domain_events: Sequence[Any],
         pending: dict[int, tuple[int, bytes]] | None = None,
-    ) -> tuple[list[StoredEvent], dict[int, tuple[int, bytes]]]:
-        """Encode events in order, chaining each to its stream predecessor.
-
-        Returns the rows and the new heads, which the caller passes to :meth:`remember` once
-        the rows committed. ``pending``: heads of rows that are being saved and will commit
-        before these (the bulk path's previous chunk); they are returned too, so remembering
-        the result after both committed is right."""
-        heads: dict[int, tuple[int, bytes]] = dict(pending) if pending else {}
-        stored = []
-        remembered, encode = self._heads, self.mapper.encode
+    ) -> tuple[list[StoredRow], dict[int, tuple[int, bytes]]]:
+        """``encode`` into plain row tuples (the bulk path). ``pending``: heads of rows that
+        are being saved and will commit before these (the bulk path's previous chunk)."""
+        heads: dict[int, tuple[int, bytes]] = {}
+        rows = []
+        remembered, encode = self._heads, self.mapper.encode_row
+        pending = pending or {}
         for event in domain_events:
             key, version = event.originator_id.int, event.originator_version
-            known = heads.get(key) or remembered.get(key)
+            known = heads.get(key) or pending.get(key) or remembered.get(key)
             if version == 1:
                 prev = GENESIS
             elif known is not None and known[0] == version - 1:
                 prev = known[1]
             else:
                 prev = self._read_prev_hash(event.originator_id, version)
-            s = encode(event, prev)
-            heads[key] = (version, stored_hash(s.state))
-            stored.append(s)
-        return stored, heads
+            row = encode(event, prev)
+            heads[key] = (version, stored_hash(row[3]))
+            rows.append(row)
+        return rows, heads
 
     def _read_prev_hash(self, oid: UUID, version: int) -> bytes:
         previous = self.recorder.select_events(oid, lte=version - 1, desc=True, limit=1)

@@ -39,6 +39,8 @@ HASH_SIZE: Final = 32
 HEADER_SIZE: Final = 4 + HASH_SIZE
 GENESIS: Final = bytes(HASH_SIZE)
 _COMPRESSED, _ENCIPHERED = 1, 2
+# A stored event as the bulk path writes it: (originator_id, originator_version, topic, state).
+StoredRow = tuple[UUID, int, str, bytes]
 # Compressing tiny msgpack bodies costs more than it saves.
 COMPRESS_MIN_BYTES: Final = 512
 
@@ -134,6 +136,12 @@ class CustomerEventMapper(Mapper[UUID]):
         return self.encode(domain_event, GENESIS)
 
     def encode(self, event: Any, prev_hash: bytes) -> StoredEvent:
+        return StoredEvent(*self.encode_row(event, prev_hash))
+
+    def encode_row(self, event: Any, prev_hash: bytes) -> StoredRow:
+        """``encode`` as a plain ``(originator_id, originator_version, topic, state)`` tuple:
+        the library's frozen-dataclass ``StoredEvent`` costs ~0.6 µs to build, which the bulk
+        path, writing rows, does not need."""
         cls = type(event)
         facts = self._classes.get(cls) or self._learn(cls)
         if facts.personal and self.personal_data is not None:
@@ -149,9 +157,7 @@ class CustomerEventMapper(Mapper[UUID]):
         prefix = b"".join((facts.headers[flags], prev_hash, body))
         oid, version = event.originator_id, event.originator_version
         own = _chain_hash(oid.bytes, version, facts.topic_bytes, prefix)
-        return StoredEvent(
-            originator_id=oid, originator_version=version, topic=facts.topic, state=prefix + own
-        )
+        return (oid, version, facts.topic, prefix + own)
 
     def _learn(self, cls: type[Any]) -> _ClassFacts:
         class_version: int = getattr(cls, "class_version", 1)
