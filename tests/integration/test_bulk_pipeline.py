@@ -4,25 +4,31 @@ fail must leave the store and the cache exactly as if the commands had run one b
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
+import pytest
+from eventsourcing.persistence import OperationalError
 
 from crm_es import CRM
 from crm_es.app.audit import verify
+from crm_es.app.recorders import COPY_THRESHOLD
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
 
 REGISTERED = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def purchase(ref: str, order: str) -> cmd.RecordPurchase:
+def purchase(ref: str, order: str, amount: str = "10.00") -> cmd.RecordPurchase:
     return cmd.RecordPurchase(
         customer=ref,
         order_id=order,
-        amount=Decimal("10.00"),
+        amount=Decimal(amount),
         currency="CNY",
         occurred_at=REGISTERED,
         command_id=f"pipeline-{ref}-{order}",
@@ -131,3 +137,74 @@ def test_an_import_streams_its_rows_through_the_pipeline(store_url: str) -> None
         errors = [type(o).__name__ for o in outcomes if isinstance(o, Exception)]
         assert errors == ["DuplicateId"]
         assert orders_and_version(crm, "S") == ({f"O-{i}" for i in range(25)}, 26)
+
+
+# --- SQLite: chunks of COPY_THRESHOLD events or more go through the writer process ---------------
+
+BIG = COPY_THRESHOLD + 20
+
+
+def small(ref: str, order: str) -> cmd.RecordPurchase:
+    """A purchase too small to move the customer's tier (so one event per command)."""
+    return purchase(ref, order, "0.01")
+
+
+def writer_children() -> list[int]:
+    """Pids of this process's children (the SQLite writer, while a bulk run is on)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids += [int(p) for p in (task / "children").read_text().split()]
+    return pids
+
+
+def test_large_chunks_go_through_the_writer_process_and_collisions_are_redone(
+    sqlite_url: str,
+) -> None:
+    with CRM(sqlite_url) as bulk, CRM(sqlite_url) as other:
+        bulk.register_customer(external_ref="W", occurred_at=REGISTERED)
+        other.record_purchase(customer="W", order_id="O-1", amount="1.00", currency="CNY")
+        commands = [small("W", f"O-{i}") for i in range(3 * BIG)]
+        outcomes = bulk.execute_many(commands, chunk_size=BIG, validated=True)
+        first = next(outcomes)
+        assert writer_children(), "a chunk this large is stored by the writer process"
+        rest = list(outcomes)
+        assert not writer_children(), "the writer process ends with the run"
+        results = [first, *rest]
+        errors = [type(o).__name__ for o in results if isinstance(o, Exception)]
+        assert errors == ["DuplicateId"]  # O-1: the stale first chunk collided, then redone
+        assert orders_and_version(bulk, "W") == ({f"O-{i}" for i in range(3 * BIG)}, 3 * BIG + 1)
+        report = verify(bulk)
+        assert report.ok and report.events == 3 * BIG + 1
+
+
+def test_a_writer_process_that_dies_fails_the_run_and_a_rerun_completes_it(
+    sqlite_url: str,
+) -> None:
+    commands = [small("K", f"O-{i}") for i in range(4 * BIG)]
+    with CRM(sqlite_url) as crm:
+        crm.register_customer(external_ref="K", occurred_at=REGISTERED)
+        outcomes = crm.execute_many(commands, chunk_size=BIG, validated=True)
+        next(outcomes)  # the first chunk is stored and the second handed to the writer
+        for pid in writer_children():
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(OperationalError, match="writer process ended"):
+            list(outcomes)
+        stored, version = orders_and_version(crm, "K")
+        assert len(stored) % BIG == 0 and version == len(stored) + 1  # whole chunks only
+        again = list(crm.execute_many(commands, chunk_size=BIG, validated=True))
+        assert all(isinstance(o, CommandResult) for o in again)
+        assert sum(o.duplicate for o in again if isinstance(o, CommandResult)) == len(stored)
+        assert orders_and_version(crm, "K")[1] == 4 * BIG + 1
+        assert verify(crm).ok
+
+
+def test_an_in_memory_store_saves_large_chunks_in_its_own_process() -> None:
+    with CRM("sqlite:///:memory:") as crm:
+        crm.register_customer(external_ref="M", occurred_at=REGISTERED)
+        outcomes = crm.execute_many(
+            [small("M", f"O-{i}") for i in range(2 * BIG)], chunk_size=BIG, validated=True
+        )
+        next(outcomes)
+        assert not writer_children()  # no other process can open an in-memory database
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        assert orders_and_version(crm, "M")[1] == 2 * BIG + 1

@@ -29,7 +29,7 @@ from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 from crm_es.app.bulk_chunk import Chunk, Outcome
 from crm_es.app.recorders import COPY_THRESHOLD, PostgresCommandRecorder, SQLiteCommandRecorder
-from crm_es.app.sqlite_writer import SQLiteWriterProcess
+from crm_es.app.sqlite_writer import SQLiteWriterProcess, WriterGone
 from crm_es.domain import commands as cmd
 
 if TYPE_CHECKING:
@@ -125,12 +125,15 @@ class _WriterProcessSaver:
             self._writer = SQLiteWriterProcess(
                 pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
             )
-        self._writer.store(
-            recorder.insert_events_statement,
-            recorder.event_rows(chunk.stored),
-            recorder.insert_commands_statement,
-            recorder.command_rows(chunk.records),
-        )
+        try:
+            self._writer.store(
+                recorder.insert_events_statement,
+                recorder.event_rows(chunk.stored),
+                recorder.insert_commands_statement,
+                recorder.command_rows(chunk.records),
+            )
+        except WriterGone as e:
+            raise OperationalError(str(e)) from e
         return _WriterSave(self._writer)
 
     def close(self) -> None:
@@ -145,7 +148,10 @@ class _WriterSave:
         self._writer = writer
 
     def result(self) -> None:
-        status, message = self._writer.answer()
+        try:
+            status, message = self._writer.answer()
+        except WriterGone as e:  # a store error, as the library reports them
+            raise OperationalError(str(e)) from e
         if status == "integrity":
             raise IntegrityError(message)
         if status != "ok":

@@ -88,7 +88,13 @@ class SQLiteWriterProcess:
         assert self._child.stdout is not None
         answer = _receive(self._child.stdout)
         if not (isinstance(answer, list) and len(answer) == 2):
-            raise WriterGone(f"SQLite writer process ended (exit code {self._child.poll()})")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.wait(timeout=5)
+            raise WriterGone(
+                f"the SQLite writer process ended (exit code {self._child.returncode}) before "
+                "answering: its last chunk may or may not be stored (a re-run of an import "
+                "stores only what is missing)"
+            )
         return answer[0], answer[1]
 
     def close(self) -> None:
