@@ -12,11 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError
 
 from crm_es import CRM
 from crm_es.app.audit import verify
+from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME
 from crm_es.app.recorders import COPY_THRESHOLD
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
@@ -139,7 +141,7 @@ def test_an_import_streams_its_rows_through_the_pipeline(store_url: str) -> None
         assert orders_and_version(crm, "S") == ({f"O-{i}" for i in range(25)}, 26)
 
 
-# --- SQLite: chunks of COPY_THRESHOLD events or more go through the writer process ---------------
+# --- chunks of COPY_THRESHOLD events or more go through the bulk writer process ------------------
 
 BIG = COPY_THRESHOLD + 20
 
@@ -158,9 +160,9 @@ def writer_children() -> list[int]:
 
 
 def test_large_chunks_go_through_the_writer_process_and_collisions_are_redone(
-    sqlite_url: str,
+    store_url: str,
 ) -> None:
-    with CRM(sqlite_url) as bulk, CRM(sqlite_url) as other:
+    with CRM(store_url) as bulk, CRM(store_url) as other:
         bulk.register_customer(external_ref="W", occurred_at=REGISTERED)
         other.record_purchase(customer="W", order_id="O-1", amount="1.00", currency="CNY")
         commands = [small("W", f"O-{i}") for i in range(3 * BIG)]
@@ -178,10 +180,10 @@ def test_large_chunks_go_through_the_writer_process_and_collisions_are_redone(
 
 
 def test_a_writer_process_that_dies_fails_the_run_and_a_rerun_completes_it(
-    sqlite_url: str,
+    store_url: str,
 ) -> None:
     commands = [small("K", f"O-{i}") for i in range(4 * BIG)]
-    with CRM(sqlite_url) as crm:
+    with CRM(store_url) as crm:
         crm.register_customer(external_ref="K", occurred_at=REGISTERED)
         outcomes = crm.execute_many(commands, chunk_size=BIG, validated=True)
         next(outcomes)  # the first chunk is stored and the second handed to the writer
@@ -208,3 +210,24 @@ def test_an_in_memory_store_saves_large_chunks_in_its_own_process() -> None:
         assert not writer_children()  # no other process can open an in-memory database
         assert all(isinstance(o, CommandResult) for o in outcomes)
         assert orders_and_version(crm, "M")[1] == 2 * BIG + 1
+
+
+def test_a_lost_postgres_connection_of_the_writer_is_reconnected_and_its_chunk_stored(
+    postgres_url: str,
+) -> None:
+    commands = [small("L", f"O-{i}") for i in range(5 * BIG)]
+    with CRM(postgres_url) as crm, psycopg.connect(crm.store.conninfo(), autocommit=True) as admin:
+        crm.register_customer(external_ref="L", occurred_at=REGISTERED)
+        outcomes = crm.execute_many(commands, chunk_size=BIG, validated=True)
+        results = [next(outcomes)]
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (WRITER_APPLICATION_NAME,),
+        ).fetchone()
+        assert ended == (1,)  # the writer's session is gone, mid-chunk or between chunks
+        results += list(outcomes)
+        assert all(isinstance(o, CommandResult) and not o.duplicate for o in results)
+        assert orders_and_version(crm, "L") == ({f"O-{i}" for i in range(5 * BIG)}, 5 * BIG + 1)
+        report = verify(crm)
+        assert report.ok and report.events == 5 * BIG + 1

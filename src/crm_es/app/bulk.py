@@ -6,11 +6,12 @@ transaction (see :mod:`crm_es.app.bulk_chunk`). A failed command stores nothing 
 stop the others; if the transaction collides with another writer, nothing of the chunk was
 stored and its commands run again one by one.
 
-Saves are pipelined where the store allows it: on PostgreSQL chunk k is written by a background
-thread (which mostly waits on the server, outside the GIL) while chunk k+1 is decided on the
-states chunk k left. Chunk k+1 is saved only after chunk k committed; if chunk k's save fails,
-chunk k+1 is thrown away and decided again. Outcomes of a chunk are yielded only after its
-transaction committed, so every result handed out is durable.
+Saves are pipelined: chunk k is stored by a writer child process (:mod:`crm_es.app.bulk_writer`,
+its own interpreter, on the other core) while chunk k+1 is decided on the states chunk k left.
+Chunk k+1 is saved only after chunk k committed; if chunk k's save fails, chunk k+1 is thrown
+away and decided again. Outcomes of a chunk are yielded only after its transaction committed,
+so every result handed out is durable. Small chunks, and in-memory SQLite databases (which no
+other process can open), are saved in this process.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 from crm_es.app.bulk_chunk import Chunk, Outcome
+from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME, BulkWriterProcess, WriterGone
 from crm_es.app.recorders import COPY_THRESHOLD, PostgresCommandRecorder, SQLiteCommandRecorder
-from crm_es.app.sqlite_writer import SQLiteWriterProcess, WriterGone
 from crm_es.domain import commands as cmd
 
 if TYPE_CHECKING:
@@ -93,48 +93,59 @@ class _InlineSaver:
         pass
 
 
-class _BackgroundSaver:
-    """Saves in one background thread, one chunk at a time (PostgreSQL: the thread waits on
-    the server's COPY and commit while the next chunk is decided)."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-es-bulk-save")
-
-    def submit(self, chunk: Chunk) -> _PendingSave:
-        return self._pool.submit(_save, chunk)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 class _WriterProcessSaver:
-    """SQLite file stores: large chunks are stored by a writer child process (see
-    :mod:`crm_es.app.sqlite_writer`), started on the first one; small ones inline."""
+    """Large chunks are stored by a writer child process (see :mod:`crm_es.app.bulk_writer`),
+    started on the first one; small chunks are saved inline."""
 
-    def __init__(self, recorder: SQLiteCommandRecorder) -> None:
-        self._recorder = recorder
-        self._writer: SQLiteWriterProcess | None = None
+    def __init__(self, app: CRM) -> None:
+        self._app = app
+        self._writer: BulkWriterProcess | None = None
         self._inline = _InlineSaver()
+        recorder = app.recorder
+        self._sqlite = recorder if isinstance(recorder, SQLiteCommandRecorder) else None
+        self._postgres = recorder if isinstance(recorder, PostgresCommandRecorder) else None
+        self._statements: tuple[list[str], str, str] | None = None
 
     def submit(self, chunk: Chunk) -> _PendingSave:
         if len(chunk.stored) < COPY_THRESHOLD:
             return self._inline.submit(chunk)
-        recorder = self._recorder
-        if self._writer is None:
-            pool = recorder.datastore.pool
-            self._writer = SQLiteWriterProcess(
-                pool.db_name, pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
-            )
         try:
-            self._writer.store(
+            if self._writer is None:
+                self._writer = self._start()
+            self._writer.store(self._request(chunk))
+        except WriterGone as e:
+            raise OperationalError(str(e)) from e
+        return _WriterSave(self._writer)
+
+    def _start(self) -> BulkWriterProcess:
+        if self._sqlite is not None:
+            pool = self._sqlite.datastore.pool
+            timeout = pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
+            return BulkWriterProcess("sqlite", pool.db_name, str(timeout))
+        assert self._postgres is not None
+        prelude, commands_copy, events_copy = self._postgres.bulk_statements()
+        with self._postgres.datastore.get_connection() as conn:
+            self._statements = (
+                [statement.as_string(conn) for statement in prelude],
+                commands_copy.as_string(conn),
+                events_copy.as_string(conn),
+            )
+        conninfo = f"{self._app.store.conninfo()} application_name='{WRITER_APPLICATION_NAME}'"
+        return BulkWriterProcess("postgres", conninfo)
+
+    def _request(self, chunk: Chunk) -> tuple[Any, ...]:
+        if self._sqlite is not None:
+            recorder = self._sqlite
+            return (
                 recorder.insert_events_statement,
                 recorder.event_rows(chunk.stored),
                 recorder.insert_commands_statement,
                 recorder.command_rows(chunk.records),
             )
-        except WriterGone as e:
-            raise OperationalError(str(e)) from e
-        return _WriterSave(self._writer)
+        assert self._statements is not None
+        prelude, commands_copy, events_copy = self._statements
+        commands = PostgresCommandRecorder.command_rows(chunk.records)
+        return (prelude, commands_copy, commands, events_copy, chunk.stored)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -144,7 +155,7 @@ class _WriterProcessSaver:
 class _WriterSave:
     """A chunk handed to the writer process; ``result()`` waits for its transaction."""
 
-    def __init__(self, writer: SQLiteWriterProcess) -> None:
+    def __init__(self, writer: BulkWriterProcess) -> None:
         self._writer = writer
 
     def result(self) -> None:
@@ -169,13 +180,14 @@ def _save(chunk: Chunk) -> None:
 
 def _saver_for(app: CRM) -> _Saver:
     recorder = app.recorder
-    if isinstance(recorder, PostgresAggregateRecorder):
-        return _BackgroundSaver()
+    if isinstance(recorder, PostgresCommandRecorder):
+        return _WriterProcessSaver(app)
+    # An in-memory SQLite database cannot be opened by another process.
     if (
         isinstance(recorder, SQLiteCommandRecorder)
         and not recorder.datastore.pool.is_sqlite_memory_mode
     ):
-        return _WriterProcessSaver(recorder)
+        return _WriterProcessSaver(app)
     return _InlineSaver()
 
 

@@ -21,7 +21,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from crm_es.app.mapper import StoredRow
 
@@ -247,6 +247,27 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             )
             return [row["n"] for row in curs.fetchall()]
 
+    command_rows = staticmethod(SQLiteCommandRecorder.command_rows)
+
+    def bulk_statements(self) -> tuple[list[SQL | Composed], Composed, Composed]:
+        """The bulk save's protocol: statements before the COPYs (the lock timeout, the table
+        lock, the NOTIFY), the COPY of ``crm_commands`` and the COPY of the events. Shared by
+        the save in this process and the bulk writer process (:mod:`crm_es.app.bulk_writer`)."""
+        events_table = Identifier(self.datastore.schema, self.events_table_name)
+        prelude: list[SQL | Composed] = [
+            SQL("SELECT set_config('lock_timeout', {}, true)").format(Literal(self._lock_timeout)),
+            SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events_table),
+            SQL("NOTIFY {}").format(Identifier(self.channel_name)),
+        ]
+        commands_copy = SQL(
+            "COPY {} (command_id, payload_hash, customer_id, version, events) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(self._commands_table)
+        events_copy = SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(events_table)
+        return prelude, commands_copy, events_copy
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def copy_rows(
         self, rows: Sequence[tuple[Any, ...]], commands: Sequence[CommandRecord]
@@ -262,32 +283,21 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
 
         COPY returns no ids; under the EXCLUSIVE lock nobody else draws from the table's
         sequence (no cache, increment 1), so ours are the run ending at its current value."""
-        events_table = Identifier(self.datastore.schema, self.events_table_name)
+        prelude, commands_copy, events_copy = self.bulk_statements()
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            curs.execute("SELECT set_config('lock_timeout', %s, true)", (self._lock_timeout,))
-            curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events_table))
-            curs.execute(SQL("NOTIFY {}").format(Identifier(self.channel_name)))
+            for statement in prelude:
+                curs.execute(statement)
             if commands:
-                with curs.copy(
-                    SQL(
-                        "COPY {} (command_id, payload_hash, customer_id, version, events) "
-                        "FROM STDIN (FORMAT BINARY)"
-                    ).format(self._commands_table)
-                ) as copy:
+                with curs.copy(commands_copy) as copy:
                     copy.set_types(["text", "bytea", "text", "int8", "int4"])
                     for row in _rows(commands):
                         copy.write_row(row)
-            with curs.copy(
-                SQL(
-                    "COPY {} (originator_id, originator_version, topic, state) "
-                    "FROM STDIN (FORMAT BINARY)"
-                ).format(events_table)
-            ) as copy:
-                copy.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
+            with curs.copy(events_copy) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
                 for event_row in rows:
                     copy.write_row(event_row)
             curs.execute(
