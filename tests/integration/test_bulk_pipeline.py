@@ -4,8 +4,12 @@ fail must leave the store and the cache exactly as if the commands had run one b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -231,3 +235,40 @@ def test_a_lost_postgres_connection_of_the_writer_is_reconnected_and_its_chunk_s
         assert orders_and_version(crm, "L") == ({f"O-{i}" for i in range(5 * BIG)}, 5 * BIG + 1)
         report = verify(crm)
         assert report.ok and report.events == 5 * BIG + 1
+
+
+def test_the_writer_process_dies_with_the_process_that_started_it(sqlite_url: str) -> None:
+    """Even when something else still holds its input open (so it would never read the end of
+    it): a killed import must not leave a writer that commits the chunk in hand afterwards."""
+    db_name = sqlite_url.removeprefix("sqlite:///")
+    CRM(sqlite_url).close()  # the schema
+    script = (
+        "import os, subprocess, sys\n"
+        "from crm_es.app.bulk_writer import BulkWriterProcess\n"
+        f"writer = BulkWriterProcess('sqlite', {db_name!r}, '5')\n"
+        "holder = subprocess.Popen(['sleep', '60'], pass_fds=[writer._child.stdin.fileno()])\n"
+        "print(writer._child.pid, holder.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    writer, holder = (int(pid) for pid in parent.stdout.readline().split())
+    try:
+        assert Path(f"/proc/{writer}").exists()
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{writer}/cmdline").exists() and time.monotonic() < deadline:
+            if b"bulk_writer" not in Path(f"/proc/{writer}/cmdline").read_bytes():
+                break  # a zombie (no cmdline) or the pid reused: gone
+            time.sleep(0.01)
+        alive = Path(f"/proc/{writer}/cmdline").exists() and (
+            b"bulk_writer" in Path(f"/proc/{writer}/cmdline").read_bytes()
+        )
+        assert not alive, "the writer outlived its parent"
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(writer, signal.SIGKILL)

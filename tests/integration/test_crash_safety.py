@@ -54,6 +54,23 @@ def kill_when(process: subprocess.Popen[bytes], ready: Any, timeout: float = 60)
     return seen
 
 
+def writers_of(parent: int, within: float) -> list[int]:
+    """Pids of bulk writer processes started by ``parent`` still alive after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"bulk_writer.py") for a in argv) and str(parent).encode() in argv:
+                alive.append(int(entry.name))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.01)
+
+
 def all_events(crm: CRM) -> list[CustomerEvent]:
     notifications = crm.recorder.select_notifications(start=1, limit=10**7)
     return [crm.mapper.to_domain_event(n) for n in notifications]  # type: ignore[misc]
@@ -105,6 +122,7 @@ def test_an_import_killed_mid_file_and_run_again_stores_each_row_exactly_once(
             return head if head >= 1500 else None
 
         head_at_kill = kill_when(importer, two_batches_in)
+        assert writers_of(importer.pid, within=5) == []  # its bulk writer is gone too
         purchases_before = sum(isinstance(e, PurchaseRecorded) for e in all_events(crm))
     assert 0 < purchases_before < rows
 

@@ -80,9 +80,11 @@ class BulkWriterProcess:
     """The parent's handle on a writer child; one chunk at a time."""
 
     def __init__(self, *args: str) -> None:
-        """``("sqlite", db_name, lock_timeout)`` or ``("postgres", conninfo)``."""
+        """``("sqlite", db_name, lock_timeout)`` or ``("postgres", conninfo)``. The child dies
+        with the thread that starts it (Linux), so start it in the thread that runs the bulk
+        path."""
         self._child = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), *args],
+            [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -193,8 +195,25 @@ def _serve_postgres(conninfo: str) -> None:
         connection.close()
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this process when the thread that started it ends, so a
+    killed import never leaves a writer committing a chunk behind its back (elsewhere the
+    child ends when it reads the end of its input, after the chunk in hand)."""
+    try:
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "sqlite":
-        _serve_sqlite(sys.argv[2], float(sys.argv[3]))
+    _die_with_parent(int(sys.argv[1]))
+    if sys.argv[2] == "sqlite":
+        _serve_sqlite(sys.argv[3], float(sys.argv[4]))
     else:
-        _serve_postgres(sys.argv[2])
+        _serve_postgres(sys.argv[3])
