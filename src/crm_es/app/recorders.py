@@ -104,18 +104,21 @@ class SQLiteCommandRecorder(SQLiteApplicationRecorder):
         # One executemany instead of the library's statement per row (it wants each rowid).
         # Rowids of a table without AUTOINCREMENT are max + 1 per row, and nobody else can
         # insert inside this write transaction, so the new ids are the run ending at the last.
-        c.executemany(
-            self.insert_events_statement,
-            [
-                (_hex(s.originator_id), s.originator_version, s.topic, s.state)
-                for s in stored_events
-            ],
-        )
-        c.execute("SELECT last_insert_rowid()")
-        last = int(c.fetchone()[0])
+        rows = [
+            (_hex(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events
+        ]
+        if len(rows) == 1:  # one command's event: its rowid without another statement
+            c.execute(self.insert_events_statement, rows[0])
+            last = int(c.lastrowid)
+        else:
+            c.executemany(self.insert_events_statement, rows)
+            c.execute("SELECT last_insert_rowid()")
+            last = int(c.fetchone()[0])
         ids = list(range(last - len(stored_events) + 1, last + 1)) if stored_events else []
         commands: Sequence[CommandRecord] = kwargs.get("commands", ())
-        if commands:
+        if len(commands) == 1:
+            c.execute(self.insert_commands_statement, _rows(commands)[0])
+        elif commands:
             c.executemany(self.insert_commands_statement, _rows(commands))
         return ids
 
