@@ -22,13 +22,18 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 from crm_es.app.bulk_chunk import Chunk, Outcome
-from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME, BulkWriterProcess, WriterGone
+from crm_es.app.bulk_writer import (
+    WRITER_APPLICATION_NAME,
+    BulkWriterProcess,
+    ChunkRequest,
+    WriterGone,
+)
 from crm_es.app.recorders import COPY_THRESHOLD, PostgresCommandRecorder, SQLiteCommandRecorder
 from crm_es.domain import commands as cmd
 
@@ -133,18 +138,17 @@ class _WriterProcessSaver:
         conninfo = f"{self._app.store.conninfo()} application_name='{WRITER_APPLICATION_NAME}'"
         return BulkWriterProcess("postgres", conninfo)
 
-    def _request(self, chunk: Chunk) -> tuple[Any, ...]:
+    def _request(self, chunk: Chunk) -> ChunkRequest:
+        commands = [
+            (r.command_id, r.payload_hash, r.customer_id, r.version, r.events)
+            for r in chunk.records
+        ]
         if self._sqlite is not None:
             recorder = self._sqlite
-            return (
-                recorder.insert_events_statement,
-                recorder.event_rows(chunk.stored),
-                recorder.insert_commands_statement,
-                recorder.command_rows(chunk.records),
-            )
+            events_sql = recorder.insert_events_statement
+            return ([], recorder.insert_commands_statement, commands, events_sql, chunk.stored)
         assert self._statements is not None
         prelude, commands_copy, events_copy = self._statements
-        commands = PostgresCommandRecorder.command_rows(chunk.records)
         return (prelude, commands_copy, commands, events_copy, chunk.stored)
 
     def close(self) -> None:

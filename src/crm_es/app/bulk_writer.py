@@ -11,13 +11,15 @@ then msgpack); the child stores the chunk in ONE transaction, with the same stat
 in-process save, and answers one frame: ``("ok", "")``, ``("integrity", why)`` (a unique key
 collided: nothing was stored) or ``("error", why)``. End of input ends the child.
 
-- SQLite: ``(event_sql, event_rows, command_sql, command_rows)``, run between ``BEGIN
-  IMMEDIATE`` and ``COMMIT`` on a connection opened like the library's (database name in URI
-  mode, lock timeout, WAL), with the page cache of bulk saves.
-- PostgreSQL: ``(prelude, command_copy, command_rows, event_copy, event_rows)``: the prelude is
-  the bulk save's protocol (lock timeout, ``LOCK TABLE … IN EXCLUSIVE MODE``, ``NOTIFY``, see
-  :class:`~crm_es.app.recorders.PostgresCommandRecorder`), then both binary COPYs, one commit.
-  A lost connection is reconnected and the chunk tried again, as the library retries saves.
+A chunk is ``(prelude, command_sql, command_rows, event_sql, event_rows)`` (:data:`ChunkRequest`).
+
+- SQLite: the two inserts of the in-process save, between ``BEGIN IMMEDIATE`` and ``COMMIT``,
+  on a connection opened like the library's (database name in URI mode, lock timeout, WAL),
+  with the page cache of bulk saves.
+- PostgreSQL: the prelude is the bulk save's protocol (lock timeout, ``LOCK TABLE … IN
+  EXCLUSIVE MODE``, ``NOTIFY``, see :class:`~crm_es.app.recorders.PostgresCommandRecorder`),
+  then both binary COPYs, one commit. A lost connection is reconnected and the chunk tried
+  again, as the library retries saves.
 
 This file is also the child's program: it is run as a script and imports only the standard
 library, msgspec and (for PostgreSQL) psycopg, so it starts in a fraction of a second.
@@ -43,10 +45,15 @@ WRITER_APPLICATION_NAME: Final = "crm-es-bulk-writer"  # how its PostgreSQL sess
 RETRIES: Final = 10  # lost PostgreSQL connections, as the library's save retries them
 RETRY_WAIT: Final = 0.2
 
-# What the PostgreSQL child decodes (typed, so ids arrive as UUIDs for the binary COPY).
-PostgresChunk = tuple[
-    list[str], str, list[tuple[str, bytes, str, int, int]], str, list[tuple[UUID, int, str, bytes]]
-]
+# One chunk, as both children decode it: (statements before the inserts, the crm_commands
+# insert or COPY, its rows, the events insert or COPY, their rows). Ids travel as 16 bytes and
+# are formatted here (hex for SQLite's events, text for crm_commands): that work is off the
+# deciding process, which is the slower of the two.
+CommandRow = tuple[
+    str, bytes, UUID, int, int
+]  # command_id, payload_hash, customer, version, events
+EventRow = tuple[UUID, int, str, bytes]  # originator_id, originator_version, topic, state
+ChunkRequest = tuple[list[str], str, list[CommandRow], str, list[EventRow]]
 
 
 class WriterGone(Exception):
@@ -89,7 +96,7 @@ class BulkWriterProcess:
             stdout=subprocess.PIPE,
         )
 
-    def store(self, chunk: tuple[Any, ...]) -> None:
+    def store(self, chunk: ChunkRequest) -> None:
         """Hand a chunk to the child, which stores it in one transaction; :meth:`answer`
         tells how that went. Returns as soon as the child has the rows."""
         assert self._child.stdin is not None
@@ -124,20 +131,30 @@ class BulkWriterProcess:
 # --- the child ------------------------------------------------------------------------------------
 
 
+def _command_parameters(rows: list[CommandRow]) -> list[tuple[str, bytes, str, int, int]]:
+    return [(c, payload, str(customer), v, n) for c, payload, customer, v, n in rows]
+
+
 def _serve_sqlite(db_name: str, lock_timeout: float) -> None:
     import sqlite3
 
     connection = sqlite3.connect(db_name, uri=True, isolation_level=None, timeout=lock_timeout)
     connection.execute(f"PRAGMA cache_size = -{CHUNK_PAGE_CACHE_KIB}")
+    decoder = msgspec.msgpack.Decoder(ChunkRequest)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    while (request := _receive(requests, _ANY)) is not None:
-        event_sql, event_rows, command_sql, command_rows = request  # rows arrive as lists
+    while (request := _receive(requests, decoder)) is not None:
+        prelude, command_sql, command_rows, event_sql, event_rows = request
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(event_sql, event_rows)
+                for statement in prelude:
+                    connection.execute(statement)
+                connection.executemany(
+                    event_sql,
+                    [(oid.hex, version, t, state) for oid, version, t, state in event_rows],
+                )
                 if command_rows:
-                    connection.executemany(command_sql, command_rows)
+                    connection.executemany(command_sql, _command_parameters(command_rows))
                 connection.execute("COMMIT")
             finally:
                 if connection.in_transaction:  # a statement failed: store none of it
@@ -154,7 +171,7 @@ def _serve_sqlite(db_name: str, lock_timeout: float) -> None:
 def _serve_postgres(conninfo: str) -> None:
     import psycopg
 
-    decoder = msgspec.msgpack.Decoder(PostgresChunk)
+    decoder = msgspec.msgpack.Decoder(ChunkRequest)
     connection: psycopg.Connection[Any] | None = None
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while (request := _receive(requests, decoder)) is not None:
@@ -169,7 +186,7 @@ def _serve_postgres(conninfo: str) -> None:
                     if command_rows:
                         with cursor.copy(command_copy) as copy:
                             copy.set_types(["text", "bytea", "text", "int8", "int4"])
-                            for command_row in command_rows:
+                            for command_row in _command_parameters(command_rows):
                                 copy.write_row(command_row)
                     with cursor.copy(event_copy) as copy:
                         copy.set_types(["uuid", "int8", "text", "bytea"])

@@ -23,8 +23,6 @@ from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from crm_es.app.mapper import StoredRow
-
 COMMANDS_TABLE: Final = "crm_commands"
 # Saves of at least this many events (bulk chunks) stream their rows with COPY on PostgreSQL
 # and get a larger page cache on SQLite.
@@ -126,16 +124,6 @@ class SQLiteCommandRecorder(SQLiteApplicationRecorder):
         f"INSERT INTO {COMMANDS_TABLE} (command_id, payload_hash, customer_id, version, events) "
         "VALUES (?, ?, ?, ?, ?)"
     )
-
-    @staticmethod
-    def event_rows(rows: Sequence[StoredRow]) -> list[tuple[Any, ...]]:
-        """The parameters of ``insert_events_statement`` for each row."""
-        return [(_uuid_hex(oid), version, topic, state) for oid, version, topic, state in rows]
-
-    @staticmethod
-    def command_rows(commands: Sequence[CommandRecord]) -> list[tuple[Any, ...]]:
-        """The parameters of ``insert_commands_statement`` for each record."""
-        return list(_rows(commands))
 
     def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
         if not command_ids:
@@ -249,8 +237,6 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             return [row["n"] for row in curs.fetchall()]
-
-    command_rows = staticmethod(SQLiteCommandRecorder.command_rows)
 
     def bulk_statements(self) -> tuple[list[SQL | Composed], Composed, Composed]:
         """The bulk save's protocol: statements before the COPYs (the lock timeout, the table
