@@ -100,3 +100,25 @@ def test_a_file_without_the_required_columns_is_a_clear_error(
     result = CliRunner().invoke(main, ["--db", sqlite_url, "import", "purchases", str(f)])
     assert result.exit_code == 1
     assert "missing column(s) customer_ref, occurred_at, amount, currency" in result.stderr
+
+
+def test_register_missing_registers_a_customer_once_and_reports_no_error_for_its_other_rows(
+    store_url: str, tmp_path: Path
+) -> None:
+    # The automatic registration of a row carries its row's time; later rows of the same new
+    # customer ask again with another time: that is "already registered", not an error.
+    f = tmp_path / "p.csv"
+    f.write_text(
+        "customer_ref,occurred_at,amount,currency,order_id\n"
+        "NEW-2,2026-03-02,10,CNY,A\n"
+        "NEW-2,2026-04-02,20,CNY,B\n"
+        "NEW-2,2026-05-02,30,CNY,C\n",
+        encoding="utf-8",
+    )
+    code, report, err = run(store_url, "import", "purchases", str(f), "--register-missing")
+    assert (code, report["stored"], report["rejected"], report["errors"]) == (0, 3, 0, [])
+    assert "line" not in err
+    with CRM(store_url) as crm:
+        customer = crm.get_customer("NEW-2")
+        assert customer.paid == {"CNY": 6000}
+        assert customer.registered_at.isoformat() == "2026-03-02T00:00:00+00:00"

@@ -30,6 +30,7 @@ from crm_es.domain.errors import (
     CustomerAlreadyRegistered,
     CustomerNotFound,
     DuplicateId,
+    IdempotencyConflict,
     InvalidValue,
 )
 from crm_es.domain.values import Money
@@ -191,9 +192,11 @@ def import_csv(
 
     for outcome in app.execute_many(commands(), chunk_size=chunk_size, validated=True):
         line, auto = pending.popleft()
-        if auto:  # registering an unknown customer before its purchase
+        if auto:  # registering an unknown customer before its purchase, if still unknown
+            # An earlier row registered it already: refused as registered, or (its id carries
+            # the earlier row's time) as the same command_id with another payload.
             if isinstance(outcome, Exception) and not isinstance(
-                outcome, CustomerAlreadyRegistered
+                outcome, CustomerAlreadyRegistered | IdempotencyConflict
             ):
                 report.errors.append(RowError(line, str(outcome)))
             continue
