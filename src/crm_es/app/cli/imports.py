@@ -35,7 +35,8 @@ batch_option = click.option(
     default=IMPORT_CHUNK_ROWS,
     show_default=True,
     help="Commands per transaction (a row, and its registration with --register-missing). "
-    "Larger is faster; a crash loses at most one batch, which re-running the file stores.",
+    "Larger is faster. One batch is stored while the next is read and decided, so a crash "
+    "loses at most those two, which re-running the file stores.",
 )
 
 
