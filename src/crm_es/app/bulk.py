@@ -224,8 +224,7 @@ def _pipeline(
                 continue
             chunk, saving = in_flight
             if _committed(saving):
-                with gc_paused():
-                    chunk.stored_ok(after=current)
+                chunk.stored_ok(after=current)
                 in_flight, current = (current, saver.submit(current)), None
                 yield from chunk.outcomes
                 continue

@@ -33,10 +33,15 @@ import struct
 import subprocess
 import sys
 import time
-from typing import IO, Any, Final
+from collections.abc import Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import msgspec
+
+if TYPE_CHECKING:  # the child imports psycopg only when it serves PostgreSQL
+    import psycopg
+    from psycopg.sql import SQL, Composed
 
 _FRAME = struct.Struct(">I")
 _encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
@@ -131,6 +136,29 @@ class BulkWriterProcess:
 # --- the child ------------------------------------------------------------------------------------
 
 
+def copy_chunk(
+    cursor: psycopg.Cursor[Any],
+    prelude: Sequence[str | SQL | Composed],
+    command_copy: str | SQL | Composed,
+    command_rows: Iterable[tuple[str, bytes, str, int, int]],
+    event_copy: str | SQL | Composed,
+    event_rows: Iterable[tuple[Any, ...]],
+) -> None:
+    """A PostgreSQL bulk save's statements, inside the caller's transaction: the prelude (see
+    ``PostgresCommandRecorder.bulk_statements``), then the binary COPY of the ``crm_commands``
+    rows and of the event rows. Shared by the in-process save and the writer child."""
+    for statement in prelude:
+        cursor.execute(statement)
+    with cursor.copy(command_copy) as copy:
+        copy.set_types(["text", "bytea", "text", "int8", "int4"])
+        for command_row in command_rows:
+            copy.write_row(command_row)
+    with cursor.copy(event_copy) as copy:
+        copy.set_types(["uuid", "int8", "text", "bytea"])
+        for event_row in event_rows:
+            copy.write_row(event_row)
+
+
 def _command_parameters(rows: list[CommandRow]) -> list[tuple[str, bytes, str, int, int]]:
     return [(c, payload, str(customer), v, n) for c, payload, customer, v, n in rows]
 
@@ -181,17 +209,14 @@ def _serve_postgres(conninfo: str) -> None:
                 if connection is None or connection.closed:
                     connection = psycopg.connect(conninfo)
                 with connection.transaction(), connection.cursor() as cursor:
-                    for statement in prelude:
-                        cursor.execute(statement)
-                    if command_rows:
-                        with cursor.copy(command_copy) as copy:
-                            copy.set_types(["text", "bytea", "text", "int8", "int4"])
-                            for command_row in _command_parameters(command_rows):
-                                copy.write_row(command_row)
-                    with cursor.copy(event_copy) as copy:
-                        copy.set_types(["uuid", "int8", "text", "bytea"])
-                        for event_row in event_rows:
-                            copy.write_row(event_row)
+                    copy_chunk(
+                        cursor,
+                        prelude,
+                        command_copy,
+                        _command_parameters(command_rows),
+                        event_copy,
+                        event_rows,
+                    )
             except psycopg.IntegrityError as e:
                 _send(answers, ("integrity", str(e)))
             except (psycopg.OperationalError, psycopg.InterfaceError) as e:

@@ -23,6 +23,8 @@ from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from crm_es.app.bulk_writer import copy_chunk
+
 COMMANDS_TABLE: Final = "crm_commands"
 # Saves of at least this many events (bulk chunks) stream their rows with COPY on PostgreSQL
 # and get a larger page cache on SQLite.
@@ -278,17 +280,7 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             conn.transaction(),
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            for statement in prelude:
-                curs.execute(statement)
-            if commands:
-                with curs.copy(commands_copy) as copy:
-                    copy.set_types(["text", "bytea", "text", "int8", "int4"])
-                    for row in _rows(commands):
-                        copy.write_row(row)
-            with curs.copy(events_copy) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea"])
-                for event_row in rows:
-                    copy.write_row(event_row)
+            copy_chunk(curs, prelude, commands_copy, _rows(commands), events_copy, rows)
             curs.execute(
                 SQL("SELECT currval(pg_get_serial_sequence({}, 'notification_id'))").format(
                     Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')
