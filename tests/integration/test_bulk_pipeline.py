@@ -272,3 +272,24 @@ def test_the_writer_process_dies_with_the_process_that_started_it(sqlite_url: st
         os.kill(holder, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(writer, signal.SIGKILL)
+
+
+def test_a_customer_carried_from_chunk_to_chunk_is_snapshotted_when_its_last_chunk_commits(
+    store_url: str,
+) -> None:
+    # Each chunk leaves the customer to the next (it may hold unsaved events until then), so
+    # the snapshot due since an earlier chunk is taken by the chunk that finishes it, even when
+    # the chunks in between only refused its commands.
+    purchases = [small("N", f"O-{i}") for i in range(12)]  # versions 2..13: crosses 10
+    repeats = [  # the same orders again under other command ids: refused, nothing stored
+        msgspec.structs.replace(small("N", f"O-{i}"), command_id=f"again-{i}") for i in range(12)
+    ]
+    with CRM(store_url, snapshot_interval=10) as crm:
+        crm.register_customer(external_ref="N", occurred_at=REGISTERED)
+        outcomes = list(crm.execute_many([*purchases, *repeats], chunk_size=7))
+        assert [type(o).__name__ for o in outcomes[12:]] == ["DuplicateId"] * 12
+        customer_id = crm.get_customer("N").id
+        assert crm.snapshots is not None
+        assert [s.originator_version for s in crm.snapshots.get(customer_id)] == [13]
+    with CRM(store_url) as fresh:  # loads from that snapshot: the same state
+        assert orders_and_version(fresh, "N") == ({f"O-{i}" for i in range(12)}, 13)

@@ -133,9 +133,11 @@ class Chunk:
     def _take_state(self, customer_id: UUID, before: Chunk | None) -> Customer | None:
         key = customer_id.int
         if before is not None and key in before.states:
-            # Carried on from the chunk before: it may hold events that are still being saved.
-            if key in before.first_versions:
-                self.inherited_first[key] = before.first_versions[key]
+            # Carried on from the chunk before: it may hold events that are still being saved,
+            # and that chunk leaves finishing it (snapshot, cache) to this one.
+            first = before.inherited_first.get(key) or before.first_versions.get(key)
+            if first is not None:
+                self.inherited_first[key] = first
             elif key in before.from_cache:
                 self.from_cache.add(key)
             return before.states[key]
