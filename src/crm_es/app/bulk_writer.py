@@ -241,16 +241,20 @@ def _die_with_parent(parent: int) -> None:
     """Linux: have the kernel kill this process when the thread that started it ends, so a
     killed import never leaves a writer committing a chunk behind its back (elsewhere the
     child ends when it reads the end of its input, after the chunk in hand)."""
+    import signal
+
     try:
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # not Linux
         pass
     if os.getppid() != parent:  # the parent died before the line above took effect
         sys.exit(1)
+    # Ctrl-C in a terminal reaches the whole process group: the parent handles it (and closes
+    # this child's input); the child finishes the chunk in hand instead of dying mid-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
