@@ -145,7 +145,11 @@ def _record_purchase(cu: Customer, c: cmd.RecordPurchase, b: _Batch) -> None:
     money = Money.parse(c.amount, c.currency)
     if c.order_id in cu.orders:
         raise DuplicateId("order", c.order_id, cu.id)
-    items = [ev.LineItem(sku=i.sku, quantity=i.quantity, name=i.name) for i in c.items]
+    items = (
+        [ev.LineItem(sku=i.sku, quantity=i.quantity, name=i.name) for i in c.items]
+        if c.items
+        else []
+    )
     b.add(
         ev.PurchaseRecorded,
         order_id=c.order_id,
