@@ -1,6 +1,6 @@
-"""The bulk path decides chunk k+1 while chunk k is being saved (PostgreSQL: in a background
-thread). Chunk k+1 is built on states holding chunk k's unsaved events, so every way chunk k can
-fail must leave the store and the cache exactly as if the commands had run one by one."""
+"""The bulk path decides chunk k+1 while chunk k is being saved (by the bulk writer process).
+Chunk k+1 is built on states holding chunk k's unsaved events, so every way chunk k can fail
+must leave the store and the cache exactly as if the commands had run one by one."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +25,8 @@ from eventsourcing.persistence import OperationalError
 from crm_es import CRM
 from crm_es.app.audit import verify
 from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME
-from crm_es.app.recorders import COPY_THRESHOLD
+from crm_es.app.database import Database
+from crm_es.app.recorders import COMMANDS_TABLE, COPY_THRESHOLD
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
 
@@ -293,3 +296,108 @@ def test_a_customer_carried_from_chunk_to_chunk_is_snapshotted_when_its_last_chu
         assert [s.originator_version for s in crm.snapshots.get(customer_id)] == [13]
     with CRM(store_url) as fresh:  # loads from that snapshot: the same state
         assert orders_and_version(fresh, "N") == ({f"O-{i}" for i in range(12)}, 13)
+
+
+# --- threads: a chunk holds its customers' locks only while it takes their states -------------
+
+
+def stripes_held_elsewhere(crm: CRM) -> list[int]:
+    """Stripe locks this thread cannot take at once (held by another thread)."""
+    held = []
+    for stripe, lock in enumerate(crm.command_cache._locks):
+        if lock.acquire(timeout=0.05):
+            lock.release()
+        else:
+            held.append(stripe)
+    return held
+
+
+def test_two_bulk_runs_in_two_threads_on_the_same_customers_both_finish(store_url: str) -> None:
+    both_started = threading.Barrier(2, timeout=10)
+
+    def source(first: str, second: str) -> Iterator[cmd.Command]:
+        yield cmd.RegisterCustomer(external_ref=first, occurred_at=REGISTERED, command_id=first)
+        both_started.wait()  # each run now has a chunk on its first customer in hand
+        yield cmd.RegisterCustomer(external_ref=second, occurred_at=REGISTERED, command_id=second)
+
+    with CRM(store_url) as crm:
+        results: dict[str, list[object]] = {}
+
+        def run(name: str, first: str, second: str) -> None:
+            results[name] = list(crm.execute_many(source(first, second), chunk_size=1))
+
+        threads = [
+            threading.Thread(target=run, args=("a", "P", "Q")),
+            threading.Thread(target=run, args=("b", "Q", "P")),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), "the two runs deadlocked"
+        outcomes = [o for name in ("a", "b") for o in results[name]]
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        assert sum(not o.duplicate for o in outcomes if isinstance(o, CommandResult)) == 2
+        assert stripes_held_elsewhere(crm) == []
+
+
+def test_a_bulk_run_advanced_from_different_threads_leaves_no_lock_held(store_url: str) -> None:
+    with CRM(store_url) as crm:
+        commands = [
+            cmd.RegisterCustomer(external_ref=f"T-{i}", occurred_at=REGISTERED) for i in range(9)
+        ]
+        outcomes = crm.execute_many(commands, chunk_size=3)
+        pools = [ThreadPoolExecutor(1), ThreadPoolExecutor(1)]
+        try:  # as a web framework's thread pool iterates a generator
+            results = [pools[i % 2].submit(next, outcomes).result() for i in range(9)]
+        finally:
+            for pool in pools:
+                pool.shutdown()
+        assert all(isinstance(o, CommandResult) and o.version == 1 for o in results)
+        assert stripes_held_elsewhere(crm) == []
+
+
+def test_a_store_error_while_deciding_fails_the_run_and_leaves_no_lock_held(
+    store_url: str,
+) -> None:
+    with CRM(store_url) as crm, ThreadPoolExecutor(1) as pool:
+        commands = [small("E", f"O-{i}") for i in range(6)]
+        crm.register_customer(external_ref="E", occurred_at=REGISTERED)
+        outcomes = crm.execute_many(commands, chunk_size=2)
+
+        def first_then_break() -> None:
+            next(outcomes)  # the next chunk's idempotency lookup will find no table
+            db = Database(crm.store)
+            try:
+                with db.transaction() as tx:
+                    tx.execute(f"DROP TABLE {COMMANDS_TABLE}")
+            finally:
+                db.close()
+            list(outcomes)
+
+        with pytest.raises(Exception, match=COMMANDS_TABLE):
+            pool.submit(first_then_break).result(timeout=60)
+        assert stripes_held_elsewhere(crm) == []
+
+
+def test_a_chunk_size_below_one_runs_each_command_in_its_own_chunk(store_url: str) -> None:
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="Z1", occurred_at=REGISTERED)
+        outcomes = list(crm.execute_many([small("Z1", "O-1"), small("Z1", "O-2")], chunk_size=0))
+        assert [o.version for o in outcomes if isinstance(o, CommandResult)] == [2, 3]
+
+
+def test_the_postgres_writer_gets_its_connection_settings_off_the_command_line(
+    postgres_url: str,
+) -> None:
+    with CRM(postgres_url) as crm:
+        crm.register_customer(external_ref="S1", occurred_at=REGISTERED)
+        outcomes = crm.execute_many(
+            [small("S1", f"O-{i}") for i in range(2 * BIG)], chunk_size=BIG, validated=True
+        )
+        next(outcomes)
+        (writer,) = writer_children()
+        command_line = Path(f"/proc/{writer}/cmdline").read_bytes()
+        assert b"bulk_writer" in command_line
+        assert b"dbname" not in command_line and b"password" not in command_line
+        assert all(isinstance(o, CommandResult) for o in outcomes)

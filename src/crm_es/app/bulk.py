@@ -17,6 +17,7 @@ other process can open), are saved in this process.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
+from eventsourcing import persistence
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
@@ -88,7 +90,7 @@ class _InlineSaver:
         future: Future[None] = Future()
         try:
             _save(chunk)
-        except BaseException as e:
+        except Exception as e:  # reported in order, by result(); Ctrl-C and exits go at once
             future.set_exception(e)
         else:
             future.set_result(None)
@@ -126,7 +128,7 @@ class _WriterProcessSaver:
         if self._sqlite is not None:
             pool = self._sqlite.datastore.pool
             timeout = pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
-            return BulkWriterProcess("sqlite", pool.db_name, str(timeout))
+            return BulkWriterProcess("sqlite", pool.db_name, timeout)
         assert self._postgres is not None
         prelude, commands_copy, events_copy = self._postgres.bulk_statements()
         with self._postgres.datastore.get_connection() as conn:
@@ -136,7 +138,8 @@ class _WriterProcessSaver:
                 events_copy.as_string(conn),
             )
         conninfo = f"{self._app.store.conninfo()} application_name='{WRITER_APPLICATION_NAME}'"
-        return BulkWriterProcess("postgres", conninfo)
+        connect_timeout = float(self._app.env.get("POSTGRES_CONNECT_TIMEOUT") or 30)
+        return BulkWriterProcess("postgres", conninfo, connect_timeout)
 
     def _request(self, chunk: Chunk) -> ChunkRequest:
         commands = [
@@ -167,23 +170,20 @@ class _WriterSave:
             status, message = self._writer.answer()
         except WriterGone as e:  # a store error, as the library reports them
             raise OperationalError(str(e)) from e
-        if status == "integrity":
-            raise IntegrityError(message)
-        if status != "ok":
-            raise OperationalError(message)
+        if status != "ok":  # the library's class of the same DB-API name
+            raise getattr(persistence, status, persistence.PersistenceError)(message)
 
 
 def _save(chunk: Chunk) -> None:
-    recorder = chunk.app.recorder
-    if isinstance(recorder, PostgresCommandRecorder) and len(chunk.stored) >= COPY_THRESHOLD:
-        recorder.copy_rows(chunk.stored, chunk.records)
-    elif chunk.stored:
+    if chunk.stored:
         stored = [StoredEvent(*row) for row in chunk.stored]
-        recorder.insert_events(stored, commands=chunk.records)
+        chunk.app.recorder.insert_events(stored, commands=chunk.records)
 
 
 def _saver_for(app: CRM) -> _Saver:
     recorder = app.recorder
+    if getattr(sys, "frozen", False):  # a bundled app: no interpreter to run the writer with
+        return _InlineSaver()
     if isinstance(recorder, PostgresCommandRecorder):
         return _WriterProcessSaver(app)
     # An in-memory SQLite database cannot be opened by another process.
@@ -205,8 +205,8 @@ def execute_many(
     chunk instead of per command): the path for imports, the demo and bulk loads.
     Pass ``validated=True`` for commands that came out of msgspec decoding.
     """
-    with gc_paused():
-        yield from _pipeline(app, iter(commands), chunk_size, validated)
+    with gc_paused():  # chunk_size below 1 means one command per chunk, as it always did
+        yield from _pipeline(app, iter(commands), max(chunk_size, 1), validated)
 
 
 def _pipeline(

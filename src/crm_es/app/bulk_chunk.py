@@ -2,18 +2,21 @@
 
 A chunk is decided on the states of its customers (cached, carried over from the chunk before
 it, or loaded), which it changes in place, so while a chunk is alive it owns those states: they
-are taken out of the command cache and its customers' locks are held. The chunk's events are
-encoded (hash chain included) before the save, so the save itself is only the store's work and
-can run in the background while the next chunk is decided (see :mod:`crm_es.app.bulk`).
+are taken out of the command cache, under their customers' locks (so no single command is half
+way through one of them), and nobody else can reach them until the chunk puts them back. The
+locks are not held beyond that: a command another thread runs meanwhile on one of these
+customers decides on what is stored, and the store's version check sorts out who was first
+(the loser is redone), exactly as with another process. The chunk's events are encoded (hash
+chain included) before the save, so the save itself is only the store's work and can run in
+the background while the next chunk is decided (see :mod:`crm_es.app.bulk`).
 
-When a save succeeds, :meth:`Chunk.stored` remembers the chain heads, takes due snapshots and
-returns the states to the cache; any other ending calls :meth:`Chunk.abandon`, which drops the
-states (they are loaded again from the store on their next use) and releases the locks.
+When a save succeeds, :meth:`Chunk.stored_ok` remembers the chain heads, takes due snapshots
+and returns the states to the cache; any other ending calls :meth:`Chunk.abandon`, which drops
+the states (they are loaded again from the store on their next use).
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -52,7 +55,6 @@ class Chunk:
         self.records: list[CommandRecord] = []
         self.heads: dict[int, tuple[int, bytes]] = {}
         self._cached: dict[int, Customer] = {}  # taken out of the command cache
-        self._locks = ExitStack()
 
     # --- deciding --------------------------------------------------------------------------------
 
@@ -62,10 +64,10 @@ class Chunk:
         app = self.app
         targets = [_target(app, c) for c in self.commands]
         keys = {t.int for t in targets if t is not None}
-        self._locks.enter_context(app.command_cache.locks(keys))
         # Out of the cache while this chunk owns them: nobody may see events it has decided
         # and not yet saved (not even its own thread, between two outcomes it yields).
-        self._cached = app.command_cache.take_many(keys)
+        with app.command_cache.locks(keys):
+            self._cached = app.command_cache.take_many(keys)
         ids = [c.command_id for c in self.commands if c.command_id is not None]
         done = app.command_log.select_commands(ids) if ids else {}
         if before is not None:  # its records are not stored yet, but will be before ours
@@ -138,7 +140,7 @@ class Chunk:
             first = before.inherited_first.get(key) or before.first_versions.get(key)
             if first is not None:
                 self.inherited_first[key] = first
-            elif key in before.from_cache:
+            else:  # as stored when that chunk read it: a refusal is judged again on a reload
                 self.from_cache.add(key)
             return before.states[key]
         cached = self._cached.get(key)
@@ -166,19 +168,17 @@ class Chunk:
                 app._snapshot_if_due(state, first)
         # Taken states a refused command never touched go back too.
         app.command_cache.put_many([*(state for _, state in finished), *self._unused_cached()])
-        self._locks.close()
 
     def _unused_cached(self) -> list[Customer]:
         return [state for key, state in self._cached.items() if key not in self.states]
 
     def abandon(self) -> None:
-        """Drop the states (they may hold events that were never stored) and the locks."""
+        """Drop the states (they may hold events that were never stored)."""
         for state in self.states.values():
             if state is not None:
                 self.app.command_cache.evict(state.id)
         self.app.command_cache.put_many(self._unused_cached())  # untouched: still good
         self._cached = {}
-        self._locks.close()
 
     def run_one_by_one(self) -> list[Outcome]:
         """After a collision with another writer (nothing of the chunk was stored): each

@@ -75,14 +75,24 @@ def _send(stream: IO[bytes], payload: object) -> None:
 
 
 def _receive(stream: IO[bytes], decoder: msgspec.msgpack.Decoder[Any]) -> Any:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
+    head = _read_exactly(stream, _FRAME.size)
+    if head is None:
         return None
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return decoder.decode(data)
+    data = _read_exactly(stream, _FRAME.unpack(head)[0])
+    return None if data is None else decoder.decode(data)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    """``size`` bytes, or None at the end of the stream (an unbuffered stream returns what
+    the pipe has, so read until there is enough)."""
+    parts, missing = [], size
+    while missing:
+        part = stream.read(missing)
+        if not part:
+            return None
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
 
 
 _ANY = msgspec.msgpack.Decoder()
@@ -91,15 +101,23 @@ _ANY = msgspec.msgpack.Decoder()
 class BulkWriterProcess:
     """The parent's handle on a writer child; one chunk at a time."""
 
-    def __init__(self, *args: str) -> None:
-        """``("sqlite", db_name, lock_timeout)`` or ``("postgres", conninfo)``. The child dies
-        with the thread that starts it (Linux), so start it in the thread that runs the bulk
-        path."""
+    def __init__(self, *settings: str | float) -> None:
+        """``("sqlite", db_name, lock_timeout)`` or ``("postgres", conninfo, connect_timeout)``:
+        sent as the first frame, so no password ever shows on a command line."""
         self._child = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), *args],
+            # -P: the script's own folder (the app package) must not shadow the stdlib.
+            [sys.executable, "-P", os.path.abspath(__file__), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        self.store_settings(settings)
+
+    def store_settings(self, settings: tuple[str | float, ...]) -> None:
+        assert self._child.stdin is not None
+        try:
+            _send(self._child.stdin, settings)
+        except OSError as e:
+            raise WriterGone(f"the bulk writer process is gone: {e}") from e
 
     def store(self, chunk: ChunkRequest) -> None:
         """Hand a chunk to the child, which stores it in one transaction; :meth:`answer`
@@ -111,7 +129,9 @@ class BulkWriterProcess:
             raise WriterGone(f"the bulk writer process is gone: {e}") from e
 
     def answer(self) -> tuple[str, str]:
-        """Wait for the last chunk's outcome: ("ok", ""), ("integrity", why) or ("error", why)."""
+        """Wait for the last chunk's outcome: ``("ok", "")``, or the DB-API class of the error
+        that stopped it (``"IntegrityError"``: a unique key collided, nothing was stored) and
+        its message."""
         assert self._child.stdout is not None
         answer = _receive(self._child.stdout, _ANY)
         if not (isinstance(answer, list) and len(answer) == 2):
@@ -163,14 +183,59 @@ def _command_parameters(rows: list[CommandRow]) -> list[tuple[str, bytes, str, i
     return [(c, payload, str(customer), v, n) for c, payload, customer, v, n in rows]
 
 
-def _serve_sqlite(db_name: str, lock_timeout: float) -> None:
+_DB_API_ERRORS: Final = (
+    "IntegrityError",
+    "DataError",
+    "OperationalError",
+    "ProgrammingError",
+    "InternalError",
+    "InterfaceError",
+    "NotSupportedError",
+)
+
+
+def _failure(error: BaseException) -> tuple[str, str]:
+    """The DB-API class of a driver error (the parent raises the library's class of that
+    name) and its message."""
+    kind = next((c.__name__ for c in type(error).__mro__ if c.__name__ in _DB_API_ERRORS), "")
+    return kind or "DatabaseError", f"{type(error).__name__}: {error}"
+
+
+class _ParentGone(Exception):
+    """The process that started this writer has died: store nothing more."""
+
+
+class _Requests:
+    """Frames from the parent. While waiting it checks every second that the parent still
+    lives, so a writer whose parent was killed (its input perhaps held open by another
+    process) ends instead of lingering; :meth:`parent_alive` is asked again right before
+    each commit, so a killed import never has a chunk committed behind its back."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        # Unbuffered: ``select`` sees the pipe itself, so no frame can wait in a buffer.
+        self.stream: IO[bytes] = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
+
+    def parent_alive(self) -> bool:
+        return os.getppid() == self.parent
+
+    def next(self, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
+        import select
+
+        while not select.select([self.stream], [], [], 1.0)[0]:
+            if not self.parent_alive():
+                return None
+        return _receive(self.stream, decoder)
+
+
+def _serve_sqlite(requests: _Requests, db_name: str, lock_timeout: float) -> None:
     import sqlite3
 
     connection = sqlite3.connect(db_name, uri=True, isolation_level=None, timeout=lock_timeout)
     connection.execute(f"PRAGMA cache_size = -{CHUNK_PAGE_CACHE_KIB}")
     decoder = msgspec.msgpack.Decoder(ChunkRequest)
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    while (request := _receive(requests, decoder)) is not None:
+    answers = sys.stdout.buffer
+    while (request := requests.next(decoder)) is not None:
         prelude, command_sql, command_rows, event_sql, event_rows = request
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -183,31 +248,31 @@ def _serve_sqlite(db_name: str, lock_timeout: float) -> None:
                 )
                 if command_rows:
                     connection.executemany(command_sql, _command_parameters(command_rows))
+                if not requests.parent_alive():
+                    raise _ParentGone
                 connection.execute("COMMIT")
             finally:
                 if connection.in_transaction:  # a statement failed: store none of it
                     connection.rollback()
-        except sqlite3.IntegrityError as e:
-            _send(answers, ("integrity", str(e)))
         except sqlite3.Error as e:
-            _send(answers, ("error", f"{type(e).__name__}: {e}"))
+            _send(answers, _failure(e))
         else:
             _send(answers, ("ok", ""))
     connection.close()
 
 
-def _serve_postgres(conninfo: str) -> None:
+def _serve_postgres(requests: _Requests, conninfo: str, connect_timeout: float) -> None:
     import psycopg
 
     decoder = msgspec.msgpack.Decoder(ChunkRequest)
     connection: psycopg.Connection[Any] | None = None
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    while (request := _receive(requests, decoder)) is not None:
+    answers = sys.stdout.buffer
+    while (request := requests.next(decoder)) is not None:
         prelude, command_copy, command_rows, event_copy, event_rows = request
-        for attempt in range(RETRIES):
+        for attempt in range(1, RETRIES + 1):
             try:
                 if connection is None or connection.closed:
-                    connection = psycopg.connect(conninfo)
+                    connection = psycopg.connect(conninfo, connect_timeout=int(connect_timeout))
                 with connection.transaction(), connection.cursor() as cursor:
                     copy_chunk(
                         cursor,
@@ -217,19 +282,16 @@ def _serve_postgres(conninfo: str) -> None:
                         event_copy,
                         event_rows,
                     )
-            except psycopg.IntegrityError as e:
-                _send(answers, ("integrity", str(e)))
+                    if not requests.parent_alive():
+                        raise _ParentGone  # rolls the transaction back
             except (psycopg.OperationalError, psycopg.InterfaceError) as e:
-                if connection is not None and not connection.closed and attempt < RETRIES - 1:
-                    _send(answers, ("error", f"{type(e).__name__}: {e}"))  # not a lost link
-                elif attempt < RETRIES - 1:
-                    connection = None
+                # As the library retries a save: lost connections, lock timeouts, deadlocks.
+                if attempt < RETRIES:
                     time.sleep(RETRY_WAIT)
                     continue
-                else:
-                    _send(answers, ("error", f"{type(e).__name__}: {e}"))
+                _send(answers, _failure(e))
             except psycopg.Error as e:
-                _send(answers, ("error", f"{type(e).__name__}: {e}"))
+                _send(answers, _failure(e))
             else:
                 _send(answers, ("ok", ""))
             break
@@ -237,29 +299,22 @@ def _serve_postgres(conninfo: str) -> None:
         connection.close()
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this process when the thread that started it ends, so a
-    killed import never leaves a writer committing a chunk behind its back (elsewhere the
-    child ends when it reads the end of its input, after the chunk in hand)."""
+def _serve(parent: int) -> None:
     import signal
 
-    try:
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError, TypeError):  # not Linux
-        pass
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        sys.exit(1)
     # Ctrl-C in a terminal reaches the whole process group: the parent handles it (and closes
     # this child's input); the child finishes the chunk in hand instead of dying mid-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    requests = _Requests(parent)
+    settings = requests.next(_ANY)
+    if settings is None or not requests.parent_alive():
+        return
+    with contextlib.suppress(_ParentGone):
+        if settings[0] == "sqlite":
+            _serve_sqlite(requests, settings[1], float(settings[2]))
+        else:
+            _serve_postgres(requests, settings[1], float(settings[2]))
 
 
 if __name__ == "__main__":
-    _die_with_parent(int(sys.argv[1]))
-    if sys.argv[2] == "sqlite":
-        _serve_sqlite(sys.argv[3], float(sys.argv[4]))
-    else:
-        _serve_postgres(sys.argv[3])
+    _serve(int(sys.argv[1]))

@@ -259,13 +259,6 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
         ).format(events_table)
         return prelude, commands_copy, events_copy
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def copy_rows(
-        self, rows: Sequence[tuple[Any, ...]], commands: Sequence[CommandRecord]
-    ) -> list[int]:
-        """A bulk save of plain rows (the bulk path encodes into tuples); see ``_copy_rows``."""
-        return self._copy_rows(rows, commands)
-
     def _copy_rows(
         self, rows: Sequence[tuple[Any, ...]], commands: Sequence[CommandRecord]
     ) -> list[int]:
