@@ -24,7 +24,7 @@ from eventsourcing.persistence import OperationalError
 
 from crm_es import CRM
 from crm_es.app.audit import verify
-from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME
+from crm_es.app.bulk_writer import WRITER_APPLICATION_NAME, BulkWriterProcess
 from crm_es.app.database import Database
 from crm_es.app.recorders import COMMANDS_TABLE, COPY_THRESHOLD
 from crm_es.app.results import CommandResult
@@ -401,3 +401,22 @@ def test_the_postgres_writer_gets_its_connection_settings_off_the_command_line(
         assert b"bulk_writer" in command_line
         assert b"dbname" not in command_line and b"password" not in command_line
         assert all(isinstance(o, CommandResult) for o in outcomes)
+
+
+def test_closing_a_writer_whose_input_another_process_holds_open_ends_it(
+    sqlite_url: str,
+) -> None:
+    db_name = sqlite_url.removeprefix("sqlite:///")
+    CRM(sqlite_url).close()
+    writer = BulkWriterProcess("sqlite", db_name, 5.0)
+    stdin = writer._child.stdin
+    assert stdin is not None
+    holder = subprocess.Popen(["sleep", "60"], pass_fds=[stdin.fileno()])
+    try:
+        started = time.monotonic()
+        writer.close()  # an end frame, not the end of input, tells it to stop
+        assert writer._child.returncode == 0
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()

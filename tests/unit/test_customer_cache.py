@@ -43,3 +43,28 @@ def test_resized_holds_more_for_a_while_then_trims_to_the_least_recent() -> None
         assert held == states[1:]  # four held, the oldest dropped
     assert cache.maxsize == 2
     assert [s for s in states if cache.get(s.id) is not None] == states[3:]
+
+
+def test_states_handed_back_by_a_bulk_chunk_never_replace_a_later_version() -> None:
+    cache = CustomerCache()
+    handed_back = customer()
+    later = Customer(id=handed_back.id, created_on=T0, modified_on=T0, registered_at=T0)
+    handed_back.version, later.version = 2, 3
+    cache.put(later)  # another thread's command cached version 3 while the chunk held 2
+    cache.put_many([handed_back])
+    assert cache.get(handed_back.id) is later
+    older = Customer(id=handed_back.id, created_on=T0, modified_on=T0, registered_at=T0)
+    older.version = 4
+    cache.put_many([older])  # a later version does replace it
+    assert cache.get(handed_back.id) is older
+
+
+def test_taken_states_are_out_of_the_cache_until_put_back() -> None:
+    cache = CustomerCache()
+    states = [customer() for _ in range(3)]
+    cache.put_many(states)
+    taken = cache.take_many([states[0].id.int, states[1].id.int, 12345])
+    assert set(taken) == {states[0].id.int, states[1].id.int}
+    assert cache.get(states[0].id) is None and cache.get(states[2].id) is states[2]
+    cache.put_many(taken.values())
+    assert cache.get(states[0].id) is states[0]

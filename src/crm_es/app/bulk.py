@@ -171,7 +171,10 @@ class _WriterSave:
         except WriterGone as e:  # a store error, as the library reports them
             raise OperationalError(str(e)) from e
         if status != "ok":  # the library's class of the same DB-API name
-            raise getattr(persistence, status, persistence.PersistenceError)(message)
+            error = getattr(persistence, str(status), None)
+            if not (isinstance(error, type) and issubclass(error, persistence.PersistenceError)):
+                error = OperationalError
+            raise error(message)
 
 
 def _save(chunk: Chunk) -> None:
@@ -225,6 +228,7 @@ def _pipeline(
             chunk, saving = in_flight
             if _committed(saving):
                 chunk.stored_ok(after=current)
+                in_flight = None  # finished: if the next submit fails, only `current` is left
                 in_flight, current = (current, saver.submit(current)), None
                 yield from chunk.outcomes
                 continue

@@ -168,6 +168,7 @@ class Chunk:
                 app._snapshot_if_due(state, first)
         # Taken states a refused command never touched go back too.
         app.command_cache.put_many([*(state for _, state in finished), *self._unused_cached()])
+        self._cached = {}  # handed back: an abandon() after this must not hand them back again
 
     def _unused_cached(self) -> list[Customer]:
         return [state for key, state in self._cached.items() if key not in self.states]

@@ -6,10 +6,14 @@ only slowed the deciding thread down, measured); on PostgreSQL psycopg formats e
 holding the GIL (~1.3 µs per row, two rows per event). A process has its own interpreter, so the
 parent decides and encodes chunk k+1 on one core while this child stores chunk k on the other.
 
-Protocol, over the child's stdin/stdout: the parent sends one frame per chunk (a 4-byte length,
-then msgpack); the child stores the chunk in ONE transaction, with the same statements as the
-in-process save, and answers one frame: ``("ok", "")``, ``("integrity", why)`` (a unique key
-collided: nothing was stored) or ``("error", why)``. End of input ends the child.
+Protocol, over the child's stdin/stdout: frames of a 4-byte length, then msgpack. The first
+frame holds the settings (store, database or connection string, timeout); then one frame per
+chunk, which the child stores in ONE transaction with the same statements as the in-process
+save, answering one frame: ``("ok", "")``, or the DB-API class name of the error that stopped
+it (``"IntegrityError"``: a unique key collided, nothing was stored) and its message. An empty
+frame or the end of input ends the child; so does its parent's death, which it checks every
+second while it waits and again right before each commit (a commit already under way when the
+parent dies completes, whole).
 
 A chunk is ``(prelude, command_sql, command_rows, event_sql, event_rows)`` (:data:`ChunkRequest`).
 
@@ -33,7 +37,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 from uuid import UUID
 
@@ -47,7 +51,8 @@ _FRAME = struct.Struct(">I")
 _encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
 CHUNK_PAGE_CACHE_KIB: Final = 131_072  # the same as recorders.BULK_CACHE_KIB
 WRITER_APPLICATION_NAME: Final = "crm-es-bulk-writer"  # how its PostgreSQL sessions show
-RETRIES: Final = 10  # lost PostgreSQL connections, as the library's save retries them
+RETRIES: Final = 10  # PostgreSQL operational errors, as the library retries a save
+CLOSE_TIMEOUT: Final = 60.0  # seconds a writer may take to finish its chunk when told to end
 RETRY_WAIT: Final = 0.2
 
 # One chunk, as both children decode it: (statements before the inserts, the crm_commands
@@ -74,19 +79,26 @@ def _send(stream: IO[bytes], payload: object) -> None:
     stream.flush()
 
 
-def _receive(stream: IO[bytes], decoder: msgspec.msgpack.Decoder[Any]) -> Any:
-    head = _read_exactly(stream, _FRAME.size)
-    if head is None:
-        return None
-    data = _read_exactly(stream, _FRAME.unpack(head)[0])
+def _receive(
+    stream: IO[bytes],
+    decoder: msgspec.msgpack.Decoder[Any],
+    ready: Callable[[], bool] = lambda: True,
+) -> Any:
+    """The next frame, decoded; None at the end of the stream, at an empty (end) frame, or
+    when ``ready()`` (waiting for more input) says to give up."""
+    head = _read_exactly(stream, _FRAME.size, ready)
+    size = _FRAME.unpack(head)[0] if head is not None else 0
+    data = _read_exactly(stream, size, ready) if size else None
     return None if data is None else decoder.decode(data)
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
-    """``size`` bytes, or None at the end of the stream (an unbuffered stream returns what
-    the pipe has, so read until there is enough)."""
+def _read_exactly(stream: IO[bytes], size: int, ready: Callable[[], bool]) -> bytes | None:
+    """``size`` bytes, or None (see :func:`_receive`). An unbuffered stream returns what the
+    pipe has, so read until there is enough."""
     parts, missing = [], size
     while missing:
+        if not ready():
+            return None
         part = stream.read(missing)
         if not part:
             return None
@@ -145,10 +157,17 @@ class BulkWriterProcess:
         return answer[0], answer[1]
 
     def close(self) -> None:
+        """Tell the child to end (an empty frame: its input may be held open by a process
+        this one started), and wait for it; one that does not end is killed."""
         if self._child.stdin is not None:
             with contextlib.suppress(OSError):  # already gone
+                self._child.stdin.write(_FRAME.pack(0))
                 self._child.stdin.close()
-        self._child.wait()
+        try:
+            self._child.wait(timeout=CLOSE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
         if self._child.stdout is not None:
             self._child.stdout.close()
 
@@ -220,12 +239,16 @@ class _Requests:
         return os.getppid() == self.parent
 
     def next(self, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
+        return _receive(self.stream, decoder, self._input_or_parent_gone)
+
+    def _input_or_parent_gone(self) -> bool:
+        """Wait until input arrives (True) or the parent is gone (False)."""
         import select
 
         while not select.select([self.stream], [], [], 1.0)[0]:
             if not self.parent_alive():
-                return None
-        return _receive(self.stream, decoder)
+                return False
+        return True
 
 
 def _serve_sqlite(requests: _Requests, db_name: str, lock_timeout: float) -> None:

@@ -96,8 +96,11 @@ class CustomerCache:
             entries = self._entries
             for customer in customers:
                 key = customer.id.int
-                entries.pop(key, None)
-                entries[key] = customer
+                present = entries.pop(key, None)
+                # A bulk chunk hands its states back after its commit; a command in another
+                # thread may have cached a later version meanwhile: keep the later one.
+                newer = present is not None and present.version > customer.version
+                entries[key] = present if newer and present is not None else customer
             self._trim(self.maxsize)
 
     def put(self, customer: Customer) -> None:
