@@ -59,9 +59,8 @@ RETRY_WAIT: Final = 0.2
 # insert or COPY, its rows, the events insert or COPY, their rows). Ids travel as 16 bytes and
 # are formatted here (hex for SQLite's events, text for crm_commands): that work is off the
 # deciding process, which is the slower of the two.
-CommandRow = tuple[
-    str, bytes, UUID, int, int
-]  # command_id, payload_hash, customer, version, events
+# command_id, payload_hash, customer_id, version, events:
+CommandRow = tuple[str, bytes, UUID, int, int]
 EventRow = tuple[UUID, int, str, bytes]  # originator_id, originator_version, topic, state
 ChunkRequest = tuple[list[str], str, list[CommandRow], str, list[EventRow]]
 

@@ -156,17 +156,7 @@ class CustomerEventMapper(Mapper[UUID]):
             flags |= _ENCIPHERED
         prefix = b"".join((facts.headers[flags], prev_hash, body))
         oid, version = event.originator_id, event.originator_version
-        # _chain_hash, inlined (the bulk path's hottest call): UUID.bytes is int.to_bytes.
-        own = hashlib.sha256(
-            b"".join(
-                (
-                    oid.int.to_bytes(16, "big"),
-                    version.to_bytes(8, "big", signed=True),
-                    facts.topic_bytes,
-                    prefix,
-                )
-            )
-        ).digest()
+        own = _chain_hash(oid.bytes, version, facts.topic_bytes, prefix)
         return (oid, version, facts.topic, prefix + own)
 
     def _learn(self, cls: type[Any]) -> _ClassFacts:

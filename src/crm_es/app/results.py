@@ -35,5 +35,6 @@ def command_record(
     if command.command_id is None:
         return None
     version = new_events[-1].originator_version
-    digest = hashlib.sha256(_encode(command)).digest()  # payload_hash, inlined (bulk hot path)
-    return CommandRecord(command.command_id, digest, customer_id, version, len(new_events))
+    return CommandRecord(
+        command.command_id, payload_hash(command), customer_id, version, len(new_events)
+    )
