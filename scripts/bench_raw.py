@@ -2,7 +2,8 @@
 
 The rows our import wrote (originator id, version, topic, state bytes) are read back and inserted
 into a table of the same shape, in one transaction, the fastest plain way each store offers (and
-a second time together with the import's ``crm_commands`` rows, which the import also writes):
+a second time together with the import's ``crm_commands`` rows, which the import also writes;
+and a third time with them in transactions of the import's size, its commits included):
 ``executemany`` on SQLite (same journal mode as the library, WAL, and the page cache our bulk
 saves use), ``COPY`` on PostgreSQL.
 """
@@ -12,7 +13,11 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
+
+import msgspec
 
 from crm_es import CRM
 from crm_es.app.database import Database
@@ -53,16 +58,39 @@ def _command_rows(crm: CRM, prefix: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def raw_insert_rates(crm: CRM, first: int, store: str, command_prefix: str) -> tuple[float, float]:
-    """Events per second the bare store takes: (the event rows alone, the event rows and the
-    import's idempotency records), each in one transaction."""
+class RawRates(msgspec.Struct, frozen=True):
+    """Events per second the bare store takes."""
+
+    events: float  # the event rows alone, in one transaction
+    with_records: float  # the event rows and the import's idempotency records, one transaction
+    in_chunks: float  # both, in transactions of the import's size (its commits included)
+
+
+def raw_insert_rates(
+    crm: CRM, first: int, store: str, command_prefix: str, chunk_rows: int
+) -> RawRates:
+    """The bare store's rates for the rows an import wrote (see :class:`RawRates`)."""
     rows, commands = _stored_rows(crm, first), _command_rows(crm, command_prefix)
-    if store == "sqlite":
-        return _sqlite_rate(rows, []), _sqlite_rate(rows, commands)
-    return _postgres_rate(crm, rows, []), _postgres_rate(crm, rows, commands)
+    rate = _sqlite_rate if store == "sqlite" else partial(_postgres_rate, crm)
+    return RawRates(
+        events=rate(rows, [], len(rows)),
+        with_records=rate(rows, commands, len(rows)),
+        in_chunks=rate(rows, commands, chunk_rows),
+    )
 
 
-def _sqlite_rate(rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]]) -> float:
+def _chunks(
+    rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]], size: int
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """The rows in transactions of ``size`` events, the records spread over them alike."""
+    size = max(size, 1)
+    per_event = len(commands) / max(len(rows), 1)
+    for start in range(0, max(len(rows), 1), size):
+        end = start + size
+        yield rows[start:end], commands[round(start * per_event) : round(end * per_event)]
+
+
+def _sqlite_rate(rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]], size: int) -> float:
     with tempfile.TemporaryDirectory() as d:
         conn = sqlite3.connect(f"{d}/raw.db", isolation_level=None)
         conn.execute("PRAGMA journal_mode = WAL")
@@ -73,16 +101,19 @@ def _sqlite_rate(rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]]) -
         )
         conn.execute(f"CREATE TABLE raw_commands ({_COMMAND_COLUMNS})")
         started = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO raw_events VALUES (?, ?, ?, ?)", rows)
-        conn.executemany("INSERT INTO raw_commands VALUES (?, ?, ?, ?, ?)", commands)
-        conn.execute("COMMIT")
+        for event_rows, command_rows in _chunks(rows, commands, size):
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO raw_events VALUES (?, ?, ?, ?)", event_rows)
+            conn.executemany("INSERT INTO raw_commands VALUES (?, ?, ?, ?, ?)", command_rows)
+            conn.execute("COMMIT")
         seconds = time.perf_counter() - started
         conn.close()
     return len(rows) / seconds
 
 
-def _postgres_rate(crm: CRM, rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]]) -> float:
+def _postgres_rate(
+    crm: CRM, rows: list[tuple[Any, ...]], commands: list[tuple[Any, ...]], size: int
+) -> float:
     import psycopg
 
     with psycopg.connect(crm.store.conninfo()) as conn:
@@ -95,17 +126,18 @@ def _postgres_rate(crm: CRM, rows: list[tuple[Any, ...]], commands: list[tuple[A
         conn.execute(f'CREATE TABLE "{schema}".raw_commands ({_COMMAND_COLUMNS})')
         conn.commit()
         started = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy(
-                f'COPY "{schema}".raw_events (originator_id, originator_version, topic, state) '
-                "FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            with cur.copy(f'COPY "{schema}".raw_commands FROM STDIN') as copy:
-                for row in commands:
-                    copy.write_row(row)
-        conn.commit()
+        for event_rows, command_rows in _chunks(rows, commands, size):
+            with conn.cursor() as cur:
+                with cur.copy(
+                    f'COPY "{schema}".raw_events (originator_id, originator_version, topic, '
+                    "state) FROM STDIN"
+                ) as copy:
+                    for row in event_rows:
+                        copy.write_row(row)
+                with cur.copy(f'COPY "{schema}".raw_commands FROM STDIN') as copy:
+                    for row in command_rows:
+                        copy.write_row(row)
+            conn.commit()
         seconds = time.perf_counter() - started
         conn.execute(f'DROP TABLE "{schema}".raw_events, "{schema}".raw_commands')
         conn.commit()
