@@ -4,10 +4,12 @@ whole, notification ids in event order, the table lock and the NOTIFY."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -104,3 +106,43 @@ def test_a_bulk_save_on_postgres_notifies_followers(postgres_url: str) -> None:
         while not ours and time.monotonic() < deadline:
             ours = [n for n in listener.notifies(timeout=0.5) if n.pid == writer]
     assert [n.channel for n in ours] == [channel]
+
+
+def test_a_chunk_looks_up_more_command_ids_than_sqlite_takes_parameters(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's default build takes at most 32,766 parameters per statement (Debian's: 250,000)
+    and an import chunk holds 50,000 command ids: the lookup must not depend on that limit.
+    Each connection here gets a limit of 100, as a build compiled with it would have."""
+    connect = sqlite3.connect
+
+    def limited(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", limited)
+    with CRM(sqlite_url) as crm:
+        customer = uuid.uuid4()
+        crm.recorder.insert_events(
+            events(customer, 1, 1), commands=[record("taken", customer, 1, 1)]
+        )
+        ids = [f"new-{i}" for i in range(250)] + ["taken"]
+        assert set(crm.command_log.select_commands(ids)) == {"taken"}
+        # The import path: a chunk of 250 purchases with command ids, then the same again.
+        ref = "C-1"
+        list(crm.execute_many([cmd.RegisterCustomer(external_ref=ref)]))
+        purchases = [
+            cmd.RecordPurchase(
+                customer=ref,
+                order_id=f"O-{i}",
+                amount=Decimal("1.00"),
+                currency="CNY",
+                command_id=f"buy-{i}",
+            )
+            for i in range(250)
+        ]
+        first = list(crm.execute_many(purchases, chunk_size=500))
+        again = list(crm.execute_many(purchases, chunk_size=500))
+    assert not [o for o in first if isinstance(o, Exception)]
+    assert [o.duplicate for o in again if not isinstance(o, Exception)] == [True] * 250
