@@ -11,7 +11,7 @@ import msgspec
 
 from crm_es.app.cli.render import emit, format_table
 from crm_es.app.cli.shared import Context, emit_json
-from crm_es.app.views import customer_view, event_record
+from crm_es.app.views import customer_view, history_line
 from crm_es.domain.commands import decode_command
 from crm_es.domain.errors import CrmError
 
@@ -164,8 +164,10 @@ def history(ctx: Context, customer: str, since: str | None, until: str | None,
 
     events = filtered_history(ctx.app, customer, since=since, until=until, types=types)
     if fmt == "json":
+        out = sys.stdout.buffer
         for event in events:
-            emit_json({**event_record(event), "summary": summarize(event)})
+            out.write(history_line(event, summarize(event)) + b"\n")
+        out.flush()
         return
     rows = [history_row(e) for e in events]
     if fmt == "table":
