@@ -292,24 +292,29 @@ class CustomerKeyCipher:
     def __init__(self, keys: KeyStore, cache_size: int = 10_000, cache_ttl: float = 60.0) -> None:
         self.keys = keys
         self._cache = _KeyCache(cache_size, cache_ttl)
-        self._last: tuple[UUID, int, float, AESGCM | None] | None = None
+        # (customer id as int, cache epoch, good until, key, the AAD: the customer id's bytes)
+        self._last: tuple[int, int, float, AESGCM | None, bytes] | None = None
         _CACHES.add(self._cache)
 
-    def _aead(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
+    def _aead(self, customer_id: UUID, *, create: bool) -> tuple[AESGCM | None, bytes]:
+        """The customer's key, and the AAD its values are sealed with (the id's bytes)."""
         # Streams are read customer by customer: the last key answers without the cache's lock,
         # for as long as no key was evicted meanwhile and its time-to-live has not run out.
+        # Ids compare as ints and the AAD is kept: UUID's ``==`` and ``bytes`` are Python-level,
+        # ~0.4 µs of every field a long history decrypts (measured).
         last = self._last
         if (
             last is not None
-            and last[0] == customer_id
+            and last[0] == customer_id.int
             and last[1] == self._cache.epoch
             and last[2] > time.monotonic()
             and (last[3] is not None or not create)
         ):
-            return last[3]
+            return last[3], last[4]
         aead = self._aead_from_cache(customer_id, create=create)
-        self._last = (customer_id, self._cache.epoch, time.monotonic() + 1.0, aead)
-        return aead
+        aad = customer_id.bytes
+        self._last = (customer_id.int, self._cache.epoch, time.monotonic() + 1.0, aead, aad)
+        return aead, aad
 
     def _aead_from_cache(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
         hit, aead = self._cache.get(customer_id)
@@ -325,22 +330,22 @@ class CustomerKeyCipher:
     def encrypt(self, customer_id: UUID, plaintext: str) -> str:
         if plaintext == ERASED:
             return plaintext  # what an erased value reads as carries no personal data
-        aead = self._aead(customer_id, create=True)
+        aead, aad = self._aead(customer_id, create=True)
         assert aead is not None
         nonce = os.urandom(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, plaintext.encode(), customer_id.bytes)
+        sealed = aead.encrypt(nonce, plaintext.encode(), aad)
         return TOKEN_PREFIX + base64.b64encode(nonce + sealed).decode()
 
     def decrypt(self, customer_id: UUID, token: str) -> str:
         if not token.startswith(TOKEN_PREFIX):
             return token  # "[erased]", or a value written before encryption was switched on
-        aead = self._aead(customer_id, create=False)
+        aead, aad = self._aead(customer_id, create=False)
         if aead is None:
             return ERASED
         # binascii directly: base64.b64decode's argument checks cost as much as the AES-GCM.
         raw = binascii.a2b_base64(token[_PREFIX_LENGTH:])
         try:
-            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], customer_id.bytes).decode()
+            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
         except InvalidTag:
             raise PersonalDataUnreadable(customer_id, "wrong key or altered value") from None
 
