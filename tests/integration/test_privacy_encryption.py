@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -13,6 +14,7 @@ from crm_es.app.privacy import KEY_TABLE, TOKEN_PREFIX, CustomerKeyCipher, SqlKe
 from crm_es.app.service import customer_id_for_ref
 from crm_es.app.store import parse_store_url
 from crm_es.domain.errors import PersonalDataUnreadable
+from crm_es.domain.values import ERASED
 from tests.integration.test_audit_verify import raw, table
 
 # Distinctive values: any of them found in the raw store means personal data leaked.
@@ -132,3 +134,35 @@ def test_concurrent_key_creation_agrees_on_one_key(store_url: str) -> None:
     finally:
         one.close()
         two.close()
+
+
+class _ErasedWhileRead(SqlKeyStore):
+    """A key store whose next ``get`` lets an erasure land right after the key was read, as
+    another thread's ``erase_personal_data`` can."""
+
+    erase_now: Callable[[], object] | None = None
+
+    def get(self, customer_id: UUID) -> bytes | None:
+        key = super().get(customer_id)
+        erase, self.erase_now = self.erase_now, None
+        if erase is not None:
+            erase()
+        return key
+
+
+def test_a_key_read_while_it_is_erased_is_not_used_after_the_erasure_returned(
+    store_url: str,
+) -> None:
+    with CRM(store_url):  # creates the tables
+        pass
+    keys = _ErasedWhileRead(parse_store_url(store_url))
+    try:
+        writer, reader = CustomerKeyCipher(keys), CustomerKeyCipher(keys)
+        cid = uuid4()
+        token = writer.encrypt(cid, NAME)
+        keys.erase_now = lambda: writer.shred(cid)
+        assert reader.decrypt(cid, token) == NAME  # read before the erasure finished
+        assert keys.is_erased(cid)
+        assert reader.decrypt(cid, token) == ERASED  # never the old key once it returned
+    finally:
+        keys.close()

@@ -311,9 +311,11 @@ class CustomerKeyCipher:
             and (last[3] is not None or not create)
         ):
             return last[3], last[4]
+        # The epoch from before the lookup: an erasure landing during it must end this memo too.
+        epoch = self._cache.epoch
         aead = self._aead_from_cache(customer_id, create=create)
         aad = customer_id.bytes
-        self._last = (customer_id.int, self._cache.epoch, time.monotonic() + 1.0, aead, aad)
+        self._last = (customer_id.int, epoch, time.monotonic() + 1.0, aead, aad)
         return aead, aad
 
     def _aead_from_cache(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
