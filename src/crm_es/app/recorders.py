@@ -11,6 +11,7 @@ function call (see :class:`PostgresCommandRecorder`). So a command's events and 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 from uuid import UUID
@@ -130,15 +131,20 @@ class SQLiteCommandRecorder(SQLiteApplicationRecorder):
     def select_commands(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
         if not command_ids:
             return {}
+        ids, found = list(command_ids), {}
         with self.datastore.transaction(commit=False) as c:
-            # The ids as one JSON text, not one parameter each: an import chunk looks up 50,000
-            # and SQLite's default build takes at most 32,766 parameters per statement.
-            c.execute(
-                f"SELECT command_id, payload_hash, customer_id, version, events "
-                f"FROM {COMMANDS_TABLE} WHERE command_id IN (SELECT value FROM json_each(?))",
-                (_JSON.encode(list(command_ids)).decode(),),
-            )
-            return {row[0]: _record(row) for row in c.fetchall()}
+            # As many ids per statement as this SQLite takes parameters: an import chunk looks
+            # up 50,000 and the default build takes 32,766 (Debian's 250,000; old builds 999).
+            limit = c.sqlite_cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            for start in range(0, len(ids), limit):
+                batch = ids[start : start + limit]
+                c.execute(
+                    f"SELECT command_id, payload_hash, customer_id, version, events "
+                    f"FROM {COMMANDS_TABLE} WHERE command_id IN ({', '.join('?' * len(batch))})",
+                    batch,
+                )
+                found.update({row[0]: _record(row) for row in c.fetchall()})
+        return found
 
 
 class PostgresCommandRecorder(PostgresApplicationRecorder):
