@@ -34,7 +34,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_baseline import PlainCRM
-from bench_cpu import CpuMeter
+from bench_cpu import CpuMeter, is_local
 from bench_raw import raw_commit_rate, raw_insert_rates
 from crm_es import CRM, CrmError
 from crm_es.app.importer import IMPORT_CHUNK_ROWS
@@ -236,7 +236,8 @@ def bench_import(store: str, url: str, events: int) -> Figure:
         )
         list(crm.execute_many(registrations, chunk_size=2000, validated=True))
         first = (crm.recorder.max_notification_id() or 0) + 1
-        with CpuMeter(postgres=store == "postgres") as meter:
+        server_here = store == "postgres" and is_local(crm.store.env.get("POSTGRES_HOST", ""))
+        with CpuMeter(postgres=server_here) as meter:
             seconds, outcomes = timed(
                 lambda: sum(
                     1

@@ -24,6 +24,7 @@ class CpuUse(msgspec.Struct, frozen=True):
     server: float | None  # the local PostgreSQL server's processes, None when not measured
 
     def per_event(self, events: int) -> str:
+        events = max(events, 1)
         parts = [
             f"deciding {self.this / events * 1e6:.1f} µs",
             f"writer {self.children / events * 1e6:.1f} µs",
@@ -32,12 +33,24 @@ class CpuUse(msgspec.Struct, frozen=True):
         if self.server is not None:
             parts.append(f"server {self.server / events * 1e6:.1f} µs")
             total += self.server
-        per_event = total / events
-        cores = os.cpu_count() or 1
+        per_event = max(total / events, 1e-9)
+        cores = _cores()
         return (
             f"CPU per event: {', '.join(parts)} = {per_event * 1e6:.1f} µs; "
             f"{cores} cores at that cost: ceiling {cores / per_event:,.0f} events/s"
         )
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity; ``cpu_count`` where there is none)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def is_local(host: str) -> bool:
+    """A server on this machine (TCP loopback or a Unix socket), whose processes we can read."""
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
 
 
 def _children() -> float:
@@ -47,8 +60,9 @@ def _children() -> float:
 
 def _postgres_server() -> float | None:
     """CPU seconds of every ``postgres`` process on this machine, those that ended included
-    (a backend's time is added to the postmaster's children's time when it exits). None when
-    there is no readable ``/proc`` or no such process (a server on another host)."""
+    (a backend's time is added to the postmaster's children's time when it exits). That is the
+    whole server: other sessions' work at the same time counts too, so measure on a quiet
+    server. None when there is no readable ``/proc`` or no such process."""
     ticks = os.sysconf("SC_CLK_TCK")
     total, found = 0, False
     names: dict[int, tuple[str, int, list[str]]] = {}
