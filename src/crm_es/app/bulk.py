@@ -226,30 +226,23 @@ def _pipeline(
                 in_flight, current = (current, saver.submit(current)), None
                 continue
             chunk, saving = in_flight
-            if _committed(saving):
-                chunk.stored_ok(after=current)
-                in_flight = None  # finished: if the next submit fails, only `current` is left
+            committed = _settle(chunk, saving, after=current)
+            in_flight = None  # settled: if the next submit fails, only `current` is left
+            if committed:
                 in_flight, current = (current, saver.submit(current)), None
                 yield from chunk.outcomes
                 continue
             # Another writer changed one of these customers meanwhile: nothing of the
             # chunk was stored, and the next one was decided on its states.
-            in_flight = None
             current.abandon()
-            chunk.abandon()
             yield from chunk.run_one_by_one()
             current = _decided(app, batch, validated, None)
             in_flight, current = (current, saver.submit(current)), None
         if in_flight is not None:
             chunk, saving = in_flight
-            if _committed(saving):
-                chunk.stored_ok(after=None)
-                in_flight = None
-                yield from chunk.outcomes
-            else:
-                in_flight = None
-                chunk.abandon()
-                yield from chunk.run_one_by_one()
+            committed = _settle(chunk, saving, after=None)
+            in_flight = None
+            yield from chunk.outcomes if committed else chunk.run_one_by_one()
     finally:
         # An error, or the caller stopped early: no save may go on behind its back, and
         # states that may hold unsaved events leave the cache.
@@ -263,6 +256,16 @@ def _decided(app: CRM, batch: list[cmd.Command], validated: bool, before: Chunk 
     chunk = Chunk(app, batch, validated)
     chunk.decide(before)
     return chunk
+
+
+def _settle(chunk: Chunk, saving: _PendingSave, after: Chunk | None) -> bool:
+    """Wait for ``chunk``'s save and finish it: True if it committed (heads, snapshots and
+    states handed on), False if it collided (its states dropped; nothing was stored)."""
+    if _committed(saving):
+        chunk.stored_ok(after=after)
+        return True
+    chunk.abandon()
+    return False
 
 
 def _committed(saving: _PendingSave) -> bool:
