@@ -41,7 +41,7 @@ from crm_es.app.importer import IMPORT_CHUNK_ROWS
 from crm_es.app.views import history_line
 from crm_es.demo.generator import generate_commands
 from crm_es.domain import commands as cmd
-from crm_es.projections.reports import Reports
+from crm_es.reports.api import Reports
 
 FIGURES = ("commands", "commands_concurrent", "import", "rebuild", "replay", "report")
 
@@ -67,8 +67,7 @@ def fresh_store(store: str, base_url: str, tag: str) -> Iterator[str]:
             yield f"sqlite:///{d}/crm.db"
         return
     import psycopg
-
-    from crm_es.app.store import parse_store_url
+    from crm_es.store.url import parse_store_url
 
     schema = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
     sep = "&" if "?" in base_url else "?"
@@ -82,7 +81,7 @@ def fresh_store(store: str, base_url: str, tag: str) -> Iterator[str]:
 
 
 def plain_env(url: str) -> dict[str, str]:
-    from crm_es.app.store import parse_store_url
+    from crm_es.store.url import parse_store_url
 
     env = dict(parse_store_url(url).env)
     env.pop("APPLICATION_RECORDER_TOPIC", None)  # the library's own recorder
@@ -236,7 +235,8 @@ def bench_import(store: str, url: str, events: int) -> Figure:
         )
         list(crm.execute_many(registrations, chunk_size=2000, validated=True))
         first = (crm.recorder.max_notification_id() or 0) + 1
-        server_here = store == "postgres" and is_local(crm.store.env.get("POSTGRES_HOST", ""))
+        host = crm.store.config.env.get("POSTGRES_HOST", "")
+        server_here = store == "postgres" and is_local(host)
         with CpuMeter(postgres=server_here) as meter:
             seconds, outcomes = timed(
                 lambda: sum(

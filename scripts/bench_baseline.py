@@ -13,8 +13,8 @@ import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from crm_es.app.service import customer_id_for_ref
 from crm_es.domain import commands as cmd
+from crm_es.domain.ids import customer_id_for_ref
 
 
 class PlainCustomer(Aggregate):

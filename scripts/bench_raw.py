@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from crm_es import CRM
-from crm_es.app.database import Database
-from crm_es.app.recorders import BULK_CACHE_KIB, COMMANDS_TABLE
+from crm_es.store.database import Database
+from crm_es.store.recorders import BULK_CACHE_KIB, COMMANDS_TABLE
 
 # The shape of crm_commands (see recorders.py), for the bare copy.
 _COMMAND_COLUMNS = (
@@ -31,7 +31,7 @@ _COMMAND_COLUMNS = (
 
 
 def _stored_rows(crm: CRM, first: int) -> list[tuple[Any, ...]]:
-    db = Database(crm.store)
+    db = Database(crm.store.config)
     table = crm.recorder.events_table_name  # type: ignore[attr-defined]
     id_column = "notification_id" if db.postgres else "rowid"
     try:
@@ -46,7 +46,7 @@ def _stored_rows(crm: CRM, first: int) -> list[tuple[Any, ...]]:
 
 
 def _command_rows(crm: CRM, prefix: str) -> list[tuple[Any, ...]]:
-    db = Database(crm.store)
+    db = Database(crm.store.config)
     try:
         with db.reading() as tx:
             return tx.query(
@@ -116,8 +116,8 @@ def _postgres_rate(
 ) -> float:
     import psycopg
 
-    with psycopg.connect(crm.store.conninfo()) as conn:
-        schema = crm.store.schema or "public"
+    with psycopg.connect(crm.store.config.conninfo()) as conn:
+        schema = crm.store.config.schema or "public"
         conn.execute(
             f'CREATE TABLE "{schema}".raw_events (originator_id uuid, originator_version bigint, '
             "topic text, state bytea, notification_id bigserial, "
@@ -171,8 +171,7 @@ def raw_commit_rate(store: str, url: str, n: int = 1000) -> float:
             conn.close()
         return n / seconds
     import psycopg
-
-    from crm_es.app.store import parse_store_url
+    from crm_es.store.url import parse_store_url
 
     config = parse_store_url(url)
     schema = config.schema or "public"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crm_es.app.cli.render import display_width
-from tests.cli.test_cli_core import lines, run
-from tests.integration.test_audit_verify import db_id, raw, table
-from tests.unit.test_command_wire_format import DESIGN_EXAMPLES
+from crm_es.cli.render import display_width
+from tests.helpers.cli import lines, run
+from tests.helpers.raw_store import db_id, raw, table
+from tests.helpers.wire import DESIGN_EXAMPLES
 
 BACK_DATED = [
     '{"type":"register_customer","external_ref":"C-9","name":"李雷",'

@@ -6,17 +6,9 @@ import json
 
 from click.testing import CliRunner
 
-from crm_es.app.cli import main
-from tests.unit.test_command_wire_format import DESIGN_EXAMPLES
-
-
-def run(url: str, *args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--db", url, *args], input=input)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def lines(stdout: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+from crm_es.cli import main
+from tests.helpers.cli import lines, run
+from tests.helpers.wire import DESIGN_EXAMPLES
 
 
 def test_init_creates_the_schema_and_is_safe_twice(store_url: str) -> None:

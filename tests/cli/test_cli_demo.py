@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from crm_es import CRM
-from crm_es.app.cli import main
+from crm_es.cli import main
 from crm_es.domain.errors import CustomerNotFound
 
 

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from crm_es.app.cli import main
+from crm_es.cli import main
 
 
 def walk(

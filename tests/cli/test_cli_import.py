@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from crm_es import CRM
-from crm_es.app.cli import main
+from crm_es.cli import main
 
 CUSTOMERS = """external_ref,name,email,region,kind,owner,tags,birthday
 C-1,王芳,wf@example.com,华东,individual,staff:li,vip;b2c,1990-05-01

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from crm_es import CRM
-from crm_es.app.cli import main
+from crm_es.cli import main
 
 
 def test_the_churn_rule_k_floor_and_at_risk_share_come_from_options(store_url: str) -> None:

@@ -28,9 +28,9 @@ import pytest
 from click.testing import CliRunner
 
 from crm_es import CRM
-from crm_es.app.cli import main
+from crm_es.cli import main
 from crm_es.demo.generator import generate_commands
-from crm_es.projections.html_report_data import store_label
+from crm_es.reports.html.data import store_label
 
 END = datetime(2026, 6, 30, 12, tzinfo=UTC)
 AS_OF = "2026-03-31"

@@ -24,7 +24,7 @@ import msgspec
 from crm_es.app.results import CommandResult
 from crm_es.app.service import CRM, utc_now
 from crm_es.domain import commands as cmd
-from crm_es.domain.decisions import Envelope
+from crm_es.domain.decide.decisions import Envelope
 from crm_es.domain.errors import (
     CrmError,
     CustomerAlreadyRegistered,

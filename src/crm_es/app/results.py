@@ -8,9 +8,9 @@ from uuid import UUID
 
 import msgspec
 
-from crm_es.app.recorders import CommandRecord
 from crm_es.domain import commands as cmd
 from crm_es.domain.events import CustomerEvent
+from crm_es.store.recorders import CommandRecord
 
 
 class CommandResult(msgspec.Struct, frozen=True, gc=False):

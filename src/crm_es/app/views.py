@@ -1,4 +1,4 @@
-"""JSON-ready views of a customer for ``crm-es show`` and the history listing.
+"""The JSON-ready view of a customer for ``crm-es show``.
 
 Money is rendered as decimal strings with the currency's exact decimals, times as ISO 8601, and
 personal fields of an erased customer as ``[erased]``.
@@ -6,11 +6,10 @@ personal fields of an erased customer as ``[erased]``.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 
-from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
 from crm_es.domain.values import ERASED, format_minor
 
@@ -82,51 +81,3 @@ def customer_view(c: Customer) -> dict[str, Any]:
         },
         "erased": c.erased,
     }
-
-
-def event_record(event: ev.CustomerEvent) -> dict[str, Any]:
-    """One history line: the event type, its envelope and its fields."""
-    data: dict[str, Any] = msgspec.to_builtins(event)
-    record: dict[str, Any] = {
-        "type": ev.event_type_name(event),
-        "customer_id": data.pop("originator_id"),
-        "version": data.pop("originator_version"),
-        "recorded_at": data.pop("timestamp"),
-        "occurred_at": data.pop("occurred_at"),
-    }
-    record.update(data)
-    return record
-
-
-_JSON: Final = msgspec.json.Encoder()
-_ID_KEY: Final = b'{"originator_id":'
-# Envelope keys as an event encodes them -> as a history line names them (see event_record).
-_RENAMED: Final = ((b'"originator_version":', b'"version":'), (b'"timestamp":', b'"recorded_at":'))
-_LINE_STARTS: dict[type[ev.CustomerEvent], bytes] = {}
-
-
-def history_line(event: ev.CustomerEvent, summary: str | None = None) -> bytes:
-    """``event_record(event)`` as one line of JSON (no newline), plus ``"summary"`` when given,
-    byte for byte what encoding that dict gives, without building it: the event is encoded as
-    it is and its envelope keys renamed (the dict cost ~3 µs per event, a third of a
-    10,000-event history, measured). The envelope's fields come first in every event (they are
-    ``CustomerEvent``'s, and msgspec encodes a base class's fields first), ahead of any value a
-    user wrote, so the first occurrence of each key is the key itself."""
-    cls = type(event)
-    body = _JSON.encode(event)
-    if not body.startswith(_ID_KEY) or (summary is not None and "summary" in cls.__struct_fields__):
-        # An event with a summary field of its own (a contact) has it replaced in place.
-        record = event_record(event)
-        if summary is not None:
-            record["summary"] = summary
-        return _JSON.encode(record)
-    start = _LINE_STARTS.get(cls)
-    if start is None:
-        start = _LINE_STARTS[cls] = (
-            b'{"type":' + _JSON.encode(ev.event_type_name(cls)) + b',"customer_id":'
-        )
-    for old, new in _RENAMED:
-        body = body.replace(old, new, 1)
-    if summary is None:
-        return start + body[len(_ID_KEY) :]
-    return b"".join((start, body[len(_ID_KEY) : -1], b',"summary":', _JSON.encode(summary), b"}"))

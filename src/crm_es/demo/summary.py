@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from crm_es.projections.agenda import AgendaReport
-from crm_es.projections.churn import ChurnReport
-from crm_es.projections.satisfaction import SatisfactionReport
-from crm_es.projections.segments import SegmentsReport
+from crm_es.reports.agenda import AgendaReport
+from crm_es.reports.churn import ChurnReport
+from crm_es.reports.satisfaction import SatisfactionReport
+from crm_es.reports.segments import SegmentsReport
 
 
 def _figure(value: float | None, suffix: str = "") -> str:

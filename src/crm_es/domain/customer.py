@@ -2,14 +2,14 @@
 
 The state is a msgspec Struct, so a snapshot is its msgpack encoding and "reloaded equals in
 memory" is plain ``==``. Evolution (``apply``) never fails and never decides anything: every rule is
-checked in :mod:`crm_es.domain.decisions` before an event exists. The aggregate satisfies the
+checked in :mod:`crm_es.domain.decide.decisions` before an event exists. The aggregate satisfies the
 ``eventsourcing`` aggregate protocol (``id``, ``version``) so the library's repository, cache and
 snapshot store load it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -139,6 +139,16 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
         _EVOLVERS[type(event)](self, event)
         self.version = event.originator_version
         self.modified_on = event.timestamp
+
+
+def evolve(customer: Customer | None, events: Iterable[ev.CustomerEvent]) -> Customer | None:
+    """``customer`` (None before its registration) after ``events``, in stream order. Changes
+    ``customer`` in place: pass a copy to keep the original."""
+    for event in events:
+        if customer is None:
+            customer = Customer.created_by(event)
+        customer.apply(event)
+    return customer
 
 
 def _registered(c: Customer, e: ev.CustomerRegistered) -> None:
@@ -311,8 +321,8 @@ _PERSONAL = ("name", "email", "phone", "birthday")
 class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot for the library's snapshot store: the msgpack encoding of the whole state.
 
-    ``SCHEMA`` must be bumped whenever :class:`Customer` changes shape; the repository then ignores
-    older snapshots (see :class:`crm_es.app.store.CustomerEventMapper`). Since schema 2 the
+    ``SCHEMA`` must be bumped whenever :class:`Customer` changes shape: a snapshot of another
+    schema is never used, the customer is replayed from its events. Since schema 2 the
     personal fields travel beside ``state`` (blanked inside it) so the mapper encrypts them with
     the customer's key like any event's ``PII_FIELDS``.
     """
@@ -343,7 +353,8 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
             **personal,
         )
 
-    def mutate(self, aggregate: Customer | None) -> Customer:
+    def restore(self) -> Customer:
+        """The state this snapshot holds."""
         customer = msgspec.msgpack.decode(self.state, type=Customer)
         if self.schema >= 2:
             for field in _PERSONAL:

@@ -10,7 +10,7 @@ data; the mapper encrypts exactly those with the customer's own key.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -29,9 +29,6 @@ from crm_es.domain.values import (
     Tier,
 )
 
-if TYPE_CHECKING:
-    from crm_es.domain.customer import Customer
-
 
 class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Base of every customer event: the envelope."""
@@ -49,15 +46,6 @@ class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     correlation_id: str | None = None
     causation_id: str | None = None
     reason: str | None = None
-
-    def mutate(self, aggregate: Customer | None) -> Customer | None:
-        """The library's projector calls this; evolution itself lives in the aggregate."""
-        from crm_es.domain.customer import Customer
-
-        if aggregate is None:
-            aggregate = Customer.created_by(self)
-        aggregate.apply(self)
-        return aggregate
 
 
 # --- identity ---------------------------------------------------------------------------------

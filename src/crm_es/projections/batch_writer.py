@@ -27,8 +27,8 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from crm_es.app.database import Tx
 from crm_es.projections.read_model import Statement
+from crm_es.store.database import Tx
 
 _TABLE = re.compile(r"\{(\w+)\}")
 _PLAIN_INSERT = re.compile(r"INSERT INTO \{\w+\} \(([\w, ]+)\) VALUES \(\?(?:, \?)*\)")

@@ -4,6 +4,9 @@ Exactly once: each batch of events changes the read model's tables *and* advance
 position in one transaction, after re-reading (and on PostgreSQL locking) that position; a second
 worker, a crash or a retry can therefore never apply an event twice or skip one.
 
+Following the log as it grows (a worker per read model, leader election, outages) is
+:mod:`.follower`'s job, on top of this engine.
+
 Rebuild without downtime: a read model's tables carry a generation number
 (``rm_<model>_<table>_g<N>``). A rebuild fills generation N+1 from the first event while reports
 keep reading generation N, then switches the active generation in one transaction and drops N.
@@ -20,19 +23,18 @@ because that table is single-row per upstream application and cannot hold a seco
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
 
-from crm_es.app.database import BIGINT, TEXT, Database, Tx
-from crm_es.app.service import CRM
-from crm_es.app.store import schema_lock
 from crm_es.projections.batch_writer import BatchWriter, Op
-from crm_es.projections.event_feed import EventFeed, RowKeys
+from crm_es.projections.feed import EventFeed, RowKeys
 from crm_es.projections.prefetch import Prefetcher
 from crm_es.projections.read_model import Handler, ReadModel, Statement
+from crm_es.store.database import BIGINT, TEXT, Database, Tx
+from crm_es.store.store import HasStore, Store, store_of
+from crm_es.store.url import schema_lock
 
 __all__ = ["ProjectionEngine", "ReadModel", "RowKeys", "Statement"]
 
@@ -81,15 +83,21 @@ def physical_table(model: str, table: str, generation: int) -> str:
 
 
 class ProjectionEngine:
-    def __init__(self, app: CRM, models: Sequence[ReadModel], batch_size: int = DEFAULT_BATCH):
-        self.app = app
+    def __init__(
+        self,
+        source: Store | HasStore,
+        models: Sequence[ReadModel],
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        """``source``: the store, or the service that owns it (``ProjectionEngine(crm, …)``)."""
+        self.store = store = store_of(source)
         self.models = {m.name: m for m in models}
         self.batch_size = batch_size
-        self.db = Database(app.store)
-        self.feed = EventFeed(app, self.db)
+        self.db = Database(store.config)
+        self.feed = EventFeed(store, self.db)
         self.writer = BatchWriter(self.db.postgres)
         self._handlers = {m.name: m.handlers() for m in models}
-        with schema_lock(app.store), self.db.transaction() as tx:
+        with schema_lock(store.config), self.db.transaction() as tx:
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name {TEXT} NOT NULL, "
                 f"generation {BIGINT} NOT NULL, position {BIGINT} NOT NULL, "
@@ -184,7 +192,7 @@ class ProjectionEngine:
     # --- processing ---------------------------------------------------------------------------
 
     def head(self) -> int:
-        return self.app.recorder.max_notification_id() or 0
+        return self.store.head()
 
     def _routes(self, lanes: Sequence[Lane]) -> dict[str, Route]:
         """Topic -> the lanes whose read model handles it, with the handler."""
@@ -379,18 +387,3 @@ class ProjectionEngine:
                     )
                 )
         return out
-
-    # --- following ----------------------------------------------------------------------------
-
-    def follow(
-        self,
-        names: Sequence[str],
-        stop: threading.Event,
-        poll_interval: float = 0.5,
-        progress: Progress | None = None,
-        log: Callable[[str], None] = lambda _: None,
-    ) -> None:
-        """Keep the read models up to date until ``stop`` is set (see :mod:`.follower`)."""
-        from crm_es.projections.follower import Follower
-
-        Follower(self, names, poll_interval, progress, log).run(stop)

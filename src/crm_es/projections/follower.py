@@ -19,12 +19,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from eventsourcing.persistence import PersistenceError
 
-if TYPE_CHECKING:
-    from crm_es.projections.engine import Progress, ProjectionEngine
+from crm_es.projections.engine import Progress, ProjectionEngine
 
 MAX_BACKOFF: Final = 5.0
 
@@ -78,7 +77,7 @@ class Follower:
     # --- leadership ---------------------------------------------------------------------------
 
     def _lock_key(self, name: str) -> str:
-        return f"crm_es:{self.engine.app.store.schema}:{name}"
+        return f"crm_es:{self.engine.store.config.schema}:{name}"
 
     def _claim(self) -> None:
         if not self.engine.db.postgres:
@@ -105,9 +104,9 @@ class Follower:
             import psycopg
             from psycopg import sql
 
-            self._conn = psycopg.connect(self.engine.app.store.conninfo(), autocommit=True,
+            self._conn = psycopg.connect(self.engine.store.config.conninfo(), autocommit=True,
                                          connect_timeout=5)  # fmt: skip
-            channel = self.engine.app.recorder.channel_name  # type: ignore[attr-defined]
+            channel = self.engine.store.recorder.channel_name  # type: ignore[attr-defined]
             self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.leading.clear()  # advisory locks belong to the old session
         return self._conn

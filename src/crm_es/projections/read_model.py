@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from crm_es.domain.events import CustomerEvent
-from crm_es.projections.event_feed import RowKeys
+from crm_es.projections.feed import RowKeys
 
 Statement = tuple[str, tuple[Any, ...]]
 # A handler gets the event (the full domain event or its slim view: same field names, see

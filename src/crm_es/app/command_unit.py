@@ -1,0 +1,118 @@
+"""Load / decide / recheck / finish: the one unit of work every command goes through.
+
+The single-command path (:meth:`crm_es.app.service.CRM.execute`) and the bulk path
+(:mod:`crm_es.app.bulk`) both run a command as the same steps, from here:
+
+1. **load** the customer: a cached state (which may be stale: another process may have written
+   since), or the stored one;
+2. **decide** on it (pure, :func:`crm_es.domain.decide.decide`); a refusal or a no-op decided on
+   a cached state is **rechecked** on the stored state, because only that can refuse for sure
+   (events decided on a stale state are safe: their save collides and is redone);
+3. after the save has **committed**: delete the key of an erased customer, and take a snapshot
+   where the stream crossed the interval.
+
+So a rule, an erasure or a snapshot never depends on the path a command came in by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from crm_es.app.customer_cache import CustomerCache
+from crm_es.app.results import CommandResult, payload_hash
+from crm_es.domain import commands as cmd
+from crm_es.domain.customer import Customer, evolve
+from crm_es.domain.decide import Envelope, decide
+from crm_es.domain.errors import CrmError, CustomerAlreadyRegistered, IdempotencyConflict
+from crm_es.domain.events import CustomerEvent, PersonalDataErased
+from crm_es.store.recorders import CommandRecord
+from crm_es.store.store import Store
+
+Decision = tuple[Customer | None, list[CustomerEvent]]
+"""The state a command was finally decided on, and the events it produced (none: a no-op)."""
+
+
+class CommandUnit:
+    """The steps of one command on one customer, shared by every path into the system."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache: CustomerCache,
+        clock: Callable[[], datetime],
+        default_actor: str,
+    ) -> None:
+        self.store, self.cache, self.clock = store, cache, clock
+        self.default_actor = default_actor
+
+    def load(self, customer_id: UUID) -> Customer | None:
+        return self.store.load(customer_id)
+
+    def decide(
+        self,
+        command: cmd.Command,
+        customer_id: UUID,
+        customer: Customer | None,
+        *,
+        may_be_stale: bool,
+        now: datetime,
+    ) -> Decision:
+        """The events ``command`` produces on ``customer``; a refusal or no-op decided on a
+        state that ``may_be_stale`` is decided again on the stored state."""
+        envelope = Envelope.for_command(command, now, self.default_actor)
+        if may_be_stale:
+            try:
+                new_events = self._decide(command, customer_id, customer, envelope)
+            except CrmError:
+                new_events = []
+            if new_events is None or new_events:
+                return customer, new_events or []
+            customer = self.load(customer_id)
+        return customer, self._decide(command, customer_id, customer, envelope) or []
+
+    def _decide(
+        self,
+        command: cmd.Command,
+        customer_id: UUID,
+        customer: Customer | None,
+        envelope: Envelope,
+    ) -> list[CustomerEvent] | None:
+        """The new events; None when there was nothing to decide (an erasure finished)."""
+        if isinstance(command, cmd.RegisterCustomer) and customer is not None:
+            raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
+        if isinstance(command, cmd.ErasePersonalData) and self.finish_erasure(customer):
+            return None  # the erasure's event was stored before; its key is now gone too
+        return decide(customer, command, envelope, customer_id)
+
+    def finish_erasure(self, customer: Customer | None) -> bool:
+        """An erasure whose event was saved but whose key survived (a crash in between) is
+        finished by erasing again: True if that happened."""
+        return (
+            customer is not None and customer.erased and self.store.personal_data.shred(customer.id)
+        )
+
+    @staticmethod
+    def apply(customer: Customer | None, new_events: Sequence[CustomerEvent]) -> Customer:
+        """``customer`` after its new events (changed in place)."""
+        evolved = evolve(customer, new_events)
+        assert evolved is not None  # a decision's events start with the registration, if any
+        return evolved
+
+    def committed(self, new_events: Sequence[CustomerEvent]) -> None:
+        """The events are stored: an erasure's key is deleted now (after its event, so a crash
+        between the two is repaired by erasing again, see :meth:`finish_erasure`)."""
+        for event in new_events:
+            if isinstance(event, PersonalDataErased):
+                self.store.personal_data.shred(event.originator_id)
+
+    def snapshot_if_due(self, customer: Customer, first_new_version: int) -> None:
+        self.store.snapshot_if_due(customer, first_new_version)
+
+    @staticmethod
+    def replayed(command: cmd.Command, record: CommandRecord) -> CommandResult:
+        """The original result of a command re-sent with the same ``command_id``."""
+        if record.payload_hash != payload_hash(command):
+            raise IdempotencyConflict(record.command_id)
+        return CommandResult(record.customer_id, record.version, record.events, duplicate=True)

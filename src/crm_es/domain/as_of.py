@@ -1,0 +1,43 @@
+"""A customer as the world stood at a business time, as recorded by a knowledge time.
+
+Two time axes (design §4): ``as_of`` is business time (``occurred_at``: what had happened by
+then) and ``known_at`` is knowledge time (the recorded time: what had been recorded by then). The
+state "as of" either, or both, is the stream replayed in stream order with only the events that
+qualify; a stream version bounds it further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from crm_es.domain import events as ev
+from crm_es.domain.customer import Customer, evolve
+from crm_es.domain.errors import CustomerNotFound, CustomerNotYetKnown
+
+
+def customer_as_of(
+    events: Iterable[ev.CustomerEvent],
+    customer: str,
+    *,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> Customer:
+    """Fold ``events`` (one stream, oldest first) with the cut; ``customer`` names it in errors."""
+    state: Customer | None = None
+    exists = False
+    for event in events:
+        exists = True
+        late = as_of is not None and event.occurred_at > as_of
+        if late or (known_at is not None and event.timestamp > known_at):
+            if state is None:
+                break  # registration itself is outside the cut: nothing else can count
+            continue
+        state = evolve(state, (event,))
+    if state is None:
+        if not exists:
+            raise CustomerNotFound(customer)
+        cut = [f"as of {as_of.isoformat()}" if as_of else "",
+               f"known at {known_at.isoformat()}" if known_at else ""]  # fmt: skip
+        raise CustomerNotYetKnown(customer, " and ".join(c for c in cut if c))
+    return state

@@ -1,0 +1,82 @@
+"""What every decider writes with: the :class:`Envelope` of a command and the :class:`Batch` of
+events it produces.
+
+The envelope carries who, when and why (recorded time, business time, actor, ids, reason) and is
+stamped on every event; the batch numbers the events of one decision from
+``customer.version + 1`` and lets later rules see the effect of earlier events. Shared by
+:mod:`crm_es.domain.decide.decisions` (the entry point, :func:`~crm_es.domain.decide.decide`)
+and the decider modules it dispatches to, such as :mod:`crm_es.domain.decide.after_sales`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from crm_es.domain import commands as cmd
+from crm_es.domain import events as ev
+from crm_es.domain.errors import FutureBusinessTime, InvalidValue
+
+# Clocks of embedding applications drift; more than this into the future is an input error.
+FUTURE_SKEW: Final = timedelta(minutes=5)
+EARLIEST_BUSINESS_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
+
+E = TypeVar("E", bound=ev.CustomerEvent)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Who, when and why: stamped on every event a command produces."""
+
+    recorded_at: datetime
+    occurred_at: datetime
+    actor: str
+    command_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def for_command(cls, command: cmd.Command, now: datetime, default_actor: str) -> Envelope:
+        occurred_at = command.occurred_at or now
+        if occurred_at > now + FUTURE_SKEW:
+            raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
+        if occurred_at < EARLIEST_BUSINESS_TIME:
+            raise InvalidValue("occurred_at", occurred_at.isoformat(), "is before 1900")
+        return cls(
+            recorded_at=now,
+            occurred_at=occurred_at,
+            actor=command.actor or default_actor,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id,
+            causation_id=command.causation_id,
+            reason=command.reason,
+        )
+
+
+class Batch:
+    """Numbers the events of one decision and lets later rules see earlier events' effect."""
+
+    def __init__(self, customer_id: UUID, version: int, envelope: Envelope) -> None:
+        self.customer_id, self.version, self.envelope = customer_id, version, envelope
+        self.events: list[ev.CustomerEvent] = []
+
+    def add(self, cls: type[E], **fields: Any) -> E:
+        self.version += 1
+        e = self.envelope
+        event = cls(
+            originator_id=self.customer_id,
+            originator_version=self.version,
+            timestamp=e.recorded_at,
+            occurred_at=e.occurred_at,
+            actor=e.actor,
+            command_id=e.command_id,
+            correlation_id=e.correlation_id,
+            causation_id=e.causation_id,
+            reason=e.reason,
+            **fields,
+        )
+        self.events.append(event)
+        return event

@@ -1,0 +1,113 @@
+"""The one place that parses the dates and instants a user types, and formats the times of rows.
+
+A bare date means the END of that day (inclusive; design §4), ``--since`` alone asks for its
+start; a date-time with an offset means that instant; a date-time without one is read in the
+store's time zone (UTC until stores carry their own). Every command and API that takes a time
+parses it here, so a bare date means the same thing everywhere.
+
+Read-model rows keep times as fixed-width UTC ISO strings (``iso``), so text order is time order
+on both stores and the ``--as-of`` / ``--known-at`` cuts are plain string comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+import msgspec
+
+from crm_es.domain.errors import InvalidValue
+
+Moment = datetime | date | str | None
+"""What a time argument may be: an instant, a day, ISO text, or None (no cut)."""
+
+
+def moment(
+    field: str, value: Moment, *, start_of_day: bool = False, tz: tzinfo = UTC
+) -> datetime | None:
+    """A time argument as an instant (None stays None).
+
+    A bare date (text of 10 characters, or a ``date``) is the end of that day in ``tz``, or its
+    start with ``start_of_day``; text with an offset is that instant; text without one is read
+    in ``tz``. Anything else raises :class:`InvalidValue` naming ``field``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    try:
+        if isinstance(value, date):
+            return _day_bound(value, start_of_day, tz)
+        text = value.strip()
+        if len(text) == 10:
+            return _day_bound(date.fromisoformat(text), start_of_day, tz)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # Far dates: an instant must still have a day after it (and one before) to compare
+        # with, in any offset.
+        parsed.astimezone(UTC) + timedelta(days=2)
+        parsed.astimezone(UTC) - timedelta(days=2)
+    except (ValueError, OverflowError):
+        raise InvalidValue(field, value, "not an ISO date or date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def _day_bound(day: date, start_of_day: bool, tz: tzinfo) -> datetime:
+    start = datetime.combine(day, time(), tz)
+    if start_of_day:
+        return start
+    try:
+        return datetime.combine(day + timedelta(days=1), time(), tz) - timedelta(microseconds=1)
+    except OverflowError:  # 9999-12-31: the end of time as Python counts it
+        return datetime.combine(day, time.max, tz)
+
+
+def parse_moment(text: str, tz: tzinfo = UTC) -> datetime:
+    """:func:`moment` of a required text value."""
+    parsed = moment("time", text, tz=tz)
+    assert parsed is not None
+    return parsed
+
+
+def iso(value: datetime) -> str:
+    """A row's time: fixed-width UTC ISO text with microseconds and ``Z``."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is C code and, with timespec, fixed width: 10x faster than strftime here.
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def iso_many(values: Sequence[datetime]) -> list[str]:
+    """``[iso(v) for v in values]``, ~10x faster: msgspec formats the whole list in C.
+
+    msgspec writes RFC 3339 with ``Z`` for UTC and leaves out a zero fraction, so a UTC time is
+    27 characters (20 without a fraction); any other length is another offset or a naive time,
+    formatted by :func:`iso`.
+    """
+    out: list[str] = msgspec.to_builtins(values)
+    if set(map(len, out)) <= {27}:
+        return out
+    for i, text in enumerate(out):
+        if len(text) == 20 and text[19] == "Z":
+            out[i] = text[:19] + ".000000Z"
+        elif len(text) != 27:
+            out[i] = iso(values[i])
+    return out
+
+
+def from_iso(text: str) -> datetime:
+    """The instant of a row's time (the inverse of :func:`iso`)."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def business_day(value: datetime, tz: tzinfo = UTC) -> date:
+    """The calendar day of a business time in the store's time zone: points expire and grants
+    are dated on it, and purchase days merge on it, whatever offset the caller sent."""
+    return value.astimezone(tz).date()
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: how read-model arrays count calendar days."""
+    return day.toordinal() - _EPOCH_ORDINAL

@@ -1,0 +1,139 @@
+"""The query API: every report as a msgspec Struct, computed from up-to-date read models.
+
+    from crm_es import CRM
+    from crm_es.reports import Reports
+
+    with CRM() as crm, Reports(crm) as reports:
+        seg = reports.segments(as_of="2026-06-30")
+        print(seg.segment_sizes)
+
+By default a report first brings the read models up to date (``refresh=True``): read-your-writes
+for embedded use. A deployment with a follower process can pass ``refresh=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final
+
+import msgspec
+
+from crm_es.analytics.churn_rule import ChurnRule
+from crm_es.projections.engine import ProjectionEngine
+from crm_es.projections.models import read_models
+from crm_es.reports import agenda, churn, kpi, satisfaction, segments
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
+from crm_es.store.store import HasStore, Store, store_of
+
+REPORT_NAMES: Final = ("segments", "satisfaction", "churn", "agenda", "kpi")
+
+TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
+    "segments": segments.table_rows,
+    "satisfaction": satisfaction.table_rows,
+    "churn": churn.table_rows,
+    "agenda": agenda.table_rows,
+    "kpi": kpi.table_rows,
+}
+
+Moment = str | datetime | None
+
+
+class Reports:
+    def __init__(self, source: Store | HasStore, *, refresh: bool = True) -> None:
+        """``source``: the store, or the service that owns it (``Reports(crm)``)."""
+        self.store = store_of(source)
+        self.engine = ProjectionEngine(self.store, read_models())
+        self.refresh = refresh
+
+    def __enter__(self) -> Reports:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def _run(
+        self, build: Callable[[Tx, dict[str, str], ReportQuery], Any], query: ReportQuery
+    ) -> Any:
+        if self.refresh:
+            self.engine.catch_up_all()
+        with self.engine.db.reading() as tx:
+            tables = self.engine.all_active_tables(tx)
+            return build(tx, tables, query)
+
+    def segments(
+        self, as_of: Moment = None, known_at: Moment = None, rule: ChurnRule | None = None
+    ) -> segments.SegmentsReport:
+        """``rule`` decides the churned lifecycle stage (default: k = 3, floor 270 days)."""
+        query = ReportQuery.at(as_of, known_at)
+        report: segments.SegmentsReport = self._run(
+            lambda tx, t, q: segments.segments_report(tx, t, q, rule=rule), query
+        )
+        return report
+
+    def churn(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        time_unit: churn.TimeUnit = "week",
+        horizon_days: int = 90,
+        rule: ChurnRule | None = None,
+    ) -> churn.ChurnReport:
+        query = ReportQuery.at(as_of, known_at)
+        report: churn.ChurnReport = self._run(
+            lambda tx, t, q: churn.churn_report(tx, t, q, time_unit, horizon_days, rule), query
+        )
+        return report
+
+    def satisfaction(
+        self, as_of: Moment = None, known_at: Moment = None
+    ) -> satisfaction.SatisfactionReport:
+        query = ReportQuery.at(as_of, known_at)
+        report: satisfaction.SatisfactionReport = self._run(satisfaction.satisfaction_report, query)
+        return report
+
+    def agenda(
+        self, as_of: Moment = None, known_at: Moment = None, days_ahead: int = 14
+    ) -> agenda.AgendaReport:
+        query = ReportQuery.at(as_of, known_at)
+        report: agenda.AgendaReport = self._run(
+            lambda tx, t, q: agenda.agenda_report(tx, t, q, days_ahead), query
+        )
+        return report
+
+    def kpi(self, as_of: Moment = None, known_at: Moment = None) -> kpi.KpiReport:
+        query = ReportQuery.at(as_of, known_at)
+        report: kpi.KpiReport = self._run(kpi.kpi_report, query)
+        return report
+
+
+def to_csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, list | dict):
+        return msgspec.json.encode(value).decode()
+    return "" if value is None else value
+
+
+def to_json(report: Any) -> bytes:
+    return msgspec.json.encode(report)

@@ -1,0 +1,181 @@
+"""The churn report: rule status per customer, BG/NBD P(alive) and expected purchases, win-back.
+
+The BG/NBD model is fitted by maximum likelihood on the population of purchasers as of the date
+(see :mod:`crm_es.analytics.bgnbd`), with x = repeat purchase days, t_x = time from the first to
+the last purchase day and T = time from the first purchase day to the reference date.
+
+Everything is computed for the whole population at once from the columns of
+:mod:`crm_es.reports.facts.population` (its churn rule is :mod:`crm_es.analytics.churn_rule`),
+so the statuses here are the ones the segments report shows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Final, Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from crm_es.analytics.bgnbd import FloatArray, expected_purchases, fit_bgnbd, p_alive
+from crm_es.analytics.churn_rule import STATUS_NAMES, ChurnRule
+from crm_es.domain.times import day_number
+from crm_es.domain.values import TIER_CURRENCY
+from crm_es.reports.facts.population import load_population
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
+
+TimeUnit = Literal["day", "week"]
+UNIT_DAYS: Final[dict[str, float]] = {"day": 1.0, "week": 7.0}
+# A customer whose first purchase is on the reference day has T = 0; the model needs T > 0.
+MIN_T_DAYS: Final = 0.5
+MIN_CUSTOMERS_TO_FIT: Final = 10
+
+
+class BgNbdFit(msgspec.Struct, frozen=True):
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    converged: bool
+    customers: int
+    time_unit: str
+
+
+class CustomerChurn(msgspec.Struct, frozen=True):
+    customer_id: str
+    external_ref: str | None
+    owner: str | None
+    status: str  # active | at_risk | churned
+    explicit: bool  # churned by a CustomerChurned event rather than by the rule
+    won_back: bool
+    days_since_last_purchase: int | None
+    threshold_days: float | None
+    x: int
+    t_x: float
+    T: float
+    p_alive: float | None
+    expected_purchases: float | None
+
+
+class ChurnReport(msgspec.Struct, frozen=True):
+    as_of: str
+    known_at: str
+    rule: ChurnRule
+    horizon_days: int
+    bgnbd: BgNbdFit | None
+    status_counts: dict[str, int]
+    won_back: int
+    customers: list[CustomerChurn]
+
+
+def _rounded(values: FloatArray) -> list[float | None]:
+    """``round(v, 6)`` of each value (Python's: the double nearest to the exact value rounded to
+    6 decimals, half to even), None where not finite.
+
+    Vectorised: k = the nearest integer to v·10⁶ and k / 10⁶ (one correctly rounded division, so
+    the double nearest to k·10⁻⁶, as ``round`` gives). v·10⁶ in floating point can only pick a
+    different k than the exact product when it lies within a few ulps of a half-integer; those
+    values, and huge ones, are left to ``round`` itself.
+    """
+    finite = np.isfinite(values)
+    with np.errstate(all="ignore"):
+        scaled = values * 1e6
+        nearest = np.round(scaled) / 1e6
+        off_half = np.abs(scaled - np.floor(scaled) - 0.5)
+        risky = finite & ((off_half <= 4 * np.spacing(np.abs(scaled))) | (np.abs(values) >= 1e9))
+    out: list[float | None] = nearest.tolist()
+    for i in np.flatnonzero(risky).tolist():
+        out[i] = round(float(values[i]), 6)
+    for i in np.flatnonzero(~finite).tolist():
+        out[i] = None
+    return out
+
+
+def _pick(values: list[Any], at: npt.NDArray[np.int64]) -> list[Any]:
+    return list(map(values.__getitem__, at.tolist()))
+
+
+def churn_report(
+    tx: Tx,
+    tables: dict[str, str],
+    query: ReportQuery,
+    time_unit: TimeUnit = "week",
+    horizon_days: int = 90,
+    rule: ChurnRule | None = None,
+) -> ChurnReport:
+    rule = rule or ChurnRule()
+    unit = UNIT_DAYS[time_unit]
+    as_of = query.reference_date
+    pop = load_population(tx, tables, query, TIER_CURRENCY, rule)
+    customers, facts, churn, thresholds, statuses = (
+        pop.customers,
+        pop.facts,
+        pop.churn,
+        pop.thresholds,
+        pop.statuses,
+    )
+    # Customers with a purchase day, in profile order.
+    buyers = pop.buyers
+    first, last = facts.first_day[buyers], facts.last_day[buyers]
+    xs = (facts.purchase_days[buyers] - 1).astype(np.float64)
+    t_xs = (last - first).astype(np.float64) / unit
+    ts = np.maximum((day_number(as_of) - first).astype(np.float64), MIN_T_DAYS) / unit
+
+    fit: BgNbdFit | None = None
+    alive: list[float | None] = [None] * buyers.size
+    expected: list[float | None] = [None] * buyers.size
+    if buyers.size >= MIN_CUSTOMERS_TO_FIT:
+        params = fit_bgnbd(xs, t_xs, ts)
+        fit = BgNbdFit(
+            r=params.r, alpha=params.alpha, a=params.a, b=params.b,
+            log_likelihood=params.log_likelihood, converged=params.converged,
+            customers=params.n_customers, time_unit=time_unit,
+        )  # fmt: skip
+        with np.errstate(all="ignore"):  # a degenerate fit can overflow; reported as null
+            alive = _rounded(p_alive(params, xs, t_xs, ts))
+            expected = _rounded(expected_purchases(params, horizon_days / unit, xs, t_xs, ts))
+
+    ids, refs, owners = (_pick(column, buyers) for column in customers[:3])
+    status = [STATUS_NAMES[code] for code in statuses[buyers].tolist()]
+    if churn:
+        churn_of = list(map(churn.get, ids))
+        explicit = [bool(f and f.explicit_churned) for f in churn_of]
+        won_back = [bool(f and f.won_back) for f in churn_of]
+    else:
+        explicit = won_back = [False] * len(ids)
+    rows = list(
+        map(
+            CustomerChurn,
+            ids,
+            refs,
+            owners,
+            status,
+            explicit,
+            won_back,
+            (day_number(as_of) - last).tolist(),
+            thresholds[buyers].tolist(),
+            (facts.purchase_days[buyers] - 1).tolist(),
+            t_xs.tolist(),
+            ts.tolist(),
+            alive,
+            expected,
+        )
+    )
+    counts = Counter(status)
+    return ChurnReport(
+        as_of=query.as_of_iso,
+        known_at=query.known_at_iso,
+        rule=rule,
+        horizon_days=horizon_days,
+        bgnbd=fit,
+        status_counts={s: counts[s] for s in ("active", "at_risk", "churned")},
+        won_back=sum(won_back),
+        customers=rows,
+    )
+
+
+def table_rows(report: ChurnReport) -> list[dict[str, object]]:
+    return [msgspec.structs.asdict(c) for c in report.customers]

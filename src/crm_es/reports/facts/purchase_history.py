@@ -1,0 +1,89 @@
+"""Per-customer purchase history as of a query, and the rule-based churn status built on it.
+
+Shared by the segments report (RFM, lifecycle) and the churn report (rule status, BG/NBD), so
+both agree on what a purchase day, a net spend and a churned customer are. These are the
+definitions, one customer at a time; the two reports compute the same figures for the whole
+population at once with :mod:`crm_es.projections.purchase_arrays`, and the tests hold both equal.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import msgspec
+
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
+
+
+class CustomerRow(msgspec.Struct):
+    customer_id: str
+    external_ref: str | None
+    owner: str | None
+    region: str | None
+    tier: str
+    registered_at: str
+
+
+class PurchaseHistory(msgspec.Struct):
+    days: list[date]  # distinct purchase days up to as_of, ascending
+    net_spend: int = 0  # minor units of the report currency, purchases minus refunds
+
+
+class ChurnFacts(msgspec.Struct):
+    explicit_churned: bool = False  # latest churn fact is CustomerChurned
+    won_back: bool = False  # latest churn fact is CustomerWonBack
+    last_change: str | None = None
+
+
+def load_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, CustomerRow]:
+    rows = tx.query(
+        f"SELECT customer_id, external_ref, owner, region, tier, registered_at "
+        f"FROM {tables['profile']} WHERE registered_at <= ? AND registered_recorded_at <= ? "
+        "ORDER BY customer_id",
+        (query.as_of_iso, query.known_at_iso),
+    )
+    return {r[0]: CustomerRow(*r) for r in rows}
+
+
+def load_purchase_histories(
+    tx: Tx, tables: dict[str, str], query: ReportQuery, currency: str
+) -> dict[str, PurchaseHistory]:
+    cut, params = query.cut()
+    histories: dict[str, PurchaseHistory] = {}
+    rows = tx.query(
+        f"SELECT customer_id, day, SUM(CASE WHEN currency = ? THEN amount ELSE 0 END) "
+        f"FROM {tables['purchases']} WHERE {cut} GROUP BY customer_id, day "
+        "ORDER BY customer_id, day",
+        (currency, *params),
+    )
+    for customer_id, day, amount in rows:
+        history = histories.get(customer_id)
+        if history is None:
+            history = histories[customer_id] = PurchaseHistory(days=[])
+        history.days.append(date.fromisoformat(day))
+        history.net_spend += int(amount)
+    refunds = tx.query(
+        f"SELECT customer_id, SUM(amount) FROM {tables['refunds']} "
+        f"WHERE {cut} AND currency = ? GROUP BY customer_id",
+        (*params, currency),
+    )
+    for customer_id, amount in refunds:
+        if customer_id in histories:
+            histories[customer_id].net_spend -= int(amount)
+    return histories
+
+
+def load_churn_facts(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, ChurnFacts]:
+    cut, params = query.cut()
+    facts: dict[str, ChurnFacts] = {}
+    rows = tx.query(
+        f"SELECT customer_id, kind, occurred_at FROM {tables['churn_facts']} WHERE {cut} "
+        "ORDER BY customer_id, occurred_at, version",
+        params,
+    )
+    for customer_id, kind, occurred_at in rows:
+        facts[customer_id] = ChurnFacts(
+            explicit_churned=kind == "churned", won_back=kind == "won_back", last_change=occurred_at
+        )
+    return facts

@@ -1,0 +1,130 @@
+"""Staff KPIs per owner: customers, revenue, satisfaction, complaint handling and care tasks.
+
+Every figure is as of the query (occurred_at <= as_of, recorded_at <= known_at) and attributed to
+the customer's *current* owner (the profile keeps no ownership history); customers without an
+owner are grouped under ``(unassigned)``. Revenue is net spend (purchases − refunds) in the tier
+currency (CNY); amounts in other currencies are left out rather than converted. A care task is on
+time when the UTC day of its completion's business time is on or before its due date.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from crm_es.analytics.satisfaction import rate
+from crm_es.domain.values import TIER_CURRENCY, format_minor
+from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
+from crm_es.reports.facts.feedback import (
+    Answer,
+    ComplaintState,
+    complaint_fields,
+    fold_complaints,
+    group_by,
+    load_answers,
+    load_refs,
+    owner_of,
+    survey_fields,
+)
+from crm_es.reports.facts.purchase_history import load_customers, load_purchase_histories
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
+
+KPI_CURRENCY: Final = TIER_CURRENCY
+
+
+class OwnerKpi(msgspec.Struct, frozen=True, kw_only=True):
+    owner: str
+    customers: int  # registered as of the cut
+    revenue: str  # net spend in KPI_CURRENCY, decimal string
+    responses: int  # survey answers of the owner's customers
+    csat: float | None
+    nps: float | None
+    complaints: int  # filed by the cut
+    complaints_open: int
+    resolution_hours_median: float | None
+    care_tasks_done: int
+    care_tasks_on_time_rate: float | None  # % of completed tasks completed on or before due_on
+    care_tasks_overdue: int  # still scheduled, due before the reference date
+
+
+class KpiReport(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: str
+    known_at: str
+    reference_date: str
+    currency: str
+    owners: list[OwnerKpi]
+
+
+def _on_time(task: TaskState) -> bool:
+    return (
+        task.completed_on is not None
+        and task.due_on is not None
+        and task.completed_on <= task.due_on
+    )
+
+
+def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
+    refs = load_refs(tx, tables)
+    today = query.reference_date
+
+    def owner(cid: str) -> str:
+        return owner_of(refs, cid)
+
+    customers: dict[str, int] = {}
+    for cid in load_customers(tx, tables, query):
+        customers[owner(cid)] = customers.get(owner(cid), 0) + 1
+    revenue: dict[str, int] = {}
+    for cid, history in load_purchase_histories(tx, tables, query, KPI_CURRENCY).items():
+        revenue[owner(cid)] = revenue.get(owner(cid), 0) + history.net_spend
+
+    def by_owner(fact: Answer | ComplaintState | TaskState) -> str:
+        return owner(fact.customer_id)
+
+    answers = group_by(load_answers(tx, tables, query), by_owner)
+    complaints = group_by(fold_complaints(tx, tables, query), by_owner)
+    tasks = group_by(fold_tasks(tx, tables, query), by_owner)
+
+    rows = []
+    as_of = query.as_of_iso
+    for name in sorted(
+        customers.keys() | revenue.keys() | answers.keys() | complaints.keys() | tasks.keys()
+    ):
+        survey = survey_fields(answers.get(name, []))
+        complaint = complaint_fields(complaints.get(name, []), as_of)
+        owned_tasks = tasks.get(name, [])
+        done = [t for t in owned_tasks if t.status == "completed"]
+        overdue = [
+            t
+            for t in owned_tasks
+            if t.status == "scheduled" and t.due_on is not None and t.due_on < today
+        ]
+        rows.append(
+            OwnerKpi(
+                owner=name,
+                customers=customers.get(name, 0),
+                revenue=format_minor(revenue.get(name, 0), KPI_CURRENCY),
+                responses=survey["responses"],
+                csat=survey["csat"],
+                nps=survey["nps"],
+                complaints=complaint["filed"],
+                complaints_open=complaint["open"],
+                resolution_hours_median=complaint["resolution_hours_median"],
+                care_tasks_done=len(done),
+                care_tasks_on_time_rate=rate(sum(1 for t in done if _on_time(t)), len(done)),
+                care_tasks_overdue=len(overdue),
+            )
+        )
+    return KpiReport(
+        as_of=as_of,
+        known_at=query.known_at_iso,
+        reference_date=today.isoformat(),
+        currency=KPI_CURRENCY,
+        owners=rows,
+    )
+
+
+def table_rows(report: KpiReport) -> list[dict[str, object]]:
+    """One row per owner."""
+    return [msgspec.structs.asdict(row) for row in report.owners]

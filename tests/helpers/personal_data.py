@@ -1,0 +1,55 @@
+"""Distinctive personal values put everywhere personal data can go; finding any of them in the
+raw store, a file or an export means personal data leaked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crm_es import CRM
+from crm_es.domain.ids import customer_id_for_ref
+
+# Distinctive values: any of them found in the raw store means personal data leaked.
+NAME, EMAIL, PHONE, BIRTHDAY = (
+    "欧阳娜娜",
+    "nana.ouyang@example.org",
+    "+86 139 1234 5678",
+    "1987-11-29",
+)
+
+
+FREE_TEXT = "欧阳娜娜 called about her neighbour's address"
+
+
+SECRETS = (NAME, EMAIL, PHONE, BIRTHDAY, FREE_TEXT, "nana.ouyang", "1234 5678")
+
+
+def fill(crm: CRM) -> None:
+    """Personal data in every place it can go: registration, profile, free text, snapshots."""
+    crm.register_customer(
+        external_ref="C-1", name=NAME, email=EMAIL, phone=PHONE, birthday=BIRTHDAY, region="华东"
+    )
+    crm.update_profile(customer="C-1", email=EMAIL.upper())
+    crm.log_contact(
+        customer="C-1", channel="phone", direction="inbound", summary=FREE_TEXT, feedback=FREE_TEXT
+    )
+    crm.record_service(customer="C-1", phase="after-sale", kind="delivery", summary=FREE_TEXT)
+    crm.file_complaint(
+        customer="C-1", complaint_id="K-1", category="delivery", severity="high",
+        description=FREE_TEXT,
+    )  # fmt: skip
+    crm.resolve_complaint(customer="C-1", complaint_id="K-1", resolution="apologised")
+    crm.follow_up_complaint(customer="C-1", complaint_id="K-1", satisfied=False, note=FREE_TEXT)
+    crm.answer_survey(customer="C-1", survey_id="S-1", metric="csat", score=2, comment=FREE_TEXT)
+    crm.schedule_care_task(
+        customer="C-1", task_id="T-1", kind="birthday_greeting", due_on="2026-11-29", note=FREE_TEXT
+    )
+    crm.complete_care_task(customer="C-1", task_id="T-1", note=FREE_TEXT)
+    crm.take_snapshot(customer_id_for_ref("C-1"))
+
+
+def leaks(data: bytes) -> list[str]:
+    return [s for s in SECRETS if s.encode() in data or s.upper().encode() in data]
+
+
+def sqlite_bytes(tmp_path: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(tmp_path.glob("crm.db*"))}

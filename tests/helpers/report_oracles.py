@@ -1,0 +1,54 @@
+"""The report figures one customer at a time, written the plain way: the oracles the
+population-wide (numpy) definitions in ``crm_es.analytics`` and ``crm_es.reports.facts`` are
+held equal to."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import pairwise
+
+from crm_es.analytics.churn_rule import ChurnRule
+from crm_es.analytics.rfm import RfmScore
+from crm_es.analytics.satisfaction import median
+from crm_es.reports.facts.population import LOYAL_SEGMENTS, LOYAL_TIERS
+from crm_es.reports.facts.purchase_history import ChurnFacts, PurchaseHistory
+
+
+def churn_threshold_days(days: list[date], rule: ChurnRule) -> float:
+    if len(days) < 2:
+        return float(rule.floor_days)
+    gaps = [(b - a).days for a, b in pairwise(days)]
+    typical = median(gaps) or 0.0
+    return max(rule.k * typical, float(rule.floor_days))
+
+
+def rule_status(
+    history: PurchaseHistory | None, churn: ChurnFacts | None, as_of: date, rule: ChurnRule
+) -> str:
+    """``churned`` (explicitly or by the hiatus rule), ``at_risk``, ``active`` or ``prospect``."""
+    if churn is not None and churn.explicit_churned:
+        return "churned"
+    if history is None or not history.days:
+        return "prospect"
+    threshold = churn_threshold_days(history.days, rule)
+    silent = (as_of - history.days[-1]).days
+    if silent > threshold:
+        return "churned"
+    if silent > rule.at_risk_share * threshold:
+        return "at_risk"
+    return "active"
+
+
+def lifecycle_stage(
+    status: str, won_back: bool, purchase_days: int, score: RfmScore | None, tier: str
+) -> str:
+    """One customer's lifecycle stage."""
+    if status == "churned":
+        return "churned"
+    if won_back:
+        return "won_back"
+    if purchase_days == 0:
+        return "prospect"
+    if (score is not None and score.segment in LOYAL_SEGMENTS) or tier in LOYAL_TIERS:
+        return "loyal"
+    return "new" if purchase_days == 1 else "repeat"

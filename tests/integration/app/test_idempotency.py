@@ -1,0 +1,119 @@
+"""A command re-sent with the same command_id is done once: same result, nothing appended."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crm_es import CRM, CommandResult
+from crm_es.cli import main
+from crm_es.domain import commands as cmd
+from crm_es.domain.errors import IdempotencyConflict
+
+
+def head(crm: CRM) -> int:
+    return crm.recorder.max_notification_id() or 0
+
+
+def test_a_resent_command_returns_the_original_result_and_appends_nothing(store_url: str) -> None:
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1")
+        first = crm.grant_points(customer="C-1", points=10, command_id="grant-1")
+        before = head(crm)
+        again = crm.grant_points(customer="C-1", points=10, command_id="grant-1")
+        assert (again.customer_id, again.version, again.events) == (
+            first.customer_id,
+            first.version,
+            first.events,
+        )
+        assert again.duplicate and not first.duplicate
+        assert head(crm) == before
+    with CRM(store_url) as restarted:  # after a restart: nothing cached, the record is stored
+        third = restarted.grant_points(customer="C-1", points=10, command_id="grant-1")
+        assert third.duplicate and third.version == first.version
+        assert restarted.get_customer("C-1").points_balance == 10
+
+
+def test_the_same_command_id_with_another_payload_is_a_clear_error(crm: CRM) -> None:
+    crm.register_customer(external_ref="C-1")
+    crm.grant_points(customer="C-1", points=10, command_id="grant-1")
+    before = head(crm)
+    with pytest.raises(IdempotencyConflict, match="'grant-1' was already used for a different"):
+        crm.grant_points(customer="C-1", points=99, command_id="grant-1")
+    assert head(crm) == before
+
+
+def test_concurrent_resends_apply_the_command_exactly_once(store_url: str) -> None:
+    with CRM(store_url) as setup:
+        setup.register_customer(external_ref="C-1")
+    apps = [CRM(store_url) for _ in range(4)]  # separate caches, like separate processes
+    results: list[CommandResult] = []
+
+    def send(app: CRM) -> None:
+        for i in range(10):
+            results.append(app.grant_points(customer="C-1", points=1, command_id=f"g-{i}"))
+
+    threads = [threading.Thread(target=send, args=(a,)) for a in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(results) == 40
+        assert apps[0].get_customer("C-1").points_balance == 10
+        assert sum(1 for r in results if not r.duplicate) == 10
+    finally:
+        for a in apps:
+            a.close()
+
+
+def test_execute_many_skips_commands_already_done_also_within_one_chunk(crm: CRM) -> None:
+    commands = [
+        cmd.RegisterCustomer(external_ref="C-1", command_id="reg"),
+        cmd.GrantPoints(customer="C-1", points=5, command_id="g"),
+        cmd.GrantPoints(customer="C-1", points=5, command_id="g"),
+    ]
+    outcomes = list(crm.execute_many(commands))
+    assert [getattr(o, "duplicate", None) for o in outcomes] == [False, False, True]
+    again = list(crm.execute_many(commands))
+    assert all(getattr(o, "duplicate", False) for o in again)
+    assert crm.get_customer("C-1").points_balance == 5
+
+
+def test_re_running_an_exec_file_appends_nothing_even_from_another_process(
+    store_url: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "commands.jsonl"
+    script.write_text(
+        "\n".join(
+            [
+                '{"type":"register_customer","external_ref":"C-1"}',
+                '{"type":"grant_points","customer":"C-1","points":10}',
+                '{"type":"grant_points","customer":"C-1","points":10}',  # identical line: a second grant
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    first = CliRunner().invoke(main, ["--db", store_url, "exec", str(script)])
+    assert first.exit_code == 0
+    assert [json.loads(x)["version"] for x in first.stdout.splitlines()] == [1, 2, 3]
+    rerun = subprocess.run(
+        [sys.executable, "-m", "crm_es.cli", "--db", store_url, "exec", str(script)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    results = [json.loads(x) for x in rerun.stdout.splitlines()]
+    assert [r["duplicate"] for r in results] == [True, True, True]
+    with CRM(store_url) as crm:
+        assert crm.get_customer("C-1").points_balance == 20 and head(crm) == 3
