@@ -81,7 +81,7 @@ class RowError(msgspec.Struct, frozen=True):
     error: str
 
 
-class ImportReport(msgspec.Struct):
+class CsvImportReport(msgspec.Struct):
     file: str
     kind: str
     rows: int = 0
@@ -162,9 +162,9 @@ def import_csv(
     register_missing: bool = False,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = IMPORT_CHUNK_ROWS,
-) -> ImportReport:
+) -> CsvImportReport:
     """Import ``kind`` ("customers" or "purchases") rows from ``path``; see the module doc."""
-    report = ImportReport(file=str(path), kind=kind)
+    report = CsvImportReport(file=str(path), kind=kind)
     started = time.monotonic()
     seen: Counter[str] = Counter()
     # (line, is_auto_registration) of each command handed to execute_many, in order: its
@@ -228,7 +228,7 @@ def _row_commands(
     return [(cmd.validate_command(registration), True), (command, False)]
 
 
-def _count(report: ImportReport, line: int, outcome: object) -> None:
+def _count(report: CsvImportReport, line: int, outcome: object) -> None:
     if isinstance(outcome, DuplicateId | CustomerAlreadyRegistered) or (
         isinstance(outcome, CommandResult) and outcome.duplicate
     ):

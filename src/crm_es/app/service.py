@@ -175,6 +175,9 @@ class CRM(CommandMethods, Application[UUID]):
             command, customer_id, customer, may_be_stale=cached is not None, now=self.clock()
         )
         if not new_events:
+            # Nothing to do now; but a command re-sent with its id is answered as done.
+            if (done := self._done(command)) is not None:
+                return done
             assert customer is not None
             return CommandResult(customer_id, customer.version, 0)
         record = command_record(command, customer_id, new_events)

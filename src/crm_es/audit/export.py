@@ -85,7 +85,7 @@ class ExportEnd(msgspec.Struct, tag="end", tag_field="kind", kw_only=True):
 ExportLine = ExportHeader | ExportKey | ExportEvent | ExportEnd
 
 
-class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
+class HistoryImportReport(msgspec.Struct, frozen=True, kw_only=True):
     streams: int
     events: int
     digest: str
@@ -145,7 +145,7 @@ def export_history(
         if cid in stopped:
             continue
         event: CustomerEvent = store.codec.to_domain_event(stored)
-        if cut is not None and event.timestamp > cut:
+        if cut is not None and event.recorded_at > cut:
             stopped.add(cid)
             continue
         if cid not in heads:
@@ -217,7 +217,7 @@ def _check_file(path: Path) -> tuple[dict[UUID, tuple[int, bytes]], dict[UUID, E
     return heads, keys, events
 
 
-def import_history(source: Store | HasStore, path: Path) -> ImportReport:
+def import_history(source: Store | HasStore, path: Path) -> HistoryImportReport:
     """Import an audit export into a store that holds none of its streams."""
     store = store_of(source)
     heads, keys, events = _check_file(path)
@@ -254,7 +254,7 @@ def import_history(source: Store | HasStore, path: Path) -> ImportReport:
             assert customer is not None
             store.take_snapshot(customer)
     digest = heads_digest(imported)
-    return ImportReport(
+    return HistoryImportReport(
         streams=len(imported),
         events=events,
         digest=digest,

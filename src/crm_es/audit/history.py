@@ -59,7 +59,7 @@ def filtered_history(
     start, end = moment("since", since, start_of_day=True), moment("until", until)
     classes = event_types(types)
     for event in customer_history(store, customer):
-        if (start and event.timestamp < start) or (end and event.timestamp > end):
+        if (start and event.recorded_at < start) or (end and event.recorded_at > end):
             continue
         if classes and not isinstance(event, classes):
             continue
@@ -137,7 +137,7 @@ def history_row(event: ev.CustomerEvent) -> dict[str, Any]:
     """One row of the history table (times in UTC, to the second)."""
     return {
         "version": event.originator_version,
-        "recorded (UTC)": event.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "recorded (UTC)": event.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "occurred (UTC)": event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "type": ev.event_type_name(event),
         "actor": event.actor,
@@ -157,7 +157,7 @@ def event_record(event: ev.CustomerEvent) -> dict[str, Any]:
         "type": ev.event_type_name(event),
         "customer_id": data.pop("originator_id"),
         "version": data.pop("originator_version"),
-        "recorded_at": data.pop("timestamp"),
+        "recorded_at": data.pop("recorded_at"),
         "occurred_at": data.pop("occurred_at"),
     }
     record.update(data)
@@ -167,7 +167,7 @@ def event_record(event: ev.CustomerEvent) -> dict[str, Any]:
 _JSON: Final = msgspec.json.Encoder()
 _ID_KEY: Final = b'{"originator_id":'
 # Envelope keys as an event encodes them -> as a history line names them (see event_record).
-_RENAMED: Final = ((b'"originator_version":', b'"version":'), (b'"timestamp":', b'"recorded_at":'))
+_RENAMED: Final = ((b'"originator_version":', b'"version":'),)
 _LINE_STARTS: dict[type[ev.CustomerEvent], bytes] = {}
 
 

@@ -29,7 +29,7 @@ def customer_as_of(
     for event in events:
         exists = True
         late = as_of is not None and event.occurred_at > as_of
-        if late or (known_at is not None and event.timestamp > known_at):
+        if late or (known_at is not None and event.recorded_at > known_at):
             if state is None:
                 break  # registration itself is outside the cut: nothing else can count
             continue

@@ -74,11 +74,7 @@ class CustomerCommand(Command, frozen=True, kw_only=True):
     customer: Id
 
 
-def _tagged(cls_name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
-
-
-class RegisterCustomer(Command, frozen=True, kw_only=True, tag=_tagged):
+class RegisterCustomer(Command, frozen=True, kw_only=True, tag="register_customer"):
     external_ref: Id | None = None
     kind: CustomerKind = CustomerKind.INDIVIDUAL
     category: Category = Category.POTENTIAL
@@ -95,7 +91,7 @@ class RegisterCustomer(Command, frozen=True, kw_only=True, tag=_tagged):
     tags: Annotated[list[Id], Meta(max_length=50)] = []
 
 
-class UpdateProfile(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class UpdateProfile(CustomerCommand, frozen=True, kw_only=True, tag="update_profile"):
     kind: CustomerKind | UnsetType = UNSET
     category: Category | UnsetType = UNSET
     region: Text | UnsetType | None = UNSET
@@ -108,21 +104,21 @@ class UpdateProfile(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     birthday: date | UnsetType | None = UNSET
 
 
-class ChangeTags(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ChangeTags(CustomerCommand, frozen=True, kw_only=True, tag="change_tags"):
     add: Annotated[list[Id], Meta(max_length=50)] = []
     remove: Annotated[list[Id], Meta(max_length=50)] = []
 
 
-class AssignOwner(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class AssignOwner(CustomerCommand, frozen=True, kw_only=True, tag="assign_owner"):
     owner: Id | None
 
 
-class ChangeConsent(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ChangeConsent(CustomerCommand, frozen=True, kw_only=True, tag="change_consent"):
     marketing: bool
     lawful_basis: Text | None = None
 
 
-class LogContact(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class LogContact(CustomerCommand, frozen=True, kw_only=True, tag="log_contact"):
     channel: Channel
     direction: Direction
     summary: LongText | None = None
@@ -137,7 +133,7 @@ class LineItemInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     name: Text | None = None
 
 
-class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag="record_purchase"):
     order_id: Id
     amount: Decimal
     currency: Currency
@@ -147,13 +143,13 @@ class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     staff: Id | None = None
 
 
-class RefundPurchase(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class RefundPurchase(CustomerCommand, frozen=True, kw_only=True, tag="refund_purchase"):
     order_id: Id
     amount: Decimal | None = None  # default: everything still refundable on the order
     currency: Currency | None = None  # must match the order's currency when given
 
 
-class RecordService(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class RecordService(CustomerCommand, frozen=True, kw_only=True, tag="record_service"):
     phase: ServicePhase
     kind: ServiceKind
     summary: LongText | None = None
@@ -161,7 +157,7 @@ class RecordService(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     staff: Id | None = None
 
 
-class FileComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class FileComplaint(CustomerCommand, frozen=True, kw_only=True, tag="file_complaint"):
     complaint_id: Id
     category: Text
     severity: Severity
@@ -169,29 +165,29 @@ class FileComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     description: LongText | None = None
 
 
-class EscalateComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class EscalateComplaint(CustomerCommand, frozen=True, kw_only=True, tag="escalate_complaint"):
     complaint_id: Id
     escalated_to: Id | None = None
 
 
-class ResolveComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ResolveComplaint(CustomerCommand, frozen=True, kw_only=True, tag="resolve_complaint"):
     complaint_id: Id
     resolution: Text
     compensation: Decimal | None = None
     compensation_currency: Currency | None = None
 
 
-class ReopenComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ReopenComplaint(CustomerCommand, frozen=True, kw_only=True, tag="reopen_complaint"):
     complaint_id: Id
 
 
-class FollowUpComplaint(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class FollowUpComplaint(CustomerCommand, frozen=True, kw_only=True, tag="follow_up_complaint"):
     complaint_id: Id
     satisfied: bool
     note: LongText | None = None
 
 
-class AnswerSurvey(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class AnswerSurvey(CustomerCommand, frozen=True, kw_only=True, tag="answer_survey"):
     survey_id: Id
     metric: Metric
     score: Score | None = None
@@ -203,7 +199,7 @@ class AnswerSurvey(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     channel: Channel | None = None
 
 
-class GrantPoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class GrantPoints(CustomerCommand, frozen=True, kw_only=True, tag="grant_points"):
     points: Points
     expires_on: date | None = None
     # Named ``reason`` on the wire (design §4); stored as ``grant_reason`` on the event because the
@@ -211,16 +207,16 @@ class GrantPoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     reason: Text | None = None
 
 
-class RedeemPoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class RedeemPoints(CustomerCommand, frozen=True, kw_only=True, tag="redeem_points"):
     points: Points
     reward: Text | None = None
 
 
-class ExpirePoints(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ExpirePoints(CustomerCommand, frozen=True, kw_only=True, tag="expire_points"):
     """Expire every lot whose ``expires_on`` is before the command's business date."""
 
 
-class ScheduleCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ScheduleCareTask(CustomerCommand, frozen=True, kw_only=True, tag="schedule_care_task"):
     task_id: Id
     kind: CareKind
     due_on: date
@@ -229,25 +225,25 @@ class ScheduleCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
     note: LongText | None = None
 
 
-class CompleteCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class CompleteCareTask(CustomerCommand, frozen=True, kw_only=True, tag="complete_care_task"):
     task_id: Id
     outcome: Text | None = None
     note: LongText | None = None
 
 
-class CancelCareTask(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class CancelCareTask(CustomerCommand, frozen=True, kw_only=True, tag="cancel_care_task"):
     task_id: Id
 
 
-class ChurnCustomer(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ChurnCustomer(CustomerCommand, frozen=True, kw_only=True, tag="churn_customer"):
     churn_reason: Text
 
 
-class WinBackCustomer(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class WinBackCustomer(CustomerCommand, frozen=True, kw_only=True, tag="win_back_customer"):
     pass
 
 
-class ErasePersonalData(CustomerCommand, frozen=True, kw_only=True, tag=_tagged):
+class ErasePersonalData(CustomerCommand, frozen=True, kw_only=True, tag="erase_personal_data"):
     requested_by: Id
     legal_basis: Text | None = None
 
@@ -279,8 +275,15 @@ AnyCommand = (
     | ErasePersonalData
 )
 
+def command_type_name(command: Command | type[Command]) -> str:
+    """The wire ``type`` of a command: its explicit, stable tag (never derived from the class
+    name, so renaming a class changes neither the wire format nor stored idempotency hashes)."""
+    cls = command if isinstance(command, type) else type(command)
+    return str(cls.__struct_config__.tag)
+
+
 COMMAND_TYPES: dict[str, type[Command]] = {
-    _tagged(cls.__name__): cls for cls in AnyCommand.__args__
+    command_type_name(cls): cls for cls in AnyCommand.__args__
 }
 """Wire ``type`` -> command class."""
 
@@ -306,7 +309,3 @@ def validate_command(command: Command) -> Command:
     """Check a Struct built in Python against its declared constraints (raises ValidationError)."""
     return msgspec.convert(msgspec.to_builtins(command), type(command))
 
-
-def command_type_name(command: Command | type[Command]) -> str:
-    cls = command if isinstance(command, type) else type(command)
-    return _tagged(cls.__name__)

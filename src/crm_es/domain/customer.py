@@ -65,8 +65,8 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
 
     id: UUID
     version: int = 0
-    created_on: datetime
-    modified_on: datetime
+    registered_recorded_at: datetime  # knowledge time of the registration
+    last_recorded_at: datetime  # knowledge time of the last event
     registered_at: datetime  # business time of registration
     external_ref: str | None = None
     kind: CustomerKind = CustomerKind.INDIVIDUAL
@@ -111,8 +111,8 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
             raise ValueError(msg)
         return cls(
             id=event.originator_id,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            registered_recorded_at=event.recorded_at,
+            last_recorded_at=event.recorded_at,
             registered_at=event.occurred_at,
         )
 
@@ -138,7 +138,7 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
     def apply(self, event: ev.CustomerEvent) -> None:
         _EVOLVERS[type(event)](self, event)
         self.version = event.originator_version
-        self.modified_on = event.timestamp
+        self.last_recorded_at = event.recorded_at
 
 
 def evolve(customer: Customer | None, events: Iterable[ev.CustomerEvent]) -> Customer | None:
@@ -328,11 +328,11 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     TOPIC = "crm.customer.Snapshot"
-    SCHEMA = 2
+    SCHEMA = 3
     PII_FIELDS = _PERSONAL
     originator_id: UUID
     originator_version: int
-    timestamp: datetime
+    recorded_at: datetime
     schema: int
     state: bytes
     name: str | None = None
@@ -347,7 +347,7 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             originator_id=customer.id,
             originator_version=customer.version,
-            timestamp=customer.modified_on,
+            recorded_at=customer.last_recorded_at,
             schema=cls.SCHEMA,
             state=msgspec.msgpack.encode(blanked),
             **personal,

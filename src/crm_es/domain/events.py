@@ -39,7 +39,7 @@ class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     originator_id: UUID
     originator_version: int
-    timestamp: datetime  # recorded (knowledge) time, set by the system
+    recorded_at: datetime  # knowledge time: when the system recorded it (set by the system)
     occurred_at: datetime  # business time: when it happened in the world
     actor: str
     command_id: str | None = None

@@ -124,5 +124,5 @@ class EventFeed:
     def _keys(events: list[Any]) -> list[RowKeys]:
         ids: list[str] = msgspec.to_builtins([e.originator_id for e in events])
         occurred = iso_many([e.occurred_at for e in events])
-        recorded = iso_many([e.timestamp for e in events])
+        recorded = iso_many([e.recorded_at for e in events])
         return list(map(RowKeys, ids, occurred, recorded))

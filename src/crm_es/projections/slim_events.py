@@ -21,6 +21,7 @@ from typing import Any, Final
 import msgspec
 
 from crm_es.domain.events import CustomerEvent
+from crm_es.store.codec import STORED_NAMES
 
 # Fields of the envelope and payloads that no read model reads. A read model that starts reading
 # one of them removes it here (the slim-versus-full test catches a field read but not decoded).
@@ -69,7 +70,10 @@ def slim_type(cls: type[CustomerEvent]) -> type[msgspec.Struct]:
             )
         else:
             fields.append((f.name, _plain(f.type)))
-    return msgspec.defstruct(f"Slim{cls.__name__}", fields, kw_only=True, gc=False)
+    # Decoded straight from the stored body: its keys as stored.
+    return msgspec.defstruct(
+        f"Slim{cls.__name__}", fields, kw_only=True, gc=False, rename=STORED_NAMES
+    )
 
 
 def slim_decoder(cls: type[CustomerEvent]) -> msgspec.msgpack.Decoder[Any]:

@@ -9,6 +9,10 @@ Layout of ``StoredEvent.state`` (all events and snapshots)::
     ...         body: msgpack of the event Struct (then compressed, then enciphered)
     last 32     this event's hash = sha256(originator_id, version, topic, everything before it)
 
+The body keeps the ``eventsourcing`` library's name for the recorded time, ``timestamp``: every
+event ever stored spells it so, and the hashes cover those bytes. Everywhere above the store it is
+``recorded_at``; this module translates the one key on the way in and out (:data:`STORED_NAMES`).
+
 The hashes cover the *stored* bytes (ciphertext included), so a chain still verifies after a
 customer's key is deleted. The mapper does the jobs the library's ``Mapper`` does with its JSON
 transcoder (upcast ``upcast_vN_vM``, compress then encrypt) but encodes with msgspec: ~7x faster.
@@ -43,6 +47,21 @@ _COMPRESSED, _ENCIPHERED = 1, 2
 StoredRow = tuple[UUID, int, str, bytes]
 # Compressing tiny msgpack bodies costs more than it saves.
 COMPRESS_MIN_BYTES: Final = 512
+# Field name in the domain -> as stored (the library's name). Only envelope fields, which msgspec
+# encodes first, ahead of any value a user wrote: the first occurrence of the key is the key.
+STORED_NAMES: Final = {"recorded_at": "timestamp"}
+_DOMAIN_KEY: Final = msgspec.msgpack.encode("recorded_at")
+_STORED_KEY: Final = msgspec.msgpack.encode("timestamp")
+
+
+def to_stored_names(body: bytes) -> bytes:
+    """A msgpack body as the domain encodes it, with its keys as stored."""
+    return body.replace(_DOMAIN_KEY, _STORED_KEY, 1)
+
+
+def to_domain_names(body: bytes) -> bytes:
+    """A stored msgpack body with its keys as the domain names them."""
+    return body.replace(_STORED_KEY, _DOMAIN_KEY, 1)
 
 
 class PersonalDataCipher(Protocol):
@@ -146,7 +165,7 @@ class CustomerEventMapper(Mapper[UUID]):
         facts = self._classes.get(cls) or self._learn(cls)
         if facts.personal and self.personal_data is not None:
             event = self._encrypt_personal_data(event)
-        body = self._encoder.encode(event)
+        body = to_stored_names(self._encoder.encode(event))
         flags = 0
         if self.compressor is not None and len(body) >= COMPRESS_MIN_BYTES:
             body = self.compressor.compress(body)
@@ -215,6 +234,7 @@ class CustomerEventMapper(Mapper[UUID]):
                 msg = "event is compressed but no compressor is configured (COMPRESSOR_TOPIC)"
                 raise MapperDeserialisationError(msg)
             body = self.compressor.decompress(body)
+        body = to_domain_names(body)
         if state[2:4] == reader.version_bytes:
             event = reader.decoder.decode(body)
         else:

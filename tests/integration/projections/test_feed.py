@@ -66,7 +66,7 @@ def test_every_handler_gets_the_same_statements_from_the_slim_view_as_from_the_f
             for (_, topic, state), slim, key in zip(rows, decoded, keys, strict=True):
                 full = full_reader.decode_state(topic, bytes(state))
                 assert key == RowKeys(str(full.originator_id), iso(full.occurred_at),
-                                      iso(full.timestamp))  # fmt: skip
+                                      iso(full.recorded_at))  # fmt: skip
                 assert type(slim) is not type(full)  # the fast path was taken
                 for model in read_models():
                     handler = model.handlers().get(type(full))
@@ -82,7 +82,7 @@ def test_every_handler_gets_the_same_statements_from_the_slim_view_as_from_the_f
 def test_slim_decoding_skips_unread_and_personal_fields_but_keeps_the_birthday() -> None:
     registered = ev.CustomerRegistered(
         originator_id=uuid.uuid4(), originator_version=1,
-        timestamp=datetime.now(UTC), occurred_at=datetime.now(UTC), actor="user:a",
+        recorded_at=datetime.now(UTC), occurred_at=datetime.now(UTC), actor="user:a",
         external_ref="C-1", name="王芳", email="wf@example.com", birthday="1990-06-05",
     )  # fmt: skip
     stored = CustomerEventMapper().encode(registered, GENESIS).state  # no store needed

@@ -51,7 +51,7 @@ def test_every_event_carries_the_full_envelope() -> None:
         occurred_at="2026-05-01T09:00:00+08:00",
     )
     (e,) = when(None, c)
-    assert e.timestamp == NOW
+    assert e.recorded_at == NOW
     assert e.occurred_at.isoformat() == "2026-05-01T09:00:00+08:00"
     assert (e.actor, e.command_id, e.correlation_id, e.causation_id, e.reason) == (
         "user:alice",
@@ -64,7 +64,7 @@ def test_every_event_carries_the_full_envelope() -> None:
 
 def test_business_time_defaults_to_recorded_time() -> None:
     (e,) = when(None, command("register_customer", external_ref="C-1"))
-    assert e.occurred_at == e.timestamp == NOW
+    assert e.occurred_at == e.recorded_at == NOW
 
 
 def test_business_time_far_in_the_future_is_rejected() -> None:

@@ -27,7 +27,7 @@ def purchase(oid: UUID, version: int = 2, **fields: Any) -> ev.PurchaseRecorded:
     base: dict[str, Any] = {
         "originator_id": oid,
         "originator_version": version,
-        "timestamp": T,
+        "recorded_at": T,
         "occurred_at": T,
         "actor": "test",
         "order_id": "O-1",
@@ -94,7 +94,7 @@ def test_a_v1_payload_reads_back_through_the_v2_class() -> None:
         _PurchaseV1(
             originator_id=oid,
             originator_version=1,
-            timestamp=T,
+            recorded_at=T,
             occurred_at=T,
             actor="old",
             amount_yuan=12,
@@ -123,7 +123,7 @@ def test_personal_fields_pass_through_the_personal_data_cipher() -> None:
     event = ev.CustomerRegistered(
         originator_id=uuid4(),
         originator_version=1,
-        timestamp=T,
+        recorded_at=T,
         occurred_at=T,
         actor="t",
         external_ref="C-1",

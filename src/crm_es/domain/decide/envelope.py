@@ -69,7 +69,7 @@ class Batch:
         event = cls(
             originator_id=self.customer_id,
             originator_version=self.version,
-            timestamp=e.recorded_at,
+            recorded_at=e.recorded_at,
             occurred_at=e.occurred_at,
             actor=e.actor,
             command_id=e.command_id,
