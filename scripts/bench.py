@@ -38,7 +38,7 @@ from bench_cpu import CpuMeter, is_local
 from bench_raw import raw_commit_rate, raw_insert_rates
 from crm_es import CRM, CrmError
 from crm_es.app.importer import IMPORT_CHUNK_ROWS
-from crm_es.app.views import history_line
+from crm_es.audit.history import history_line
 from crm_es.demo.generator import generate_commands
 from crm_es.domain import commands as cmd
 from crm_es.reports.api import Reports
@@ -67,6 +67,7 @@ def fresh_store(store: str, base_url: str, tag: str) -> Iterator[str]:
             yield f"sqlite:///{d}/crm.db"
         return
     import psycopg
+
     from crm_es.store.url import parse_store_url
 
     schema = f"bench_{tag}_{uuid.uuid4().hex[:8]}"

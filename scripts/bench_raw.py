@@ -171,6 +171,7 @@ def raw_commit_rate(store: str, url: str, n: int = 1000) -> float:
             conn.close()
         return n / seconds
     import psycopg
+
     from crm_es.store.url import parse_store_url
 
     config = parse_store_url(url)

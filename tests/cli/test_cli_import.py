@@ -83,7 +83,7 @@ def test_importing_purchases_is_idempotent_and_reports_bad_rows(
     with CRM(store_url) as crm:
         new = crm.get_customer("NEW-1")
         assert new.paid == {"CNY": 1000}
-        assert new.registered_at.isoformat() == "2026-03-02T00:00:00+00:00"
+        assert new.registered_at.isoformat() == "2026-03-02T23:59:59.999999+00:00"
         head = crm.recorder.max_notification_id()
         assert crm.get_customer("C-2").orders == {}  # its bad rows stored nothing
     code, report, _ = run(store_url, "import", "purchases", str(purchases), "--register-missing")
@@ -121,4 +121,4 @@ def test_register_missing_registers_a_customer_once_and_reports_no_error_for_its
     with CRM(store_url) as crm:
         customer = crm.get_customer("NEW-2")
         assert customer.paid == {"CNY": 6000}
-        assert customer.registered_at.isoformat() == "2026-03-02T00:00:00+00:00"
+        assert customer.registered_at.isoformat() == "2026-03-02T23:59:59.999999+00:00"

@@ -14,8 +14,7 @@ import hashlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from datetime import time as clock_time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +32,7 @@ from crm_es.domain.errors import (
     IdempotencyConflict,
     InvalidValue,
 )
+from crm_es.domain.times import moment
 from crm_es.domain.values import Money
 
 CUSTOMER_COLUMNS: Final = (
@@ -94,15 +94,11 @@ class CsvImportReport(msgspec.Struct):
 
 
 def parse_time(text: str, field: str = "occurred_at") -> datetime:
-    """An ISO date (midnight UTC) or date-time (an offset, or UTC when naive)."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            return datetime.combine(datetime.fromisoformat(text).date(), clock_time(), UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidValue(field, text, "not an ISO date or date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """A CSV time: an ISO date-time, or a bare date meaning the end of that day, as everywhere
+    (see :mod:`crm_es.domain.times`)."""
+    parsed = moment(field, text)
+    assert parsed is not None
+    return parsed
 
 
 def _blank_to_none(row: dict[str, str | None]) -> dict[str, Any]:

@@ -275,6 +275,7 @@ AnyCommand = (
     | ErasePersonalData
 )
 
+
 def command_type_name(command: Command | type[Command]) -> str:
     """The wire ``type`` of a command: its explicit, stable tag (never derived from the class
     name, so renaming a class changes neither the wire format nor stored idempotency hashes)."""
@@ -308,4 +309,3 @@ def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> 
 def validate_command(command: Command) -> Command:
     """Check a Struct built in Python against its declared constraints (raises ValidationError)."""
     return msgspec.convert(msgspec.to_builtins(command), type(command))
-

@@ -15,7 +15,6 @@ import pytest
 from crm_es import CRM
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.projections.engine import StaleReadModel
-from crm_es.projections.follower import Follower
 from tests.helpers.projections import dump, generation, populate
 
 NAMES = ("customers", "feedback", "care")
@@ -110,26 +109,6 @@ def test_a_read_model_built_by_older_code_asks_for_a_rebuild(crm: CRM) -> None:
             type(engine.models["customers"]).schema_version -= 1
     finally:
         engine.close()
-
-
-def test_follow_picks_up_new_events_until_stopped(crm: CRM) -> None:
-    engine = ProjectionEngine(crm, read_models())
-    stop = threading.Event()
-    follower = threading.Thread(target=Follower(engine, list(NAMES), 0.05).run, args=(stop,))
-    follower.start()
-    try:
-        populate(crm, customers=2)
-        head = crm.recorder.max_notification_id()
-        deadline = time.monotonic() + 20
-        while any(s.position != head for s in engine.status()):
-            assert time.monotonic() < deadline, "follower did not reach the head"
-            stop.wait(0.02)
-        assert len(dump(engine, "customers")["purchases"]) == 8
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-        engine.close()
-    assert not follower.is_alive()
 
 
 def test_a_catch_up_killed_mid_batch_resumes_with_nothing_lost_or_doubled(

@@ -17,7 +17,7 @@ from crm_es import CRM, CrmError
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.projections.follower import Follower
 from crm_es.store.url import parse_store_url
-from tests.helpers.projections import dump
+from tests.helpers.projections import dump, populate
 
 
 class Worker:
@@ -204,3 +204,25 @@ def test_commands_and_a_follower_survive_a_postgres_restart(postgres_url: str) -
             stop.set()
             follower.join(timeout=30)
             engine.close()
+
+
+def test_follow_picks_up_new_events_until_stopped(crm: CRM) -> None:
+    engine = ProjectionEngine(crm, read_models())
+    stop = threading.Event()
+    follower = threading.Thread(
+        target=Follower(engine, ["customers", "feedback", "care"], 0.05).run, args=(stop,)
+    )
+    follower.start()
+    try:
+        populate(crm, customers=2)
+        head = crm.recorder.max_notification_id()
+        deadline = time.monotonic() + 20
+        while any(s.position != head for s in engine.status()):
+            assert time.monotonic() < deadline, "follower did not reach the head"
+            stop.wait(0.02)
+        assert len(dump(engine, "customers")["purchases"]) == 8
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+        engine.close()
+    assert not follower.is_alive()

@@ -6,15 +6,18 @@ report is asked ``as_of`` an explicit date, so the figures do not depend on toda
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import pytest
 
 from crm_es import CRM
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.reports.query import ReportQuery
 from crm_es.reports.satisfaction import SatisfactionReport, satisfaction_report, table_rows
 from crm_es.reports.segments import segments_report
+from tests.helpers.stores import module_store
 
 R = TypeVar("R")
 REGISTERED = "2025-01-01T00:00:00+00:00"
@@ -76,61 +79,94 @@ def test_csat_nps_ces_and_gap_vectors_come_out_right_through_the_store(store_url
     assert report.complaints.sla_breach_rate is None
 
 
-def test_figures_are_broken_down_by_month_segment_owner_and_channel(store_url: str) -> None:
-    with CRM(store_url) as crm:
-        crm.register_customer(external_ref="C-A", owner="staff:li", occurred_at=REGISTERED)
-        crm.register_customer(external_ref="C-B", occurred_at=REGISTERED)
-        crm.record_purchase(
-            customer="C-A", order_id="O-1", amount="100.00", currency="CNY",
-            occurred_at=at("2026-01-02"),
-        )  # fmt: skip
-        crm.answer_survey(
-            customer="C-A", survey_id="S-1", metric="csat", score=5, channel="wechat",
-            occurred_at=at("2026-01-10"),
-        )  # fmt: skip
-        crm.answer_survey(
-            customer="C-A", survey_id="S-2", metric="csat", score=2, occurred_at=at("2026-02-10")
-        )
-        crm.answer_survey(
-            customer="C-B", survey_id="S-1", metric="nps", score=10, channel="email",
-            occurred_at=at("2026-02-11"),
-        )  # fmt: skip
-        crm.answer_survey(
-            customer="C-B", survey_id="S-2", metric="nps", score=0, channel="email",
-            occurred_at=at("2026-03-01"),
-        )  # fmt: skip
-        crm.file_complaint(
-            customer="C-A", complaint_id="K-1", category="delivery", severity="low",
-            channel="phone", occurred_at=at("2026-02-20"),
-        )  # fmt: skip
-        report = run_report(crm, satisfaction_report, as_of="2026-06-30")
-        segments = run_report(crm, segments_report, as_of="2026-06-30")
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def breakdown(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SatisfactionReport, str]]:
+    """The report of 30 June 2026 on C-A (staff:li, a buyer) and C-B (unowned, never bought),
+    with C-A's segment as the segments report gives it on the same date."""
+    with module_store(request, tmp_path_factory) as store_url:
+        with CRM(store_url) as crm:
+            crm.register_customer(external_ref="C-A", owner="staff:li", occurred_at=REGISTERED)
+            crm.register_customer(external_ref="C-B", occurred_at=REGISTERED)
+            crm.record_purchase(
+                customer="C-A", order_id="O-1", amount="100.00", currency="CNY",
+                occurred_at=at("2026-01-02"),
+            )  # fmt: skip
+            crm.answer_survey(
+                customer="C-A", survey_id="S-1", metric="csat", score=5, channel="wechat",
+                occurred_at=at("2026-01-10"),
+            )  # fmt: skip
+            crm.answer_survey(
+                customer="C-A",
+                survey_id="S-2",
+                metric="csat",
+                score=2,
+                occurred_at=at("2026-02-10"),
+            )
+            crm.answer_survey(
+                customer="C-B", survey_id="S-1", metric="nps", score=10, channel="email",
+                occurred_at=at("2026-02-11"),
+            )  # fmt: skip
+            crm.answer_survey(
+                customer="C-B", survey_id="S-2", metric="nps", score=0, channel="email",
+                occurred_at=at("2026-03-01"),
+            )  # fmt: skip
+            crm.file_complaint(
+                customer="C-A", complaint_id="K-1", category="delivery", severity="low",
+                channel="phone", occurred_at=at("2026-02-20"),
+            )  # fmt: skip
+            report = run_report(crm, satisfaction_report, as_of="2026-06-30")
+            segments = run_report(crm, segments_report, as_of="2026-06-30")
+            segment_a = next(c.segment for c in segments.customers if c.external_ref == "C-A")
+            assert segment_a is not None
 
-    def figures(breakdown: list[Any]) -> dict[str, tuple[int, float | None, float | None]]:
-        return {b.key: (b.responses, b.csat, b.nps) for b in breakdown}
+        yield report, segment_a
 
+
+def figures(rows: list[Any]) -> dict[str, tuple[int, float | None, float | None]]:
+    return {b.key: (b.responses, b.csat, b.nps) for b in rows}
+
+
+def test_figures_are_broken_down_by_month(breakdown: tuple[SatisfactionReport, str]) -> None:
+    report, _ = breakdown
     assert figures(report.by_month) == {
         "2026-01": (1, 100.0, None),
         "2026-02": (2, 0.0, 100.0),
         "2026-03": (1, None, -100.0),
     }
-    # The segment is the one the segments report gives as of the same date; C-B never bought.
-    segment_a = next(c.segment for c in segments.customers if c.external_ref == "C-A")
-    assert segment_a is not None
+
+
+def test_figures_are_broken_down_by_the_segment_of_the_same_date(
+    breakdown: tuple[SatisfactionReport, str],
+) -> None:
+    report, segment_a = breakdown
     assert figures(report.by_segment) == {
         "(no purchase)": (2, None, 0.0),
         segment_a: (2, 50.0, None),
     }
+    assert [b.key for b in report.complaints_by_segment] == [segment_a]
+
+
+def test_figures_are_broken_down_by_owner(breakdown: tuple[SatisfactionReport, str]) -> None:
+    report, _ = breakdown
     assert figures(report.by_owner) == {"(unassigned)": (2, None, 0.0), "staff:li": (2, 50.0, None)}
+
+
+def test_figures_are_broken_down_by_channel(breakdown: tuple[SatisfactionReport, str]) -> None:
+    report, _ = breakdown
     assert figures(report.by_channel) == {
         "(unknown)": (1, 0.0, None),
         "email": (2, None, 0.0),
         "wechat": (1, 100.0, None),
     }
     assert [(b.key, b.filed, b.open) for b in report.complaints_by_channel] == [("phone", 1, 1)]
-    assert [b.key for b in report.complaints_by_segment] == [segment_a]
 
-    rows = table_rows(report)
+
+def test_table_rows_hold_surveys_and_complaints_side_by_side(
+    breakdown: tuple[SatisfactionReport, str],
+) -> None:
+    rows = table_rows(breakdown[0])
     assert rows[0]["dimension"] == "overall"
     assert (rows[0]["responses"], rows[0]["filed"]) == (4, 1)
     by_key = {(r["dimension"], r["key"]): r for r in rows}

@@ -48,12 +48,16 @@ def test_resized_holds_more_for_a_while_then_trims_to_the_least_recent() -> None
 def test_states_handed_back_by_a_bulk_chunk_never_replace_a_later_version() -> None:
     cache = CustomerCache()
     handed_back = customer()
-    later = Customer(id=handed_back.id, registered_recorded_at=T0, last_recorded_at=T0, registered_at=T0)
+    later = Customer(
+        id=handed_back.id, registered_recorded_at=T0, last_recorded_at=T0, registered_at=T0
+    )
     handed_back.version, later.version = 2, 3
     cache.put(later)  # another thread's command cached version 3 while the chunk held 2
     cache.put_many([handed_back])
     assert cache.get(handed_back.id) is later
-    older = Customer(id=handed_back.id, registered_recorded_at=T0, last_recorded_at=T0, registered_at=T0)
+    older = Customer(
+        id=handed_back.id, registered_recorded_at=T0, last_recorded_at=T0, registered_at=T0
+    )
     older.version = 4
     cache.put_many([older])  # a later version does replace it
     assert cache.get(handed_back.id) is older
