@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -52,9 +55,14 @@ def drop_schema(schema: str) -> None:
 
     with psycopg.connect(parse_store_url(POSTGRES_URL).conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    (Path(tempfile.gettempdir()) / f"{schema}.key").unlink(missing_ok=True)
 
 
 def new_postgres_url() -> tuple[str, str]:
+    """A URL of a schema of its own, with a master key file of its own (outside the database,
+    as a PostgreSQL store needs)."""
     schema = f"crm_test_{_SESSION}_{next(_counter)}"
+    key_file = Path(tempfile.gettempdir()) / f"{schema}.key"
+    key_file.write_text(secrets.token_hex(32) + "\n")
     sep = "&" if "?" in POSTGRES_URL else "?"
-    return f"{POSTGRES_URL}{sep}schema={schema}", schema
+    return f"{POSTGRES_URL}{sep}schema={schema}&master_key_file={key_file}", schema

@@ -82,9 +82,14 @@ class Database:
             return conn
         if self.postgres:
             import psycopg
+            from psycopg import sql
 
-            options = f"-c search_path={self.config.schema}" if self.config.schema else ""
-            conn = psycopg.connect(self.config.conninfo(), options=options)
+            conn = psycopg.connect(self.config.conninfo())
+            if self.config.schema:  # quoted: Tenant1 and tenant1 are two installations
+                conn.execute(
+                    sql.SQL("SET search_path TO {}").format(sql.Identifier(self.config.schema))
+                )
+                conn.commit()
         else:
             name = self.config.env["SQLITE_DBNAME"]
             conn = sqlite3.connect(
@@ -130,6 +135,18 @@ class Database:
             yield Tx(cur, False)
         finally:
             cur.execute("ROLLBACK")
+
+    def autocommit(self, sql: str) -> None:
+        """Run one statement outside any transaction (PostgreSQL's VACUUM needs that)."""
+        conn = self._connect()
+        if self.postgres:
+            conn.autocommit = True
+            try:
+                conn.execute(sql)
+            finally:
+                conn.autocommit = False
+            return
+        conn.execute(sql)
 
     def release(self) -> None:
         """Close the calling thread's connection (a helper thread that is about to end)."""

@@ -1,47 +1,29 @@
-"""Personal data: per-customer keys, field encryption, crypto-shredding.
+"""Per-customer data keys: where they live, wrapped by the store's master key, and their erasure.
 
-Every personal field (an event's ``PII_FIELDS``: name, email, phone, birthday and free text such as
-contact summaries, complaint descriptions, survey comments, care notes) is stored as a token
-``pii1:<base64(nonce | AES-GCM ciphertext | tag)>`` encrypted with a 256-bit key of that customer
-alone, a random 96-bit nonce per value, and the customer id as associated data (a token copied to
-another customer does not decrypt). Keys live in ``crm_customer_keys``, apart from the events.
+Each customer's personal fields are encrypted with a 256-bit key of that customer alone (see
+:mod:`crm_es.store.personal_data`). The keys live in ``crm_customer_keys``, apart from the
+events, and only ever wrapped (AES-GCM, the customer id as associated data) by a key derived from
+the master key, which is kept outside the store (:mod:`crm_es.store.secrets`): a copy of the
+database decrypts nothing. Rows written by older versions with the key in clear (``k1:``) are
+still read; every new key is wrapped (``w1:``).
 
-Erasure deletes the key (a tombstone row remains, so nobody can silently mint a new key for an
-erased customer): every token of that customer then reads as ``[erased]``, while the stored bytes,
-and so the hash chain, stay exactly as they were.
+Erasure deletes the key: the row becomes a tombstone (no key material, the time of the erasure),
+so nobody can silently mint a new key for an erased customer, and the freed bytes are wiped: on
+SQLite the key table runs with ``secure_delete`` and the WAL is truncated; on PostgreSQL the
+table is rewritten (``VACUUM FULL``) after the erasure commits, so the old row version leaves
+the table's pages. Backups, WAL archives and replicas taken before keep the wrapped key until
+they expire: the master key is what protects them (docs/guarantees.md).
 
-Plugging in a KMS. :class:`KeyStore` is the seam. Two ways:
-
-* Envelope encryption (recommended): keep :class:`SqlKeyStore` and give it a :class:`KeyWrapper`
-  whose ``wrap``/``unwrap`` call the KMS (AWS KMS ``Encrypt``/``Decrypt``, Vault transit, a cloud
-  HSM) with a key-encryption key that never leaves it. The table then holds only wrapped keys: a
-  copy of the database is useless without the KMS. :class:`AesKeyWrapper` does the same with a
-  local master key, set with ``PERSONAL_DATA_MASTER_KEY`` (base64 of 32 bytes) in the environment.
-* A KMS-native store: implement :class:`KeyStore` (``get``/``create``/``delete``/``put``/
-  ``close``) over the KMS and pass it as ``CRM(url, key_store=...)``.
-
-Caching. Keys are cached in memory (LRU, ``cache_size`` entries, each trusted for ``cache_ttl``
-seconds) because a lookup per decrypted field would dominate every read. Deleting a key evicts it
-from every cache *in this process* (all CRM instances). Another process keeps serving its cached
-copy for at most ``cache_ttl`` seconds (60 by default): run erasure-sensitive readers with
-``cache_ttl=0`` or restart them if that window matters.
-
-Shredding caveats. On SQLite the key table runs with ``secure_delete`` and the WAL is truncated
-after a deletion, so the key bytes leave the files. On PostgreSQL the old row version stays on disk
-until (auto)vacuum, and WAL archives and backups keep it for their retention period: where that
-matters, use a KMS wrapper, whose master key is what protects those copies.
+Plugging in a KMS: implement :class:`KeyStore` (or a :class:`KeyWrapper` whose ``wrap`` and
+``unwrap`` call the KMS) and pass it as ``CRM(url, key_store=...)``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import sqlite3
-import threading
-import time
-import weakref
-from collections import OrderedDict
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -50,17 +32,13 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_es.domain.errors import CrmError, CustomerErased, PersonalDataUnreadable
-from crm_es.domain.values import ERASED
+from crm_es.domain.errors import CustomerErased, PersonalDataUnreadable
 from crm_es.store.database import TEXT, Database
-from crm_es.store.url import StoreConfig, ensure_postgres_schema
+from crm_es.store.url import StoreConfig
 
 KEY_TABLE: Final = "crm_customer_keys"
-TOKEN_PREFIX: Final = "pii1:"
-_PREFIX_LENGTH: Final = len(TOKEN_PREFIX)
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
-MASTER_KEY_SETTING: Final = "PERSONAL_DATA_MASTER_KEY"
 _RAW, _WRAPPED = "k1:", "w1:"
 
 
@@ -76,6 +54,15 @@ class KeyStore(Protocol):
 
     def delete(self, customer_id: UUID) -> bool:
         """Destroy the key for good; True if a key existed until now."""
+        ...
+
+    def delete_many(self, customer_ids: Sequence[UUID]) -> int:
+        """Destroy several keys for good; how many existed until now."""
+        ...
+
+    def key_status(self) -> dict[UUID, bool]:
+        """Every customer the store has a key record of: True while its key exists, False
+        once erased (the audit checks these against the erasures in the history)."""
         ...
 
     def put(self, customer_id: UUID, key: bytes) -> None:
@@ -98,13 +85,10 @@ class KeyWrapper(Protocol):
 
 
 class AesKeyWrapper:
-    """Wraps data keys with a local AES-GCM master key (stand-in for a KMS)."""
+    """Wraps data keys with AES-GCM under a key-encryption key (derived from the master key)."""
 
-    def __init__(self, master_key: bytes) -> None:
-        if len(master_key) not in (16, 24, 32):
-            msg = f"{MASTER_KEY_SETTING} must be 16, 24 or 32 bytes (base64), got {len(master_key)}"
-            raise ValueError(msg)
-        self._aead = AESGCM(master_key)
+    def __init__(self, wrap_key: bytes) -> None:
+        self._aead = AESGCM(wrap_key)
 
     def wrap(self, customer_id: UUID, key: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -120,14 +104,11 @@ class AesKeyWrapper:
 
 
 class SqlKeyStore:
-    """Keys in table ``crm_customer_keys`` of the store itself (SQLite or PostgreSQL)."""
+    """Keys in table ``crm_customer_keys`` of the store itself (SQLite or PostgreSQL), always
+    wrapped by ``wrapper``."""
 
-    def __init__(
-        self, config: StoreConfig, wrapper: KeyWrapper | None = None, *, create_schema: bool = True
-    ) -> None:
+    def __init__(self, config: StoreConfig, wrapper: KeyWrapper) -> None:
         self.config = config
-        if create_schema:  # the CRM has done it already for its own store
-            ensure_postgres_schema(config)
         self.db = Database(config)
         self.wrapper = wrapper
         with self.db.transaction() as tx:
@@ -137,17 +118,12 @@ class SqlKeyStore:
             )
 
     def _encode(self, customer_id: UUID, key: bytes) -> str:
-        if self.wrapper is None:
-            return _RAW + base64.b64encode(key).decode()
         return _WRAPPED + base64.b64encode(self.wrapper.wrap(customer_id, key)).decode()
 
     def _decode(self, customer_id: UUID, material: str) -> bytes:
         blob = base64.b64decode(material[3:])
-        if material.startswith(_RAW):
+        if material.startswith(_RAW):  # written in clear by an older version
             return blob
-        if self.wrapper is None:
-            why = f"its key is wrapped; set {MASTER_KEY_SETTING} (or pass the KMS key store)"
-            raise PersonalDataUnreadable(customer_id, why)
         return self.wrapper.unwrap(customer_id, blob)
 
     def _material(self, customer_id: UUID) -> list[tuple[object, ...]]:
@@ -178,32 +154,44 @@ class SqlKeyStore:
         return self._decode(customer_id, str(rows[0][0]))
 
     def delete(self, customer_id: UUID) -> bool:
+        return self.delete_many([customer_id]) == 1
+
+    def delete_many(self, customer_ids: Sequence[UUID]) -> int:
+        """Destroy these customers' keys for good (tombstones remain); how many existed. The
+        freed bytes are wiped once, after all of them (see the module doc)."""
+        existed = 0
         with self.db.transaction() as tx:
             if not tx.postgres:
                 tx.execute("PRAGMA secure_delete = ON")  # overwrite the freed bytes with zeros
-            rows = tx.query(
-                f"SELECT key_material FROM {KEY_TABLE} WHERE customer_id = ?" + tx.for_update(),
-                (str(customer_id),),
-            )
-            now = _now()
-            tx.execute(
-                f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at, erased_at) "
-                "VALUES (?, NULL, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
-                f"key_material = NULL, erased_at = COALESCE({KEY_TABLE}.erased_at, ?)",
-                (str(customer_id), now, now, now),
-            )
-        existed = bool(rows) and rows[0][0] is not None
-        if existed and not self.db.postgres:
-            self._truncate_wal()
+            for customer_id in customer_ids:
+                rows = tx.query(
+                    f"SELECT key_material FROM {KEY_TABLE} WHERE customer_id = ?" + tx.for_update(),
+                    (str(customer_id),),
+                )
+                now = _now()
+                tx.execute(
+                    f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at, erased_at) "
+                    "VALUES (?, NULL, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
+                    f"key_material = NULL, erased_at = COALESCE({KEY_TABLE}.erased_at, ?)",
+                    (str(customer_id), now, now, now),
+                )
+                existed += bool(rows) and rows[0][0] is not None
+        if existed:
+            self._wipe()
         return existed
 
-    def _truncate_wal(self) -> None:
-        """Best effort: drop WAL frames that still hold the deleted key."""
+    def _wipe(self) -> None:
+        """Remove the old row versions that still hold deleted keys from the files."""
+        if self.db.postgres:
+            # VACUUM alone leaves a dead row's bytes in the page's free space when nothing moves
+            # over them (checked with pageinspect); a rewrite leaves no old page behind.
+            self.db.autocommit(f"VACUUM FULL {KEY_TABLE}")
+            return
         name = self.config.env["SQLITE_DBNAME"]
         if name.startswith("file:"):
             return  # in memory
         with closing(sqlite3.connect(name, timeout=5)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # best effort: a reader may hold it
 
     def put(self, customer_id: UUID, key: bytes) -> None:
         with self.db.transaction() as tx:
@@ -223,161 +211,15 @@ class SqlKeyStore:
             )
         return bool(rows) and rows[0][0] is not None
 
+    def key_status(self) -> dict[UUID, bool]:
+        """Every customer with a key row: True while its key exists, False once erased."""
+        with self.db.reading() as tx:
+            rows = tx.query(f"SELECT customer_id, key_material FROM {KEY_TABLE}")
+        return {UUID(str(cid)): material is not None for cid, material in rows}
+
     def close(self) -> None:
         self.db.close()
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def key_store_from_env(config: StoreConfig, master_key_b64: str | None) -> SqlKeyStore:
-    """The default key store: the store's own table, wrapped when a master key is configured."""
-    wrapper = None
-    if master_key_b64:
-        try:
-            wrapper = AesKeyWrapper(base64.b64decode(master_key_b64, validate=True))
-        except (ValueError, binascii.Error):
-            # Never echo the value: it is a secret.
-            msg = f"{MASTER_KEY_SETTING} must be the base64 of a 16, 24 or 32-byte key"
-            raise CrmError(msg) from None
-    return SqlKeyStore(config, wrapper, create_schema=False)
-
-
-class _KeyCache:
-    """LRU of AES-GCM objects (or None = no key) with a time-to-live per entry.
-
-    ``epoch`` counts evictions: a lookup that started before an eviction must not put back what
-    it read (it may be the key being deleted).
-    """
-
-    def __init__(self, maxsize: int, ttl: float) -> None:
-        self.maxsize, self.ttl = maxsize, ttl
-        self._entries: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.epoch = 0
-
-    def get(self, customer_id: UUID) -> tuple[bool, AESGCM | None]:
-        with self._lock:
-            entry = self._entries.get(customer_id)
-            if entry is None or entry[0] < time.monotonic():
-                return False, None
-            self._entries.move_to_end(customer_id)
-            return True, entry[1]
-
-    def put(self, customer_id: UUID, aead: AESGCM | None, epoch: int) -> None:
-        if self.maxsize <= 0 or self.ttl <= 0:
-            return
-        with self._lock:
-            if epoch != self.epoch:
-                return
-            self._entries[customer_id] = (time.monotonic() + self.ttl, aead)
-            self._entries.move_to_end(customer_id)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-
-    def evict(self, customer_id: UUID) -> None:
-        with self._lock:
-            self.epoch += 1
-            self._entries.pop(customer_id, None)
-
-
-# Every live cache of this process: a deletion evicts the key from all of them.
-_CACHES: weakref.WeakSet[_KeyCache] = weakref.WeakSet()
-
-
-class CustomerKeyCipher:
-    """The mapper's :class:`~crm_es.store.codec.PersonalDataCipher`: one key per customer."""
-
-    def __init__(self, keys: KeyStore, cache_size: int = 10_000, cache_ttl: float = 60.0) -> None:
-        self.keys = keys
-        self._cache = _KeyCache(cache_size, cache_ttl)
-        # (customer id as int, cache epoch, good until, key, the AAD: the customer id's bytes)
-        self._last: tuple[int, int, float, AESGCM | None, bytes] | None = None
-        _CACHES.add(self._cache)
-
-    def _aead(self, customer_id: UUID, *, create: bool) -> tuple[AESGCM | None, bytes]:
-        """The customer's key, and the AAD its values are sealed with (the id's bytes)."""
-        # Streams are read customer by customer: the last key answers without the cache's lock,
-        # for as long as no key was evicted meanwhile and its time-to-live has not run out.
-        # Ids compare as ints and the AAD is kept: UUID's ``==`` and ``bytes`` are Python-level,
-        # ~0.4 µs of every field a long history decrypts (measured).
-        last = self._last
-        if (
-            last is not None
-            and last[0] == customer_id.int
-            and last[1] == self._cache.epoch
-            and last[2] > time.monotonic()
-            and (last[3] is not None or not create)
-        ):
-            return last[3], last[4]
-        # The epoch from before the lookup: an erasure landing during it must end this memo too.
-        epoch = self._cache.epoch
-        aead = self._aead_from_cache(customer_id, create=create)
-        aad = customer_id.bytes
-        self._last = (customer_id.int, epoch, time.monotonic() + 1.0, aead, aad)
-        return aead, aad
-
-    def _aead_from_cache(self, customer_id: UUID, *, create: bool) -> AESGCM | None:
-        hit, aead = self._cache.get(customer_id)
-        if hit and (aead is not None or not create):
-            return aead
-        epoch = self._cache.epoch
-        # One round trip either way: writers get-or-create, readers only read.
-        key = self.keys.create(customer_id) if create else self.keys.get(customer_id)
-        aead = None if key is None else AESGCM(key)
-        self._cache.put(customer_id, aead, epoch)
-        return aead
-
-    def encrypt(self, customer_id: UUID, plaintext: str) -> str:
-        if plaintext == ERASED:
-            return plaintext  # what an erased value reads as carries no personal data
-        aead, aad = self._aead(customer_id, create=True)
-        assert aead is not None
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, plaintext.encode(), aad)
-        return TOKEN_PREFIX + base64.b64encode(nonce + sealed).decode()
-
-    def decrypt(self, customer_id: UUID, token: str) -> str:
-        if not token.startswith(TOKEN_PREFIX):
-            return token  # "[erased]", or a value written before encryption was switched on
-        aead, aad = self._aead(customer_id, create=False)
-        if aead is None:
-            return ERASED
-        # binascii directly: base64.b64decode's argument checks cost as much as the AES-GCM.
-        raw = binascii.a2b_base64(token[_PREFIX_LENGTH:])
-        try:
-            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
-        except InvalidTag:
-            raise PersonalDataUnreadable(customer_id, "wrong key or altered value") from None
-
-    def key(self, customer_id: UUID) -> bytes | None:
-        """The customer's raw key, for an audit export (None if none or erased)."""
-        return self.keys.get(customer_id)
-
-    def is_erased(self, customer_id: UUID) -> bool:
-        return self.keys.is_erased(customer_id)
-
-    def restore(self, customer_id: UUID, key: bytes | None, erased: bool) -> None:
-        """Recreate a key (or its tombstone) from an audit export."""
-        if key is not None:
-            self.keys.put(customer_id, key)
-        elif erased:
-            self.shred(customer_id)
-
-    def shred(self, customer_id: UUID) -> bool:
-        """Delete the customer's key and evict it from every cache of this process."""
-        for cache in list(_CACHES):
-            cache.evict(customer_id)
-        existed = self.keys.delete(customer_id)
-        for cache in list(_CACHES):
-            cache.evict(customer_id)
-        return existed
-
-    def close(self) -> None:
-        self.keys.close()
-
-
-def is_token(value: object) -> bool:
-    """True for an encrypted personal value as stored."""
-    return isinstance(value, str) and value.startswith(TOKEN_PREFIX)

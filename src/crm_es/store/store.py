@@ -24,9 +24,18 @@ from eventsourcing.utils import Environment
 
 from crm_es.domain.customer import Customer, CustomerSnapshot, evolve
 from crm_es.store.codec import CustomerEventMapper
+from crm_es.store.database import Database
 from crm_es.store.event_store import ChainedEventStore
-from crm_es.store.keys import MASTER_KEY_SETTING, CustomerKeyCipher, KeyStore, key_store_from_env
+from crm_es.store.keys import AesKeyWrapper, KeyStore, SqlKeyStore
+from crm_es.store.personal_data import CustomerKeyCipher
 from crm_es.store.recorders import CommandRecord
+from crm_es.store.secrets import (
+    MASTER_KEY_FILE_SETTING,
+    MasterKeyError,
+    StoreSecrets,
+    master_key_for,
+)
+from crm_es.store.settings import StoreSettings
 from crm_es.store.url import (
     StoreConfig,
     ensure_postgres_schema,
@@ -64,16 +73,33 @@ class Store:
             APPLICATION_NAME,
             {**os.environ, **self.config.env, "IS_SNAPSHOTTING_ENABLED": "y", **(env or {})},
         )
+        self.db = Database(self.config)  # our own small tables: settings, keys
         with schema_lock(self.config):  # creating tables: one process at a time
             ensure_postgres_schema(self.config)
+            self.settings = StoreSettings(self.db)
+            self.secrets = self._open_secrets()
             self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(self.env)
             self.recorder: ApplicationRecorder = self.factory.application_recorder()
             snapshots: AggregateRecorder = self.factory.aggregate_recorder(purpose="snapshots")
-            keys = key_store or key_store_from_env(self.config, self.env.get(MASTER_KEY_SETTING))
+            keys = key_store or SqlKeyStore(self.config, AesKeyWrapper(self.secrets.wrap_key))
         self.personal_data = CustomerKeyCipher(keys)
         self.codec = self.reader()
         self.events = ChainedEventStore(self.codec, self.recorder)
         self.snapshots: EventStore[UUID] = EventStore(self.codec, snapshots)
+
+    def _open_secrets(self) -> StoreSecrets:
+        """The master key, checked against the value the store recorded when it was first
+        opened (a store opened with another key would read every personal field as garbage)."""
+        recorded = self.settings.get("master_key_check")
+        key, source = master_key_for(
+            self.config, self.env.get(MASTER_KEY_FILE_SETTING), new_store=recorded is None
+        )
+        secrets = StoreSecrets(key)
+        if self.settings.claim("master_key_check", secrets.check_value()) != secrets.check_value():
+            msg = f"the master key from {source} is not this store's: it was set up with another"
+            raise MasterKeyError(msg)
+        self.master_key_source = source
+        return secrets
 
     def reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
         """A codec that decrypts only ``personal_fields`` (None: all) when reading: bulk readers
@@ -123,6 +149,7 @@ class Store:
     def close(self) -> None:
         self.factory.close()
         self.personal_data.close()
+        self.db.close()
 
 
 class HasStore(Protocol):

@@ -2,7 +2,11 @@
 
 The URL is turned into the ``eventsourcing`` environment (``PERSISTENCE_MODULE``, ``SQLITE_DBNAME``,
 ``POSTGRES_*``). A PostgreSQL URL may carry ``?schema=NAME`` to keep several installations (or test
-sessions) apart in one database; the schema is created when missing.
+sessions) apart in one database; the schema is created when missing. Schema names are taken as
+written (``Tenant1`` and ``tenant1`` are two installations) and always quoted by the driver;
+PostgreSQL's own schemas are refused. Either kind of URL may carry ``?master_key_file=PATH``
+(see :mod:`crm_es.store.secrets`). Connection strings are built by psycopg, never by hand, and a
+URL is only ever shown with its password hidden (:meth:`StoreConfig.redacted_url`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from crm_es.domain.errors import CrmError
 
@@ -29,6 +33,16 @@ class StoreConfig:
     url: str
     kind: str  # "sqlite" | "postgresql"
     env: dict[str, str]
+    master_key_file: str | None = None  # from the URL; else $CRM_ES_MASTER_KEY_FILE
+
+    def redacted_url(self) -> str:
+        """The URL with any password replaced by ``***``: the only form ever shown."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def is_postgres(self) -> bool:
@@ -38,8 +52,10 @@ class StoreConfig:
     def schema(self) -> str:
         return self.env.get("POSTGRES_SCHEMA", "")
 
-    def conninfo(self) -> str:
-        """A libpq connection string (PostgreSQL only)."""
+    def conninfo(self, **extra: str) -> str:
+        """A libpq connection string (PostgreSQL only), quoted by psycopg."""
+        from psycopg.conninfo import make_conninfo
+
         e = self.env
         parts = {
             "dbname": e["POSTGRES_DBNAME"],
@@ -47,23 +63,34 @@ class StoreConfig:
             "port": e["POSTGRES_PORT"],
             "user": e["POSTGRES_USER"],
             "password": e.get("POSTGRES_PASSWORD", ""),
+            **extra,
         }
-        return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
+        return make_conninfo(**{k: v for k, v in parts.items() if v})
 
 
 def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get(URL_ENV_VAR) or DEFAULT_URL
 
 
+RESERVED_SCHEMAS: Final = ("information_schema",)
+
+
 def parse_store_url(url: str) -> StoreConfig:
     """Translate a store URL into the library's environment variables."""
-    parts = urlsplit(url)
+    shown = StoreConfig(url, "", {}).redacted_url() if "@" in url else url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise StoreUrlError(f"store URL {shown!r} is malformed: {e}") from None
     scheme = parts.scheme.lower()
+    query = parse_qs(parts.query)
+    key_file = query.get("master_key_file", [None])[0]
     if scheme == "sqlite":
         # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if not path:
-            raise StoreUrlError(f"store URL {url!r} names no database file")
+            raise StoreUrlError(f"store URL {shown!r} names no database file")
         if path == ":memory:":
             # A shared-cache in-memory database, so the pool's connections see the same data.
             path = "file:crm_es_memory?mode=memory&cache=shared"
@@ -72,17 +99,16 @@ def parse_store_url(url: str) -> StoreConfig:
             "SQLITE_DBNAME": path,
             "APPLICATION_RECORDER_TOPIC": "crm_es.store.recorders:SQLiteCommandRecorder",
         }
-        return StoreConfig(url, "sqlite", env)
+        return StoreConfig(url, "sqlite", env, key_file)
     if scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
-            raise StoreUrlError(f"store URL {url!r} names no database")
-        query = parse_qs(parts.query)
+            raise StoreUrlError(f"store URL {shown!r} names no database")
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             # Off on purpose: the library's own insert function takes no table lock, and tailing
@@ -92,14 +118,21 @@ def parse_store_url(url: str) -> StoreConfig:
             "APPLICATION_RECORDER_TOPIC": "crm_es.store.recorders:PostgresCommandRecorder",
         }
         if "schema" in query:
-            schema = query["schema"][0]
-            if not schema.replace("_", "").isalnum():
-                raise StoreUrlError(f"schema name {schema!r} must be letters, digits, underscores")
-            env["POSTGRES_SCHEMA"] = schema
-        return StoreConfig(url, "postgresql", env)
+            env["POSTGRES_SCHEMA"] = _schema_name(query["schema"][0])
+        return StoreConfig(url, "postgresql", env, key_file)
     raise StoreUrlError(
-        f"unsupported store URL {url!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
+        f"unsupported store URL {shown!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
     )
+
+
+def _schema_name(schema: str) -> str:
+    """A schema of our own: letters, digits and underscores, case kept, not PostgreSQL's."""
+    if not schema or len(schema) > 63 or not schema.replace("_", "").isalnum():
+        msg = f"schema name {schema!r} must be 1-63 letters, digits or underscores"
+        raise StoreUrlError(msg)
+    if schema.lower().startswith("pg_") or schema.lower() in RESERVED_SCHEMAS:
+        raise StoreUrlError(f"schema name {schema!r} is reserved by PostgreSQL")
+    return schema
 
 
 def ensure_postgres_schema(config: StoreConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -13,7 +14,9 @@ from crm_es import CRM
 from crm_es.domain.errors import PersonalDataUnreadable
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.values import ERASED
-from crm_es.store.keys import KEY_TABLE, TOKEN_PREFIX, CustomerKeyCipher, SqlKeyStore
+from crm_es.store.keys import KEY_TABLE, AesKeyWrapper, SqlKeyStore
+from crm_es.store.personal_data import TOKEN_PREFIX, CustomerKeyCipher
+from crm_es.store.secrets import MasterKeyError
 from crm_es.store.url import parse_store_url
 from tests.helpers.personal_data import (
     BIRTHDAY,
@@ -26,6 +29,8 @@ from tests.helpers.personal_data import (
     sqlite_bytes,
 )
 from tests.helpers.raw_store import raw, table
+
+WRAP_KEY = b"k" * 32  # a key store of the test's own wraps with it
 
 
 def test_no_personal_value_is_stored_in_clear(store_url: str, tmp_path: Path) -> None:
@@ -69,20 +74,57 @@ def test_a_token_copied_to_another_customer_does_not_decrypt(store_url: str) -> 
             cipher.decrypt(b, token)  # … and the customer id is authenticated data
 
 
-def test_keys_can_be_wrapped_with_a_master_key_like_a_kms(store_url: str) -> None:
-    master = base64.b64encode(b"k" * 32).decode()
-    with CRM(store_url, env={"PERSONAL_DATA_MASTER_KEY": master}) as crm:
+def test_keys_at_rest_are_wrapped_by_the_master_key(store_url: str) -> None:
+    with CRM(store_url) as crm:
         crm.register_customer(external_ref="C-1", name=NAME)
         assert crm.get_customer("C-1").name == NAME
+        cid = customer_id_for_ref("C-1")
+        assert crm.store.personal_data.key(cid) is not None
     material = raw(store_url, f"SELECT key_material FROM {KEY_TABLE}")
     assert [str(m[0])[:3] for m in material] == ["w1:"]  # only wrapped keys at rest
-    wrapped = "its key is wrapped; set PERSONAL_DATA_MASTER_KEY"
-    with CRM(store_url) as without_master, pytest.raises(Exception, match=wrapped):
-        without_master.get_customer("C-1")
+    raw_key = base64.b64encode(key_of(store_url, cid)).decode()
+    assert raw_key not in str(material)
+
+
+def key_of(url: str, cid: UUID) -> bytes:
+    with CRM(url) as crm:
+        key = crm.store.personal_data.key(cid)
+    assert key is not None
+    return key
+
+
+def test_a_store_opened_with_another_master_key_fails_at_once(
+    store_url: str, tmp_path: Path
+) -> None:
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1", name=NAME)
+    other = tmp_path / "other.key"
+    other.write_text("ab" * 32)
+    url = re.sub(r"[?&]master_key_file=[^&]*", "", store_url)
+    url += ("&" if "?" in url else "?") + f"master_key_file={other}"
+    with pytest.raises(MasterKeyError, match="is not this store's"):
+        CRM(url)
+
+
+def test_a_sqlite_store_needs_the_key_file_it_was_created_with(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    with CRM(url) as crm:
+        crm.register_customer(external_ref="C-1", name=NAME)
+    (tmp_path / "crm.db.key").unlink()
+    with pytest.raises(MasterKeyError, match="cannot read the master key file"):
+        CRM(url)
+
+
+def test_a_postgres_store_must_be_given_its_master_key(postgres_url: str) -> None:
+    url = re.sub(r"[?&]master_key_file=[^&]*", "", postgres_url)
+    with pytest.raises(MasterKeyError, match="needs its master key"):
+        CRM(url)
 
 
 def test_a_key_store_can_be_passed_in(store_url: str) -> None:
-    keys = SqlKeyStore(parse_store_url(store_url))
+    with CRM(store_url):  # creates the schema
+        pass
+    keys = SqlKeyStore(parse_store_url(store_url), AesKeyWrapper(WRAP_KEY))
     with CRM(store_url, key_store=keys) as crm:
         crm.register_customer(external_ref="C-1", name=NAME)
         assert keys.get(customer_id_for_ref("C-1")) is not None
@@ -93,7 +135,10 @@ def test_concurrent_key_creation_agrees_on_one_key(store_url: str) -> None:
     config = parse_store_url(store_url)
     with CRM(store_url):  # creates the tables
         pass
-    one, two = SqlKeyStore(config), SqlKeyStore(config)
+    one, two = (
+        SqlKeyStore(config, AesKeyWrapper(WRAP_KEY)),
+        SqlKeyStore(config, AesKeyWrapper(WRAP_KEY)),
+    )
     try:
         cid = uuid4()
         assert one.create(cid) == two.create(cid) == two.get(cid)
@@ -123,7 +168,7 @@ def test_a_key_read_while_it_is_erased_is_not_used_after_the_erasure_returned(
 ) -> None:
     with CRM(store_url):  # creates the tables
         pass
-    keys = _ErasedWhileRead(parse_store_url(store_url))
+    keys = _ErasedWhileRead(parse_store_url(store_url), AesKeyWrapper(WRAP_KEY))
     try:
         writer, reader = CustomerKeyCipher(keys), CustomerKeyCipher(keys)
         cid = uuid4()

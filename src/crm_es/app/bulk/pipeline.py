@@ -136,7 +136,7 @@ class _WriterProcessSaver:
                 commands_copy.as_string(conn),
                 events_copy.as_string(conn),
             )
-        conninfo = f"{self._store.config.conninfo()} application_name='{WRITER_APPLICATION_NAME}'"
+        conninfo = self._store.config.conninfo(application_name=WRITER_APPLICATION_NAME)
         connect_timeout = float(self._store.env.get("POSTGRES_CONNECT_TIMEOUT") or 30)
         return BulkWriterProcess("postgres", conninfo, connect_timeout)
 

@@ -1,0 +1,36 @@
+"""Settings an installation keeps in its own store: the master key's check value (and, as the
+store learns more about itself, its time zone). One row per name, written once and then read."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from crm_es.store.database import TEXT, Database
+
+SETTINGS_TABLE: Final = "crm_settings"
+
+
+class StoreSettings:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction() as tx:
+            tx.execute(
+                f"CREATE TABLE IF NOT EXISTS {SETTINGS_TABLE} "
+                f"(name {TEXT} PRIMARY KEY, value {TEXT} NOT NULL)"
+            )
+
+    def get(self, name: str) -> str | None:
+        with self.db.reading() as tx:
+            rows = tx.query(f"SELECT value FROM {SETTINGS_TABLE} WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    def claim(self, name: str, value: str) -> str:
+        """The stored value of ``name``: ``value`` if it had none yet (the first one wins)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO {SETTINGS_TABLE} (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, value),
+            )
+            rows = tx.query(f"SELECT value FROM {SETTINGS_TABLE} WHERE name = ?", (name,))
+        return str(rows[0][0])
