@@ -21,7 +21,7 @@ from datetime import datetime
 from uuid import UUID
 
 from crm_es.app.customer_cache import CustomerCache
-from crm_es.app.results import CommandResult, payload_hash
+from crm_es.app.results import CommandResult, command_record, same_payload
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide import Envelope, decide
@@ -110,9 +110,23 @@ class CommandUnit:
     def snapshot_if_due(self, customer: Customer, first_new_version: int) -> None:
         self.store.snapshot_if_due(customer, first_new_version)
 
-    @staticmethod
-    def replayed(command: cmd.Command, record: CommandRecord) -> CommandResult:
+    def record(
+        self, command: cmd.Command, customer: Customer | None, new_events: list[CustomerEvent]
+    ) -> CommandRecord | None:
+        """The idempotency record of a command (None without a command_id): stored with its
+        events, or alone when it changed nothing, so that a re-send later, after other
+        changes, is answered as done instead of applied."""
+        if new_events:
+            last = new_events[-1]
+            version, customer_id = last.originator_version, last.originator_id
+        else:
+            assert customer is not None
+            version, customer_id = customer.version, customer.id
+        key = self.store.secrets.idempotency_key
+        return command_record(command, customer_id, version, len(new_events), key)
+
+    def replayed(self, command: cmd.Command, record: CommandRecord) -> CommandResult:
         """The original result of a command re-sent with the same ``command_id``."""
-        if record.payload_hash != payload_hash(command):
+        if not same_payload(record.payload_hash, command, self.store.secrets.idempotency_key):
             raise IdempotencyConflict(record.command_id)
         return CommandResult(record.customer_id, record.version, record.events, duplicate=True)

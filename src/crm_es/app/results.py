@@ -1,16 +1,25 @@
-"""What running a command returns, and what makes two commands "the same" for idempotency."""
+"""What running a command returns, and what makes two commands "the same" for idempotency.
+
+A command re-sent with its ``command_id`` must be the same command: every field, envelope
+included, hashed. The hash is keyed with a secret of the store (:mod:`crm_es.store.secrets`), so
+a record of a command that held personal data (a phone number, a name) cannot be brute-forced
+back to it; records written before hashes were keyed (32 bytes of plain SHA-256) are still
+compared the way they were written.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import hmac
+from typing import Final
 from uuid import UUID
 
 import msgspec
 
 from crm_es.domain import commands as cmd
-from crm_es.domain.events import CustomerEvent
 from crm_es.store.recorders import CommandRecord
+
+KEYED_HASH: Final = b"\x01"  # the first byte of a keyed payload hash (33 bytes)
 
 
 class CommandResult(msgspec.Struct, frozen=True, gc=False):
@@ -23,18 +32,25 @@ class CommandResult(msgspec.Struct, frozen=True, gc=False):
 _encode = msgspec.msgpack.Encoder().encode  # the same bytes as msgspec.msgpack.encode, reused
 
 
-def payload_hash(command: cmd.Command) -> bytes:
-    """Every field, envelope included: a re-sent command must match its first sending."""
-    return hashlib.sha256(_encode(command)).digest()
+def payload_hash(command: cmd.Command, key: bytes) -> bytes:
+    """Every field, envelope included, keyed: a re-sent command must match its first sending."""
+    return KEYED_HASH + hmac.digest(key, _encode(command), "sha256")
+
+
+def same_payload(stored: bytes, command: cmd.Command, key: bytes) -> bool:
+    """Whether ``command`` is the one whose payload hash ``stored`` is."""
+    if len(stored) == hashlib.sha256().digest_size:  # unkeyed, from before keyed hashes
+        return hmac.compare_digest(stored, hashlib.sha256(_encode(command)).digest())
+    return hmac.compare_digest(stored, payload_hash(command, key))
 
 
 def command_record(
-    command: cmd.Command, customer_id: UUID, new_events: Sequence[CustomerEvent]
+    command: cmd.Command, customer_id: UUID, version: int, events: int, key: bytes
 ) -> CommandRecord | None:
-    """The idempotency record stored with a command's events (None without a command_id)."""
+    """The idempotency record stored with a command's events, or alone for a command that
+    changed nothing (``events`` 0); None without a command_id."""
     if command.command_id is None:
         return None
-    version = new_events[-1].originator_version
     return CommandRecord(
-        command.command_id, payload_hash(command), customer_id, version, len(new_events)
+        command.command_id, payload_hash(command, key), customer_id, version, events
     )

@@ -30,7 +30,7 @@ from crm_es.app import bulk
 from crm_es.app.command_methods import CommandMethods
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.customer_cache import CustomerCache, configured_cache_size
-from crm_es.app.results import CommandResult, command_record
+from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
 from crm_es.domain.as_of import customer_as_of
 from crm_es.domain.customer import Customer
@@ -179,8 +179,11 @@ class CRM(CommandMethods, Application[UUID]):
             if (done := self._done(command)) is not None:
                 return done
             assert customer is not None
+            record = unit.record(command, customer, new_events)
+            if record is not None:  # kept, so a re-send after later changes stays a no-op
+                self.committer.commit([], [record])
             return CommandResult(customer_id, customer.version, 0)
-        record = command_record(command, customer_id, new_events)
+        record = unit.record(command, customer, new_events)
         self.committer.commit(new_events, [record] if record else [])
         unit.committed(new_events)
         customer = unit.apply(customer, new_events)  # only now: the events are stored

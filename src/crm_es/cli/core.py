@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
+import os
+import stat
 import sys
 from typing import IO
 
@@ -18,10 +20,26 @@ from crm_es.domain.errors import CrmError
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def auto_command_id(origin: str, line_number: int, line: bytes) -> str:
-    """A command id that is the same whenever the same line of the same input runs again."""
-    digest = hashlib.sha256(line).hexdigest()[:32]
-    return f"exec:{origin[-60:]}:{line_number}:{digest}"
+def file_identity(source: IO[bytes]) -> str | None:
+    """What tells this input file from any other: its real path and its inode (None for a pipe
+    or stdin, which has none: the same lines fed twice are two inputs)."""
+    name = getattr(source, "name", None)
+    if not isinstance(name, str) or name == "<stdin>":
+        return None
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return f"{os.path.realpath(name)}|{info.st_dev}|{info.st_ino}"
+
+
+def auto_command_id(key: bytes, identity: str, line_number: int, line: bytes) -> str:
+    """A command id that is the same whenever the same line of the same file runs again, and
+    reveals nothing of the line (keyed with a secret of the store)."""
+    message = f"{identity}|{line_number}|".encode() + line
+    return "exec:" + hmac.digest(key, message, "sha256").hex()[:40]
 
 
 @click.command()
@@ -34,28 +52,37 @@ def init(ctx: Context) -> None:
       crm-es --db postgresql://postgres@127.0.0.1/crm init
     """
     app = ctx.app  # constructing the application creates any missing tables
-    emit_json({"ok": True, "store": app.store.config.kind, "url": ctx.db_url})
+    store = app.store
+    emit_json(
+        {
+            "ok": True,
+            "store": store.config.kind,
+            "url": store.config.redacted_url(),  # never a password
+            "master_key_file": store.master_key_source,
+        }
+    )
 
 
 @click.command("exec")
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option(
     "--auto-ids/--no-auto-ids",
-    default=True,
-    show_default=True,
-    help="Give lines without a command_id a deterministic one, so a re-run appends nothing.",
+    default=None,
+    help="Give lines without a command_id a deterministic one, so a re-run appends nothing "
+    "[default: on for a file, off for stdin].",
 )
 @pass_ctx
-def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool) -> None:
+def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool | None) -> None:
     """Run JSON Lines commands from SOURCE (a file, or - for stdin).
 
     Prints one JSON result per input line; a bad line stores nothing and the following lines
     still run. Exits 1 if any line failed.
 
-    Re-running the same input is safe: a line without a command_id gets a deterministic one
-    (exec:SOURCE:LINE:HASH-OF-LINE), and a command whose id was already done returns its
-    original result with "duplicate": true and appends nothing. Give explicit command_ids to
-    repeat an identical command on purpose (or pass --no-auto-ids).
+    Re-running the same file is safe: a line without a command_id gets a deterministic one
+    (from the file's path and inode, the line number and the line), and a command whose id was
+    already done returns its original result with "duplicate": true and appends nothing. Lines
+    read from stdin get no automatic id unless --auto-ids is given (the same lines piped twice
+    are two inputs). Give explicit command_ids to repeat an identical command on purpose.
 
     \b
     Example:
@@ -63,6 +90,12 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool) -> None:
     """
     app = ctx.app
     origin = getattr(source, "name", "<stdin>")
+    identity = file_identity(source)
+    if auto_ids is None:
+        auto_ids = identity is not None
+    if auto_ids and identity is None:  # asked for on stdin: the stream's name is all there is
+        identity = origin
+    key = app.store.secrets.automatic_ids_key
     failed = 0
     for number, raw in enumerate(source, start=1):
         line = raw.strip()
@@ -71,8 +104,9 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool) -> None:
         try:
             command = decode_command(line)
             if auto_ids and command.command_id is None:
+                assert identity is not None
                 command = msgspec.structs.replace(
-                    command, command_id=auto_command_id(origin, number, line)
+                    command, command_id=auto_command_id(key, identity, number, line)
                 )
             result = app.execute_validated(command)
         except (msgspec.ValidationError, msgspec.DecodeError, CrmError) as e:

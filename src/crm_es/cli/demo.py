@@ -23,7 +23,8 @@ def _reset_sqlite(db_url: str) -> None:
     if config.is_postgres:
         raise click.UsageError("--reset only deletes SQLite files; use an empty schema instead")
     name = config.env["SQLITE_DBNAME"]
-    for suffix in ("", "-wal", "-shm"):
+    # The master key beside it goes too: a new store gets a new key.
+    for suffix in ("", "-wal", "-shm", ".key"):
         Path(name + suffix).unlink(missing_ok=True)
 
 
@@ -75,7 +76,8 @@ def demo(
     app = state.app
     if (app.recorder.max_notification_id() or 0) > 0:
         raise click.ClickException(
-            f"the store {state.db_url} already holds events; use --reset or another --db"
+            f"the store {state.app.store.config.redacted_url()} already holds events; use --reset "
+            "or another --db"
         )
     started = time.monotonic()
     commands = list(generate_commands(customers=customers, years=years, seed=seed))

@@ -117,3 +117,42 @@ def test_re_running_an_exec_file_appends_nothing_even_from_another_process(
     assert [r["duplicate"] for r in results] == [True, True, True]
     with CRM(store_url) as crm:
         assert crm.get_customer("C-1").points_balance == 20 and head(crm) == 3
+
+
+def test_a_command_that_changed_nothing_keeps_its_record(store_url: str) -> None:
+    """Re-sent after a later change, it is answered as done instead of undoing that change."""
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1", tags=["vip"])
+        noop = crm.change_tags(customer="C-1", add=["vip"], command_id="tags-1")
+        assert noop.events == 0 and not noop.duplicate
+        crm.change_tags(customer="C-1", remove=["vip"], command_id="tags-2")
+        again = crm.change_tags(customer="C-1", add=["vip"], command_id="tags-1")
+        assert again.duplicate and again.version == noop.version
+        assert crm.get_customer("C-1").tags == []
+
+
+def test_a_command_that_changed_nothing_keeps_its_record_on_the_bulk_path(store_url: str) -> None:
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1", tags=["vip"])
+        add = cmd.ChangeTags(customer="C-1", add=["vip"], command_id="tags-1")
+        [outcome] = crm.execute_many([add])
+        assert isinstance(outcome, CommandResult) and outcome.events == 0
+        crm.change_tags(customer="C-1", remove=["vip"], command_id="tags-2")
+        [again] = crm.execute_many([add])
+        assert isinstance(again, CommandResult) and again.duplicate
+        assert crm.get_customer("C-1").tags == []
+
+
+def test_idempotency_hashes_are_keyed_so_a_payload_cannot_be_guessed(store_url: str) -> None:
+    """A record of a command holding a phone number does not hold the plain hash of it."""
+    import hashlib
+
+    import msgspec
+
+    register = cmd.RegisterCustomer(external_ref="C-1", phone="+86 139 1234 5678", command_id="r1")
+    with CRM(store_url) as crm:
+        crm.execute(register)
+        [record] = crm.store.command_log.select_commands(["r1"]).values()
+    plain = hashlib.sha256(msgspec.msgpack.encode(register)).digest()
+    assert len(record.payload_hash) == 33 and record.payload_hash[0] == 1
+    assert plain not in record.payload_hash

@@ -26,7 +26,7 @@ from uuid import UUID
 import msgspec
 
 from crm_es.app.command_unit import CommandUnit
-from crm_es.app.results import CommandResult, command_record
+from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
 from crm_es.domain.customer import Customer
 from crm_es.domain.errors import CrmError
@@ -98,10 +98,10 @@ class Chunk:
                 self.first_versions.setdefault(key, new_events[0].originator_version)
                 customer = self.states[key] = unit.apply(customer, new_events)
                 pending.extend(new_events)
-                record = command_record(checked, customer_id, new_events)
-                if record is not None:
-                    self.records.append(record)
-                    done[record.command_id] = record  # a repeat later in this chunk
+            record = unit.record(checked, customer, new_events)
+            if record is not None:
+                self.records.append(record)
+                done[record.command_id] = record  # a repeat later in this chunk
             assert customer is not None
             self.outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
         if pending:

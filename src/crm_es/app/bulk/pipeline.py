@@ -177,7 +177,7 @@ class _WriterSave:
 
 
 def _save(chunk: Chunk) -> None:
-    if chunk.stored:
+    if chunk.stored or chunk.records:
         stored = [StoredEvent(*row) for row in chunk.stored]
         chunk.unit.store.recorder.insert_events(stored, commands=chunk.records)
 
