@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from crm_es import CRM
 from crm_es.cli import main
 from crm_es.domain.errors import CustomerNotFound
+from crm_es.domain.events import PersonalDataErased
+from crm_es.domain.values import ERASED
 
 
 def test_demo_builds_a_store_prints_a_summary_and_writes_the_report(tmp_path: Path) -> None:
@@ -46,6 +48,28 @@ def test_demo_builds_a_store_prints_a_summary_and_writes_the_report(tmp_path: Pa
     )
     with CRM(url) as crm:
         assert (crm.recorder.max_notification_id() or 0) > 1000
+
+
+def test_the_demo_store_verifies_and_its_erased_customers_are_erased(tmp_path: Path) -> None:
+    """The demo stores through the bulk path, erasures included: its own verification passes
+    and every erased customer's key is gone and personal fields read [erased]."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    args = ["--db", url, "demo", "--customers", "300", "--years", "2", "--seed", "5"]
+    assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "r.html")]).exit_code == 0
+    verified = CliRunner().invoke(main, ["--db", url, "audit", "verify"])
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    with CRM(url) as crm:
+        erased = [
+            e.originator_id
+            for n in crm.recorder.select_notifications(start=1, limit=1_000_000)
+            if n.topic == PersonalDataErased.TOPIC
+            for e in [crm.store.codec.decode_state(n.topic, n.state)]
+        ]
+        assert erased  # the demo erases some customers
+        for cid in erased:
+            assert crm.store.personal_data.key(cid) is None
+            registered = next(iter(crm.history(cid)))
+            assert getattr(registered, "name", ERASED) in (ERASED, None)
 
 
 def test_demo_refuses_a_store_that_already_has_events_unless_reset(tmp_path: Path) -> None:

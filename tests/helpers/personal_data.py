@@ -23,27 +23,43 @@ FREE_TEXT = "欧阳娜娜 called about her neighbour's address"
 SECRETS = (NAME, EMAIL, PHONE, BIRTHDAY, FREE_TEXT, "nana.ouyang", "1234 5678")
 
 
-def fill(crm: CRM) -> None:
-    """Personal data in every place it can go: registration, profile, free text, snapshots."""
-    crm.register_customer(
-        external_ref="C-1", name=NAME, email=EMAIL, phone=PHONE, birthday=BIRTHDAY, region="华东"
-    )
+# A tag a person might write: a name in a tag is personal data like any other free text.
+TAG = "nana.ouyang"
+
+
+def fill(crm: CRM, *, registered: bool = False) -> None:
+    """Personal data in every place it can go: registration, profile, every free text (the
+    envelope's reason included), tags, line items, snapshots. ``registered``: C-1 exists."""
+    if not registered:
+        crm.register_customer(
+            external_ref="C-1", name=NAME, email=EMAIL, phone=PHONE, birthday=BIRTHDAY,
+            region="华东",
+        )  # fmt: skip
     crm.update_profile(customer="C-1", email=EMAIL.upper())
     crm.log_contact(
-        customer="C-1", channel="phone", direction="inbound", summary=FREE_TEXT, feedback=FREE_TEXT
-    )
+        customer="C-1", channel="phone", direction="inbound", summary=FREE_TEXT,
+        feedback=FREE_TEXT, outcome=FREE_TEXT, reason=FREE_TEXT,
+    )  # fmt: skip
     crm.record_service(customer="C-1", phase="after-sale", kind="delivery", summary=FREE_TEXT)
     crm.file_complaint(
         customer="C-1", complaint_id="K-1", category="delivery", severity="high",
         description=FREE_TEXT,
     )  # fmt: skip
-    crm.resolve_complaint(customer="C-1", complaint_id="K-1", resolution="apologised")
+    crm.resolve_complaint(customer="C-1", complaint_id="K-1", resolution=FREE_TEXT)
     crm.follow_up_complaint(customer="C-1", complaint_id="K-1", satisfied=False, note=FREE_TEXT)
     crm.answer_survey(customer="C-1", survey_id="S-1", metric="csat", score=2, comment=FREE_TEXT)
     crm.schedule_care_task(
         customer="C-1", task_id="T-1", kind="birthday_greeting", due_on="2026-11-29", note=FREE_TEXT
     )
-    crm.complete_care_task(customer="C-1", task_id="T-1", note=FREE_TEXT)
+    crm.complete_care_task(customer="C-1", task_id="T-1", note=FREE_TEXT, outcome=FREE_TEXT)
+    crm.record_purchase(
+        customer="C-1", order_id="O-1", amount="10.00", currency="CNY",
+        items=[{"sku": "GIFT-1", "name": f"engraved for {NAME}"}],
+    )  # fmt: skip
+    crm.grant_points(customer="C-1", points=10, reason=FREE_TEXT)
+    crm.change_tags(customer="C-1", add=[TAG])
+    crm.change_tags(customer="C-1", add=["vip"], remove=[TAG])
+    crm.churn_customer(customer="C-1", churn_reason=FREE_TEXT)
     crm.take_snapshot(customer_id_for_ref("C-1"))
 
 

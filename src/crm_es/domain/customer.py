@@ -281,7 +281,8 @@ def _won_back(c: Customer, e: ev.CustomerWonBack) -> None:
 
 def _erased(c: Customer, e: ev.PersonalDataErased) -> None:
     c.erased = True
-    c.name = c.email = c.phone = c.birthday = None
+    c.name = c.email = c.phone = c.birthday = c.churn_reason = None
+    c.tags = []
 
 
 _EVOLVERS: dict[type[ev.CustomerEvent], Callable[[Customer, Any], None]] = {
@@ -315,7 +316,15 @@ assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs a
 
 
 # Personal fields of the state: kept out of the snapshot body so they are encrypted.
-_PERSONAL = ("name", "email", "phone", "birthday")
+_PERSONAL = ("name", "email", "phone", "birthday", "tags", "churn_reason")
+
+
+def without_personal_data(customer: Customer) -> Customer:
+    """A copy of ``customer`` with every personal field blank: what two states of an erased
+    customer can still be compared on (their personal values all read ``[erased]``)."""
+    return msgspec.structs.replace(
+        customer, name=None, email=None, phone=None, birthday=None, tags=[], churn_reason=None
+    )
 
 
 class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -329,7 +338,7 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
     TOPIC = "crm.customer.Snapshot"
     SCHEMA = 3
-    PII_FIELDS = _PERSONAL
+    PII_FIELDS = ("name", "email", "phone", "birthday", "tags[]", "churn_reason")
     originator_id: UUID
     originator_version: int
     recorded_at: datetime
@@ -339,11 +348,13 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     email: str | None = None
     phone: str | None = None
     birthday: str | None = None
+    tags: list[str] = []
+    churn_reason: str | None = None
 
     @classmethod
     def take(cls, customer: Customer) -> CustomerSnapshot:
         personal = {f: getattr(customer, f) for f in _PERSONAL}
-        blanked = msgspec.structs.replace(customer, **dict.fromkeys(_PERSONAL))
+        blanked = without_personal_data(customer)
         return cls(
             originator_id=customer.id,
             originator_version=customer.version,
@@ -356,7 +367,6 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     def restore(self) -> Customer:
         """The state this snapshot holds."""
         customer = msgspec.msgpack.decode(self.state, type=Customer)
-        if self.schema >= 2:
-            for field in _PERSONAL:
-                setattr(customer, field, getattr(self, field))
+        for field in _PERSONAL:
+            setattr(customer, field, getattr(self, field))
         return customer

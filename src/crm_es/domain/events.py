@@ -3,8 +3,10 @@
 Events are past tense and carry the whole envelope (recorded time, business time, who, why, ids).
 The topic string is what is stored: it never names a Python module, so moving code never orphans
 history. ``class_version`` plus ``upcast_vN_vM`` static methods evolve a schema without rewriting
-stored events (the mapper runs them on read). ``PII_FIELDS`` lists the fields that hold personal
-data; the mapper encrypts exactly those with the customer's own key.
+stored events (the codec runs them on read). ``PII_FIELDS`` lists, as paths, every field that may
+hold personal data (names and contact details, and every free text: a person can write anything
+into a summary, a reason, a tag); the codec encrypts exactly those with the customer's own key
+(see :mod:`crm_es.domain.personal_fields`), so an erasure leaves none of them readable.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     TOPIC: ClassVar[str]
     class_version: ClassVar[int] = 1
-    PII_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The envelope's reason is free text (why the command was issued): personal data too.
+    PII_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
 
     originator_id: UUID
     originator_version: int
@@ -53,7 +56,7 @@ class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 class CustomerRegistered(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.CustomerRegistered"
-    PII_FIELDS = ("name", "email", "phone", "birthday")
+    PII_FIELDS = ("reason", "name", "email", "phone", "birthday")
 
     external_ref: str | None
     kind: CustomerKind = CustomerKind.INDIVIDUAL
@@ -73,7 +76,7 @@ class ProfileUpdated(CustomerEvent, frozen=True, kw_only=True):
     """Only the fields that changed are set; ``None`` clears a field, UNSET leaves it alone."""
 
     TOPIC = "crm.customer.ProfileUpdated"
-    PII_FIELDS = ("name", "email", "phone", "birthday")
+    PII_FIELDS = ("reason", "name", "email", "phone", "birthday")
 
     kind: CustomerKind | UnsetType = UNSET
     category: Category | UnsetType = UNSET
@@ -89,6 +92,7 @@ class ProfileUpdated(CustomerEvent, frozen=True, kw_only=True):
 
 class TagsChanged(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.TagsChanged"
+    PII_FIELDS = ("reason", "added[]", "removed[]")
     added: list[str] = []
     removed: list[str] = []
 
@@ -109,7 +113,7 @@ class ConsentChanged(CustomerEvent, frozen=True, kw_only=True):
 
 class ContactLogged(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.ContactLogged"
-    PII_FIELDS = ("summary", "feedback")
+    PII_FIELDS = ("reason", "summary", "outcome", "feedback")
 
     channel: Channel
     direction: Direction
@@ -130,6 +134,7 @@ class LineItem(msgspec.Struct, frozen=True, kw_only=True):
 
 class PurchaseRecorded(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.PurchaseRecorded"
+    PII_FIELDS = ("reason", "items[].name")
     order_id: str
     amount: int  # minor units of currency
     currency: str
@@ -148,7 +153,7 @@ class PurchaseRefunded(CustomerEvent, frozen=True, kw_only=True):
 
 class ServiceRecorded(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.ServiceRecorded"
-    PII_FIELDS = ("summary",)
+    PII_FIELDS = ("reason", "summary")
 
     phase: ServicePhase
     kind: ServiceKind
@@ -162,7 +167,7 @@ class ServiceRecorded(CustomerEvent, frozen=True, kw_only=True):
 
 class ComplaintFiled(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.ComplaintFiled"
-    PII_FIELDS = ("description",)
+    PII_FIELDS = ("reason", "description")
 
     complaint_id: str
     category: str
@@ -180,6 +185,7 @@ class ComplaintEscalated(CustomerEvent, frozen=True, kw_only=True):
 
 class ComplaintResolved(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.ComplaintResolved"
+    PII_FIELDS = ("reason", "resolution")
     complaint_id: str
     resolution: str
     compensation: int | None = None  # minor units
@@ -193,7 +199,7 @@ class ComplaintReopened(CustomerEvent, frozen=True, kw_only=True):
 
 class ComplaintFollowedUp(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.ComplaintFollowedUp"
-    PII_FIELDS = ("note",)
+    PII_FIELDS = ("reason", "note")
 
     complaint_id: str
     satisfied: bool
@@ -207,7 +213,7 @@ class SurveyAnswered(CustomerEvent, frozen=True, kw_only=True):
     """One answer with its scale: scores are computed in projections, never assumed here."""
 
     TOPIC = "crm.customer.SurveyAnswered"
-    PII_FIELDS = ("comment",)
+    PII_FIELDS = ("reason", "comment")
 
     survey_id: str
     metric: Metric
@@ -225,6 +231,7 @@ class SurveyAnswered(CustomerEvent, frozen=True, kw_only=True):
 
 class PointsGranted(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.PointsGranted"
+    PII_FIELDS = ("reason", "grant_reason")
     lot_id: int  # the stream version of this grant: the identity of its points lot
     points: int
     expires_on: date | None = None
@@ -240,6 +247,7 @@ class PointsRedeemed(CustomerEvent, frozen=True, kw_only=True):
     """Which lots paid is decided when the command runs (soonest-expiring first) and stored."""
 
     TOPIC = "crm.customer.PointsRedeemed"
+    PII_FIELDS = ("reason", "reward")
     points: int
     reward: str | None = None
     draws: list[PointsDraw] = []
@@ -264,7 +272,7 @@ class TierChanged(CustomerEvent, frozen=True, kw_only=True):
 
 class CareTaskScheduled(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.CareTaskScheduled"
-    PII_FIELDS = ("note",)
+    PII_FIELDS = ("reason", "note")
 
     task_id: str
     kind: CareKind
@@ -276,7 +284,7 @@ class CareTaskScheduled(CustomerEvent, frozen=True, kw_only=True):
 
 class CareTaskCompleted(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.CareTaskCompleted"
-    PII_FIELDS = ("note",)
+    PII_FIELDS = ("reason", "outcome", "note")
 
     task_id: str
     outcome: str | None = None
@@ -293,6 +301,7 @@ class CareTaskCancelled(CustomerEvent, frozen=True, kw_only=True):
 
 class CustomerChurned(CustomerEvent, frozen=True, kw_only=True):
     TOPIC = "crm.customer.CustomerChurned"
+    PII_FIELDS = ("reason", "churn_reason")
     churn_reason: str
 
 
@@ -304,9 +313,11 @@ class CustomerWonBack(CustomerEvent, frozen=True, kw_only=True):
 
 
 class PersonalDataErased(CustomerEvent, frozen=True, kw_only=True):
-    """Holds no personal data itself: who asked and on what legal basis."""
+    """Holds no personal data itself: who asked and on what legal basis. Its reason stays
+    readable after the erasure it records: the auditor's record of why."""
 
     TOPIC = "crm.customer.PersonalDataErased"
+    PII_FIELDS = ()
     requested_by: str
     legal_basis: str | None = None
 

@@ -7,26 +7,28 @@ some read model handles are decoded at all, and those through their slim view (s
 body (compressed, enciphered, older class version) goes through the app's mapper, which upcasts
 and yields the full domain event: handlers read the same field names from either form.
 
-Of the personal fields only the birthday is decrypted (the care agenda keeps its month and day).
+Of the personal fields only those read models keep are decrypted (``KEPT_PERSONAL``: the
+birthday's month and day for the care agenda, tags for segments).
 The customer id and both times of every event are formatted for rows once, for the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import msgspec
 
 from crm_es.domain.events import EVENT_TYPES
+from crm_es.domain.personal_fields import map_personal
 from crm_es.domain.times import iso_many
-from crm_es.projections.slim_events import slim_decoder, slim_fields
+from crm_es.projections.slim_events import KEPT_PERSONAL, kept_personal, slim_decoder
 from crm_es.store.codec import FORMAT, HASH_SIZE, HEADER_SIZE
 from crm_es.store.database import Database
 from crm_es.store.store import Store
 
 Row = tuple[int, str, bytes]
-PERSONAL_FIELD: Final = "birthday"
 T = TypeVar("T")
 
 
@@ -47,7 +49,7 @@ class _Topic:
         self.decoder = slim_decoder(cls)
         # FORMAT, no flags (neither compressed nor enciphered), the current class_version.
         self.header = bytes((FORMAT, 0)) + getattr(cls, "class_version", 1).to_bytes(2, "big")
-        self.personal = PERSONAL_FIELD in slim_fields(cls) and PERSONAL_FIELD in cls.PII_FIELDS
+        self.personal = bool(kept_personal(cls))
 
 
 class EventFeed:
@@ -57,7 +59,7 @@ class EventFeed:
         self.db = db
         self.table: str = store.recorder.events_table_name  # type: ignore[attr-defined]
         self.id_column = "notification_id" if db.postgres else "rowid"
-        self.mapper = store.reader(personal_fields=frozenset({PERSONAL_FIELD}))
+        self.mapper = store.reader(personal_fields=KEPT_PERSONAL)
         self.personal_data = self.mapper.personal_data
         self.topics = {topic: _Topic(cls) for topic, cls in EVENT_TYPES.items()}
 
@@ -113,12 +115,12 @@ class EventFeed:
         return out_routes, events, self._keys(events)
 
     def _decrypt(self, events: list[Any]) -> None:
+        """Decrypt the personal fields read models keep, in place (slim views are not frozen)."""
         assert self.personal_data is not None
         decrypt = self.personal_data.decrypt
         for event in events:
-            value = event.birthday
-            if isinstance(value, str):
-                event.birthday = decrypt(event.originator_id, value)
+            for field, value in map_personal(event, partial(decrypt, event.originator_id)).items():
+                setattr(event, field, value)
 
     @staticmethod
     def _keys(events: list[Any]) -> list[RowKeys]:

@@ -28,8 +28,18 @@ from crm_es.store.codec import STORED_NAMES
 UNREAD: Final = frozenset(
     {"actor", "command_id", "correlation_id", "causation_id", "reason", "items", "draws"}
 )
-# Of the personal fields, read models keep only the birthday's month and day (care agenda).
-KEPT_PERSONAL: Final = frozenset({"birthday"})
+# Of the personal fields, read models keep only the birthday's month and day (care agenda) and
+# the tags (segments): decrypted as they are read, and dropped when the customer is erased.
+KEPT_PERSONAL: Final = frozenset({"birthday", "added[]", "removed[]"})
+
+
+def _field(path: str) -> str:
+    return path.split("[", 1)[0]
+
+
+def kept_personal(cls: type[CustomerEvent]) -> tuple[str, ...]:
+    """The personal paths of ``cls`` its slim view decodes (and the feed decrypts)."""
+    return tuple(p for p in cls.PII_FIELDS if p in KEPT_PERSONAL)
 
 
 def _plain(tp: Any) -> Any:
@@ -43,10 +53,12 @@ def _plain(tp: Any) -> Any:
 
 def slim_fields(cls: type[CustomerEvent]) -> list[str]:
     """The fields of ``cls`` that its slim view decodes."""
+    personal = {_field(p) for p in cls.PII_FIELDS}
+    kept = {_field(p) for p in kept_personal(cls)}
     return [
         f.name
         for f in msgspec.structs.fields(cls)
-        if f.name not in UNREAD and (f.name not in cls.PII_FIELDS or f.name in KEPT_PERSONAL)
+        if f.name not in UNREAD and (f.name not in personal or f.name in kept)
     ]
 
 
@@ -71,9 +83,11 @@ def slim_type(cls: type[CustomerEvent]) -> type[msgspec.Struct]:
         else:
             fields.append((f.name, _plain(f.type)))
     # Decoded straight from the stored body: its keys as stored.
-    return msgspec.defstruct(
+    slim = msgspec.defstruct(
         f"Slim{cls.__name__}", fields, kw_only=True, gc=False, rename=STORED_NAMES
     )
+    slim.PII_FIELDS = kept_personal(cls)  # type: ignore[attr-defined]
+    return slim
 
 
 def slim_decoder(cls: type[CustomerEvent]) -> msgspec.msgpack.Decoder[Any]:

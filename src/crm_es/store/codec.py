@@ -37,6 +37,7 @@ from eventsourcing.persistence import (
 
 from crm_es.domain.customer import CustomerSnapshot
 from crm_es.domain.events import EVENT_TYPES, CustomerEvent
+from crm_es.domain.personal_fields import map_personal
 
 FORMAT: Final = 1
 HASH_SIZE: Final = 32
@@ -192,11 +193,8 @@ class CustomerEventMapper(Mapper[UUID]):
 
     def _encrypt_personal_data(self, event: CustomerEvent) -> CustomerEvent:
         assert self.personal_data is not None
-        changes = {
-            f: self.personal_data.encrypt(event.originator_id, v)
-            for f in event.PII_FIELDS
-            if isinstance(v := getattr(event, f), str)
-        }
+        encrypt, customer_id = self.personal_data.encrypt, event.originator_id
+        changes = map_personal(event, lambda text: encrypt(customer_id, text))
         return msgspec.structs.replace(event, **changes) if changes else event
 
     # --- decoding ---------------------------------------------------------------------------------
@@ -290,12 +288,20 @@ class CustomerEventMapper(Mapper[UUID]):
     ) -> CustomerEvent:
         assert self.personal_data is not None  # fields are only listed when it is set
         decrypt, customer_id = self.personal_data.decrypt, event.originator_id
+        lists = []
         for field in fields:
+            if "[" in field:
+                lists.append(field)
+                continue
             value = getattr(event, field)
             if isinstance(value, str):
                 # In place: the event was decoded a moment ago and nobody else holds it (a copy
                 # with ``structs.replace`` cost as much as the decryption).
                 msgspec.structs.force_setattr(event, field, decrypt(customer_id, value))
+        if lists:  # texts inside lists: the lists are rebuilt
+            changes = map_personal(event, lambda text: decrypt(customer_id, text), frozenset(lists))
+            for field, value in changes.items():
+                msgspec.structs.force_setattr(event, field, value)
         return event
 
     def register(self, cls: type[Any]) -> None:

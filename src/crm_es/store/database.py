@@ -96,6 +96,9 @@ class Database:
                 name, uri=name.startswith("file:"), isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA busy_timeout = 30000")
+            # Deleted rows (erased personal data, dropped tables) are overwritten with zeros,
+            # whatever the library's build defaults to.
+            conn.execute("PRAGMA secure_delete = ON")
             if not name.startswith("file:"):
                 conn.execute("PRAGMA journal_mode = WAL")
         self._local.conn = conn
@@ -147,6 +150,13 @@ class Database:
                 conn.autocommit = False
             return
         conn.execute(sql)
+
+    def truncate_wal(self) -> None:
+        """SQLite: copy the write-ahead log into the database and empty it (best effort: a
+        reader that holds an old snapshot keeps it). Frames of deleted rows leave the files."""
+        if self.postgres or self.config.env["SQLITE_DBNAME"].startswith("file:"):
+            return
+        self._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def release(self) -> None:
         """Close the calling thread's connection (a helper thread that is about to end)."""

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from datetime import UTC, datetime
 from typing import Final, Protocol
 from uuid import UUID
@@ -187,11 +185,7 @@ class SqlKeyStore:
             # over them (checked with pageinspect); a rewrite leaves no old page behind.
             self.db.autocommit(f"VACUUM FULL {KEY_TABLE}")
             return
-        name = self.config.env["SQLITE_DBNAME"]
-        if name.startswith("file:"):
-            return  # in memory
-        with closing(sqlite3.connect(name, timeout=5)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # best effort: a reader may hold it
+        self.db.truncate_wal()
 
     def put(self, customer_id: UUID, key: bytes) -> None:
         with self.db.transaction() as tx:

@@ -36,6 +36,7 @@ from crm_es.domain.errors import (
     RefundExceedsPaid,
     UnknownId,
 )
+from crm_es.domain.personal_fields import holds_personal_data
 from crm_es.domain.times import business_day
 from crm_es.domain.values import (
     TIER_CURRENCY,
@@ -62,7 +63,7 @@ def decide(
     _DECIDERS[type(command)](customer, command, batch)
     if customer.erased:
         for event in batch.events:
-            if any(getattr(event, f) not in (None, msgspec.UNSET) for f in event.PII_FIELDS):
+            if holds_personal_data(event):
                 raise CustomerErased(customer.id, f"store personal data ({type(command).__name__})")
     return batch.events
 

@@ -4,7 +4,8 @@ Per customer, the current attributes; and time-independent fact rows with their 
 (``occurred_at``) and recorded time (``recorded_at``): purchases, refunds, churn / win-back,
 loyalty points and tier changes. Anything that depends on a reference date is computed by the
 reports from these rows.
-Holds no personal data (names, emails, phones, birthdays stay in the event store).
+Holds no personal data but the tags (decrypted as they are read), which an erasure deletes;
+names, emails, phones and free texts stay encrypted in the event store.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _PROFILE_COLUMNS = ("kind", "category", "region", "industry", "company_size", "i
 
 class Customers(ReadModel):
     name = "customers"
-    schema_version = 1
+    schema_version = 2  # v2: tags are personal data (deleted on erasure); no churn reasons
     tables: ClassVar[dict[str, str]] = {
         "profile": (
             f"customer_id {TEXT} PRIMARY KEY, external_ref {TEXT}, kind {TEXT}, category {TEXT}, "
@@ -46,7 +47,7 @@ class Customers(ReadModel):
         ),
         "churn_facts": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
-            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL, reason {TEXT}"
+            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
         "points_facts": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
@@ -67,6 +68,7 @@ class Customers(ReadModel):
     indexes: ClassVar[dict[str, str]] = {
         "purchases_time": "{purchases} (occurred_at)",
     }
+    personal_tables: ClassVar[frozenset[str]] = frozenset({"tags"})
 
     def handlers(self) -> Mapping[type[ev.CustomerEvent], Handler]:
         return {
@@ -141,18 +143,18 @@ class Customers(ReadModel):
         )]  # fmt: skip
 
     @staticmethod
-    def _churn_fact(version: int, kind: str, reason: str | None, row: RowKeys) -> list[Statement]:
+    def _churn_fact(version: int, kind: str, row: RowKeys) -> list[Statement]:
         return [(
             "INSERT INTO {churn_facts} (customer_id, version, kind, occurred_at, "
-            "recorded_at, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (row.customer_id, version, kind, row.occurred_at, row.recorded_at, reason),
+            "recorded_at) VALUES (?, ?, ?, ?, ?)",
+            (row.customer_id, version, kind, row.occurred_at, row.recorded_at),
         )]  # fmt: skip
 
     def _churned(self, e: ev.CustomerChurned, row: RowKeys) -> list[Statement]:
-        return self._churn_fact(e.originator_version, "churned", e.churn_reason, row)
+        return self._churn_fact(e.originator_version, "churned", row)
 
     def _won_back(self, e: ev.CustomerWonBack, row: RowKeys) -> list[Statement]:
-        return self._churn_fact(e.originator_version, "won_back", None, row)
+        return self._churn_fact(e.originator_version, "won_back", row)
 
     @staticmethod
     def _tier_changed(e: ev.TierChanged, row: RowKeys) -> list[Statement]:
@@ -187,4 +189,7 @@ class Customers(ReadModel):
 
     @staticmethod
     def _erased(e: ev.PersonalDataErased, row: RowKeys) -> list[Statement]:
-        return [("UPDATE {profile} SET erased = 1 WHERE customer_id = ?", (row.customer_id,))]
+        return [
+            ("UPDATE {profile} SET erased = 1 WHERE customer_id = ?", (row.customer_id,)),
+            ("DELETE FROM {tags} WHERE customer_id = ?", (row.customer_id,)),
+        ]
