@@ -116,7 +116,8 @@ def test_audit_export_and_import_on_the_command_line(store_url: str, tmp_path: P
     target = f"sqlite:///{tmp_path / 'target.db'}"
     code, out, _ = run(target, "audit", "import", str(export))
     assert code == 0 and json.loads(out) == {
-        "streams": 2, "events": 11, "digest": digest, "matches_export": True
+        "streams": 2, "events": 11, "stored": 11, "digest": digest, "matches_export": True,
+        "signed": "unsigned",
     }  # fmt: skip
     assert json.loads(run(target, "audit", "verify", "--expect", digest)[1])["ok"] is True
     assert json.loads(run(target, "show", "C-1")[1])["profile"]["name"] == "王芳"

@@ -8,8 +8,9 @@ The single-command path (:meth:`crm_es.app.service.CRM.execute`) and the bulk pa
 2. **decide** on it (pure, :func:`crm_es.domain.decide.decide`); a refusal or a no-op decided on
    a cached state is **rechecked** on the stored state, because only that can refuse for sure
    (events decided on a stale state are safe: their save collides and is redone);
-3. after the save has **committed**: delete the key of an erased customer, and take a snapshot
-   where the stream crossed the interval.
+3. **save** the events with the command's idempotency record and, where the stream crossed
+   the snapshot interval, a snapshot of the state they lead to, in one transaction;
+4. after the save has **committed**: delete the key of an erased customer.
 
 So a rule, an erasure or a snapshot never depends on the path a command came in by.
 """
@@ -107,8 +108,10 @@ class CommandUnit:
             if isinstance(event, PersonalDataErased):
                 self.store.personal_data.shred(event.originator_id)
 
-    def snapshot_if_due(self, customer: Customer, first_new_version: int) -> None:
-        self.store.snapshot_if_due(customer, first_new_version)
+    def snapshot_states(self, customer: Customer, first_new_version: int) -> list[Customer]:
+        """The state to snapshot in the save of events from ``first_new_version`` on (their
+        versions crossed a multiple of the interval), or none."""
+        return [customer] if self.store.snapshot_due(customer, first_new_version) else []
 
     def record(
         self, command: cmd.Command, customer: Customer | None, new_events: list[CustomerEvent]

@@ -86,9 +86,7 @@ class CRM(CommandMethods, Application[UUID]):
         self.unit = CommandUnit(self.store, self.command_cache, clock, default_actor)
         # Straight to the event store (Application.save() adds nothing we use, but spends ~10%
         # of a command on runtime Protocol checks), through group commit.
-        self.committer = GroupCommitter(
-            lambda events, records: self.events.put(list(events), commands=list(records))
-        )
+        self.committer = GroupCommitter(self.store.save)
         super().__init__()
 
     # The library's construction steps hand out what the store opened.
@@ -184,10 +182,12 @@ class CRM(CommandMethods, Application[UUID]):
                 self.committer.commit([], [record])
             return CommandResult(customer_id, customer.version, 0)
         record = unit.record(command, customer, new_events)
-        self.committer.commit(new_events, [record] if record else [])
+        # Applied before the save, for its snapshot: the state is ours alone (the customer's
+        # lock is held) and leaves the cache if the save fails.
+        customer = unit.apply(customer, new_events)
+        snapshots = unit.snapshot_states(customer, new_events[0].originator_version)
+        self.committer.commit(new_events, [record] if record else [], snapshots)
         unit.committed(new_events)
-        customer = unit.apply(customer, new_events)  # only now: the events are stored
-        unit.snapshot_if_due(customer, new_events[0].originator_version)
         self.command_cache.put(customer)
         return CommandResult(customer_id, customer.version, len(new_events))
 

@@ -1,12 +1,20 @@
-"""Audit export and import: the full history as JSON Lines, re-importable byte for byte.
+"""Audit export: the full history as JSON Lines, re-importable byte for byte (the import is
+:mod:`.importer`).
 
 File layout, one JSON object per line, tagged by ``kind``::
 
-    {"kind":"header","format":1,"exported_at":…,"store":"sqlite","customer":null,"known_at":null,…}
+    {"kind":"header","format":2,"exported_at":…,"store":"sqlite","customer":null,"known_at":null,…}
+    {"kind":"checkpoint","anchor":{signed checkpoint}}              the source's latest, if any
     {"kind":"key","customer_id":…,"key":"<base64 AES key>"|null,"erased":false}   before its stream
+    {"kind":"proof","customer_id":…,"line":[…],"steps":[…]}   its line is in the checkpoint's tree
     {"kind":"event","customer_id":…,"version":1,"record":{readable event},"topic":…,"state":"<b64>"}
     …
     {"kind":"end","streams":2,"events":17,"digest":"<sha256 of the stream heads>"}
+
+A store with signed checkpoints (``crm-es audit anchor``) exports its latest one, and for each
+customer it covers the customer's line and the Merkle proof that the signed root covers it: an
+importer holding the public key can then prove that each stream, up to that checkpoint, is what
+the source store recorded, not a file re-hashed by whoever wrote it.
 
 ``record`` is what ``crm-es history`` prints (envelope, fields, summary) for people; ``topic`` and
 ``state`` are the stored row exactly, so an import writes byte-identical rows and the hash chains
@@ -29,25 +37,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
+from crm_es.audit.chains import Head, heads_digest
+from crm_es.audit.checkpoints import Anchor, Line, kept_anchor
 from crm_es.audit.history import event_record, summarize
-from crm_es.audit.verify import SCAN_BATCH, as_uuid, heads_digest, link_problem, verify_stream
-from crm_es.domain.customer import evolve
-from crm_es.domain.errors import CustomerNotFound, ImportRefused
+from crm_es.audit.merkle import MerkleTree, Step
+from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.events import CustomerEvent
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.times import moment
-from crm_es.store.codec import GENESIS, stored_hash
+from crm_es.store.codec import stored_hash
 from crm_es.store.store import HasStore, Store, store_of
 
-EXPORT_FORMAT: Final = 1
-INSERT_BATCH: Final = 1000
+EXPORT_FORMAT: Final = 2
+SCAN_BATCH: Final = 2000
 PERSONAL_DATA_NOTE: Final = (
     "holds personal data in clear and the keys that decrypt it: handle as personal data"
 )
@@ -68,6 +76,16 @@ class ExportKey(msgspec.Struct, tag="key", tag_field="kind", kw_only=True):
     erased: bool
 
 
+class ExportCheckpoint(msgspec.Struct, tag="checkpoint", tag_field="kind", kw_only=True):
+    anchor: Anchor
+
+
+class ExportProof(msgspec.Struct, tag="proof", tag_field="kind", kw_only=True):
+    customer_id: UUID
+    line: Line
+    steps: list[Step]
+
+
 class ExportEvent(msgspec.Struct, tag="event", tag_field="kind", kw_only=True):
     customer_id: UUID
     version: int
@@ -82,14 +100,11 @@ class ExportEnd(msgspec.Struct, tag="end", tag_field="kind", kw_only=True):
     digest: str
 
 
-ExportLine = ExportHeader | ExportKey | ExportEvent | ExportEnd
+ExportLine = ExportHeader | ExportCheckpoint | ExportKey | ExportProof | ExportEvent | ExportEnd
 
 
-class HistoryImportReport(msgspec.Struct, frozen=True, kw_only=True):
-    streams: int
-    events: int
-    digest: str
-    matches_export: bool
+def as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -137,7 +152,10 @@ def export_history(
             known_at=None if cut is None else cut.isoformat(),
         )
     )
-    heads: dict[UUID, tuple[int, bytes]] = {}
+    proofs = _Proofs(store)
+    if proofs.anchor is not None:
+        emit(ExportCheckpoint(anchor=proofs.anchor))
+    heads: dict[UUID, Head] = {}
     stopped: set[UUID] = set()
     events = 0
     for stored in stored_rows:
@@ -151,6 +169,8 @@ def export_history(
         if cid not in heads:
             key = store.personal_data.key(cid)
             emit(ExportKey(customer_id=cid, key=key, erased=store.personal_data.is_erased(cid)))
+            if (proof := proofs.of(cid)) is not None:
+                emit(proof)
         record = {**event_record(event), "summary": summarize(event)}
         version = stored.originator_version
         emit(ExportEvent(customer_id=cid, version=version, record=record, topic=stored.topic,
@@ -162,101 +182,20 @@ def export_history(
     return end
 
 
-# --- import -----------------------------------------------------------------------------------
+class _Proofs:
+    """The source's latest checkpoint and, per customer, its line and inclusion proof."""
 
-_decoder: Final = msgspec.json.Decoder(ExportLine)
+    def __init__(self, store: Store) -> None:
+        kept = kept_anchor(store)
+        self.anchor = kept[0] if kept is not None else None
+        lines = kept[1] if kept is not None else []
+        self._index = {line.customer_id: i for i, line in enumerate(lines)}
+        self._lines = lines
+        self._tree = MerkleTree([line.digest() for line in lines])
 
-
-def _lines(path: Path) -> Iterator[tuple[int, ExportLine]]:
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if raw.strip():
-                try:
-                    yield number, _decoder.decode(raw)
-                except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                    what = "not a crm-es audit export: " if number == 1 else ""
-                    raise ImportRefused(f"{path} line {number}: {what}{e}") from None
-
-
-def _as_stored(line: ExportEvent) -> StoredEvent:
-    return StoredEvent(line.customer_id, line.version, line.topic, line.state)
-
-
-def _check_file(path: Path) -> tuple[dict[UUID, tuple[int, bytes]], dict[UUID, ExportKey], int]:
-    """First pass: the file is complete and every chain in it verifies."""
-    heads: dict[UUID, tuple[int, bytes]] = {}
-    keys: dict[UUID, ExportKey] = {}
-    end: ExportEnd | None = None
-    events = 0
-    for number, line in _lines(path):
-        where = f"{path} line {number}"
-        if number == 1 and not isinstance(line, ExportHeader):
-            raise ImportRefused(f"{where}: not a crm-es audit export (no header)")
-        if end is not None:
-            raise ImportRefused(f"{where}: data after the end line")
-        if isinstance(line, ExportHeader) and line.format != EXPORT_FORMAT:
-            raise ImportRefused(f"{where}: export format {line.format} is not supported")
-        if isinstance(line, ExportKey):
-            keys[line.customer_id] = line
-        elif isinstance(line, ExportEvent):
-            version, head = heads.get(line.customer_id, (0, GENESIS))
-            problem = link_problem(_as_stored(line), version, head)
-            if problem is not None:
-                raise ImportRefused(
-                    f"{where}: customer {problem.customer_id} version {problem.version}: "
-                    f"{problem.problem}"
-                )
-            heads[line.customer_id] = (line.version, stored_hash(line.state))
-            events += 1
-        elif isinstance(line, ExportEnd):
-            end = line
-    if end is None:
-        raise ImportRefused(f"{path}: no end line: the export is incomplete")
-    if (end.streams, end.events, end.digest) != (len(heads), events, heads_digest(heads)):
-        raise ImportRefused(f"{path}: contents do not match the end line's counts and digest")
-    return heads, keys, events
-
-
-def import_history(source: Store | HasStore, path: Path) -> HistoryImportReport:
-    """Import an audit export into a store that holds none of its streams."""
-    store = store_of(source)
-    heads, keys, events = _check_file(path)
-    existing = [cid for cid in heads if store.recorder.select_events(cid, limit=1)]
-    if existing:
-        shown = ", ".join(str(c) for c in sorted(existing, key=str)[:5])
-        raise ImportRefused(
-            f"{len(existing)} of the {len(heads)} customers in {path} already have events in "
-            f"this store ({shown}{', …' if len(existing) > 5 else ''}): import into an empty store"
-        )
-    for cid, key in keys.items():
-        current = store.personal_data.key(cid)
-        if (current is not None and current != key.key) or (
-            key.key is not None and store.personal_data.is_erased(cid)
-        ):
-            raise ImportRefused(f"customer {cid} already has a different key in this store")
-    for cid, key in keys.items():
-        store.personal_data.restore(cid, key.key, key.erased)
-    batch: list[StoredEvent] = []
-    for _, line in _lines(path):
-        if isinstance(line, ExportEvent):
-            batch.append(_as_stored(line))
-            if len(batch) >= INSERT_BATCH:
-                store.recorder.insert_events(batch)
-                batch = []
-    if batch:
-        store.recorder.insert_events(batch)
-    imported: dict[UUID, tuple[int, bytes]] = {}
-    for cid in heads:
-        version, head, _, _ = verify_stream(store.recorder.select_events(cid))
-        imported[cid] = (version, head)
-        if version >= store.snapshot_interval:
-            customer = evolve(None, store.events.get(cid))
-            assert customer is not None
-            store.take_snapshot(customer)
-    digest = heads_digest(imported)
-    return HistoryImportReport(
-        streams=len(imported),
-        events=events,
-        digest=digest,
-        matches_export=digest == heads_digest(heads),
-    )
+    def of(self, customer_id: UUID) -> ExportProof | None:
+        index = self._index.get(str(customer_id))
+        if index is None:
+            return None
+        line = self._lines[index]
+        return ExportProof(customer_id=customer_id, line=line, steps=self._tree.proof(index))

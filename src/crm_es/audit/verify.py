@@ -1,56 +1,55 @@
-"""Integrity verification: recompute every hash chain, check every snapshot.
+"""Integrity verification: everything the store holds about each customer, checked against the
+hash chain of its events.
 
-Verification recomputes every hash chain (see :mod:`crm_es.store.codec` for the stored layout) and
-checks every snapshot against the events it summarises. It names the first broken link of each
-stream. Deleting the *last* events of a stream leaves a valid, shorter chain: only a remembered
-digest of all stream heads (``--expect``) shows that; keep the digest of each verification.
+For each customer (:mod:`.ledger` reads them all in one consistent pass):
+
+* the chain links up from version 1 (:mod:`.chains`): an altered byte, a deleted, swapped or
+  rewritten event is named by customer and version;
+* every snapshot is sealed with the store's secret, bound to the stored event at its version
+  and equal to the replay of the events up to it (all of them, or a random sample); a snapshot
+  of a version the stream does not have, or of a customer without a stream, is named;
+* the key agrees with the history: an erased customer has no key (a key still there is an
+  erasure to finish), any other customer whose events hold encrypted values has one (a key row
+  deleted without its ``PersonalDataErased`` event is named);
+* every command whose events the stream holds has its idempotency record, naming those events.
+
+Deleting the *last* events of a stream leaves a valid, shorter chain, and deleting a record of a
+command that changed nothing leaves no trace in the events: signed checkpoints (:mod:`.checkpoints`,
+``crm-es audit anchor``) are what catch those. The report's digest covers every stream head.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator
-from typing import Final, cast
+import random
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import StoredEvent
 
+from crm_es.audit.chains import Head, Problem, heads_digest, verify_stream
+from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer, CustomerSnapshot, evolve, without_personal_data
 from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.store.codec import (
-    FORMAT,
     GENESIS,
     HASH_SIZE,
     HEADER_SIZE,
     chain_hash,
+    snapshot_seal_ok,
     stored_hash,
     stored_prev_hash,
+    to_domain_names,
 )
-from crm_es.store.database import Database
+from crm_es.store.personal_data import TOKEN_PREFIX
 from crm_es.store.store import HasStore, Store, store_of
 
-SCAN_BATCH: Final = 2000
-
-
-def stream(store: Store, customer_id: UUID, lte: int | None = None) -> Iterator[ev.CustomerEvent]:
-    """A stream's decoded events in version order (snapshots bypassed)."""
-    return cast("Iterator[ev.CustomerEvent]", store.events.get(customer_id, lte=lte))
-
-
-def as_uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
-
-
-# --- verification -----------------------------------------------------------------------------
-
-
-class Problem(msgspec.Struct, frozen=True):
-    customer_id: str
-    version: int
-    problem: str
+_TOKEN = TOKEN_PREFIX.encode()
+# A store setting named so, with the value "started", is an audit import under way or
+# interrupted (:mod:`.importer`).
+IMPORT_MARKER = "audit_import:"
+Observer = Callable[[CustomerFacts], None]
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,171 +57,217 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: str | None
     streams: int
     events: int
-    snapshots: int
+    snapshots: int  # snapshots checked against the replay of their events
     digest: str  # sha256 over the sorted (customer_id, head version, head hash) of every stream
     problems: list[Problem]
 
 
-def link_problem(stored: StoredEvent, prev_version: int, prev_hash: bytes) -> Problem | None:
-    """What is wrong with ``stored`` as the successor of (prev_version, prev_hash), if anything."""
-    cid, version, state = str(stored.originator_id), stored.originator_version, stored.state
-    if version != prev_version + 1:
-        what = "is missing" if version > prev_version else "is out of order"
-        return Problem(cid, prev_version + 1, f"version {prev_version + 1} {what} "
-                       f"(found version {version} after {prev_version})")  # fmt: skip
-    if len(state) < HEADER_SIZE + HASH_SIZE or state[0] != FORMAT:
-        return Problem(cid, version, "stored bytes are malformed")
-    own = chain_hash(as_uuid(stored.originator_id), version, stored.topic, state[:-HASH_SIZE])
-    if own != stored_hash(state):
-        return Problem(cid, version, "stored bytes were altered: the event's hash does not match")
-    if stored_prev_hash(state) != prev_hash:
-        return Problem(cid, version, "does not link to the previous event (replaced or reordered)")
-    return None
-
-
-def verify_stream(records: Iterable[StoredEvent]) -> tuple[int, bytes, int, Problem | None]:
-    """(head version, head hash, events, first problem) of one stream read in version order."""
-    version, head, count = 0, GENESIS, 0
-    for stored in records:
-        count += 1
-        problem = link_problem(stored, version, head)
-        if problem is not None:
-            return stored.originator_version, stored_hash(stored.state), count, problem
-        version, head = stored.originator_version, stored_hash(stored.state)
-    return version, head, count, None
-
-
-def heads_digest(heads: dict[UUID, tuple[int, bytes]]) -> str:
-    h = hashlib.sha256()
-    for cid, (version, head) in sorted(heads.items(), key=lambda item: str(item[0])):
-        h.update(f"{cid} {version} {head.hex()}\n".encode())
-    return h.hexdigest()
-
-
-def verify(source: Store | HasStore, customer: str | UUID | None = None) -> VerifyReport:
-    """Recompute the chains of one customer or of the whole store, and check snapshots."""
+def verify(
+    source: Store | HasStore,
+    customer: str | UUID | None = None,
+    *,
+    snapshot_sample: int | None = None,
+    observers: Sequence[Observer] = (),
+) -> VerifyReport:
+    """Check one customer, or the whole store; ``snapshot_sample``: replay only that many
+    randomly chosen snapshots (all by default). Each customer's facts are also handed to
+    ``observers`` (checkpoint verification reads the same pass)."""
     store = store_of(source)
-    heads: dict[UUID, tuple[int, bytes]] = {}
-    problems: dict[UUID, Problem] = {}
-    erased: set[UUID] = set()
-    events = 0
-    if customer is not None:
-        cid = customer_id_for_ref(customer)
-        records = store.recorder.select_events(cid)
-        if not records:
-            raise CustomerNotFound(str(customer))
-        erased.update(cid for r in records if r.topic == ev.PersonalDataErased.TOPIC)
-        version, head, events, problem = verify_stream(records)
-        heads[cid] = (version, head)
-        if problem:
-            problems[cid] = problem
-        streams = [cid]
-    else:
-        events = _scan_all(store, heads, problems, erased)
-        streams = sorted(heads, key=str)
-    candidates = streams if customer is not None else _streams_with_snapshots(store, streams)
-    snapshots = _check_snapshots(store, [c for c in candidates if c not in problems], problems)
-    for cid in sorted(erased, key=str):
-        if cid not in problems and store.personal_data.key(cid) is not None:
-            problems[cid] = Problem(str(cid), heads[cid][0], "personal data erasure unfinished: "
-                                    "the key still exists (run `crm-es erase` again)")  # fmt: skip
-    ordered = [problems[c] for c in sorted(problems, key=str)]
+    cid = None if customer is None else customer_id_for_ref(customer)
+    heads: dict[UUID, Head] = {}
+    problems: list[Problem] = []
+    events = snapshots = 0
+    replayed = _Sample(snapshot_sample)
+    with store.db.reading() as tx:
+        for facts in customer_facts(store, tx, cid):
+            for observe in observers:
+                observe(facts)
+            head, found = _check(store, facts, replayed)
+            if facts.events:
+                heads[facts.customer_id] = head
+            problems.extend(found)
+            events += len(facts.events)
+            snapshots += replayed.checked_last
+    if cid is not None and cid not in heads and not problems:
+        raise CustomerNotFound(str(customer))
+    for name, value in store.settings.items(IMPORT_MARKER):
+        if value == "started":
+            digest = name[len(IMPORT_MARKER) :]
+            why = f"an audit import was interrupted (file sha256 {digest}): run it again"
+            problems.append(Problem("", 0, why))
     return VerifyReport(
-        ok=not ordered,
-        customer_id=None if customer is None else str(streams[0]),
+        ok=not problems,
+        customer_id=None if cid is None else str(cid),
         streams=len(heads),
         events=events,
         snapshots=snapshots,
         digest=heads_digest(heads),
-        problems=ordered,
+        problems=problems,
     )
 
 
-def _scan_all(
-    store: Store,
-    heads: dict[UUID, tuple[int, bytes]],
-    problems: dict[UUID, Problem],
-    erased: set[UUID],
-) -> int:
-    """One pass over every notification; streams that look broken are re-read in version order
-    (the ground truth), so the result never depends on notification order."""
-    suspects: set[UUID] = set()
-    events, start = 0, 1
-    while notifications := store.recorder.select_notifications(start=start, limit=SCAN_BATCH):
-        for n in notifications:
-            events += 1
-            cid = as_uuid(n.originator_id)
-            if n.topic == ev.PersonalDataErased.TOPIC:
-                erased.add(cid)
-            if cid in suspects:
-                continue
-            version, head = heads.get(cid, (0, GENESIS))
-            if link_problem(n, version, head) is not None:
-                suspects.add(cid)
-                continue
-            heads[cid] = (n.originator_version, stored_hash(n.state))
-        start = notifications[-1].id + 1
-    for cid in suspects:
-        version, head, _, problem = verify_stream(store.recorder.select_events(cid))
-        heads[cid] = (version, head)
-        if problem is not None:
-            problems[cid] = problem
-    return events
+class _Sample:
+    """Which customers' snapshots are replayed: all, or about ``size`` chosen at random."""
+
+    def __init__(self, size: int | None) -> None:
+        self.size, self.seen, self.checked_last = size, 0, 0
+        self._random = random.Random()
+        self._taken = 0
+
+    def take(self) -> bool:
+        """Reservoir-style: each customer with snapshots is replayed with a falling chance,
+        so about ``size`` of them are, whatever their number."""
+        if self.size is None:
+            return True
+        self.seen += 1
+        if self._taken < self.size and self._random.random() < self.size / max(self.seen, 1):
+            self._taken += 1
+            return True
+        return False
 
 
-def _check_snapshots(store: Store, streams: list[UUID], problems: dict[UUID, Problem]) -> int:
-    """Each snapshot must equal the replay of its stream up to its version."""
-    if store.snapshots is None:
-        return 0
-    checked = 0
-    for cid in streams:
-        pending = {s.originator_version: s for s in store.snapshots.recorder.select_events(cid)}
-        if not pending:
+def _check(store: Store, facts: CustomerFacts, sample: _Sample) -> tuple[Head, list[Problem]]:
+    cid = facts.customer_id
+    rows = [(e.version, e.topic, e.state) for e in facts.events]
+    head, _, broken = verify_stream(cid, rows)
+    problems = [broken] if broken is not None else []
+    sample.checked_last = 0
+    if facts.snapshots:
+        problems += _snapshot_problems(store, facts, head, sample)
+    if broken is None:  # the rules below read the events: only when they are the stored ones
+        problems += _key_problems(facts) + _record_problems(store, facts)
+    return head, problems
+
+
+def _snapshot_problems(
+    store: Store, facts: CustomerFacts, head: Head, sample: _Sample
+) -> list[Problem]:
+    cid, last = str(facts.customer_id), head[0]
+    if not facts.events:
+        why = "a snapshot of a customer who has no events: it exists only as a snapshot"
+        return [Problem(cid, facts.snapshots[0].version, why + " (forged, or its events deleted)")]
+    hashes = {e.version: stored_hash(e.state) for e in facts.events}
+    problems, current = [], []
+    for snap in facts.snapshots:
+        if snap.version > last or snap.version not in hashes:
+            why = f"a snapshot of version {snap.version}, which the stream does not have"
+            problems.append(Problem(cid, snap.version, f"{why} (it ends at {last})"))
+        elif snapshot_seal_ok(
+            store.secrets.snapshot_key, facts.customer_id, snap.version, snap.topic, snap.state
+        ):
+            if stored_prev_hash(snap.state) != hashes[snap.version]:
+                problems.append(Problem(cid, snap.version, "the snapshot is not of the stored "
+                                        "event at its version"))  # fmt: skip
+            else:
+                current.append(snap)
+        elif not _older_snapshot(store, facts.customer_id, snap):
+            problems.append(Problem(cid, snap.version, "snapshot forged or altered: its seal "
+                                    "does not verify"))  # fmt: skip
+    if current and sample.take():
+        problems += _replay_problems(store, facts, current)
+        sample.checked_last = len(current)
+    return problems
+
+
+def _older_snapshot(store: Store, customer_id: UUID, snap: SnapshotRow) -> bool:
+    """A snapshot written before snapshots were sealed (hashed like an event, of an older
+    schema): never used, so nothing it says can mislead."""
+    own = chain_hash(customer_id, snap.version, snap.topic, snap.state[:-HASH_SIZE])
+    if own != stored_hash(snap.state) or stored_prev_hash(snap.state) != GENESIS:
+        return False
+    try:
+        decoded = store.envelope_reader.decode_state(snap.topic, snap.state)
+    except Exception:
+        return False
+    return isinstance(decoded, CustomerSnapshot) and decoded.schema < CustomerSnapshot.SCHEMA
+
+
+def _replay_problems(
+    store: Store, facts: CustomerFacts, snapshots: list[SnapshotRow]
+) -> list[Problem]:
+    """Each snapshot must equal the replay of the stream up to its version."""
+    cid, problems = facts.customer_id, []
+    due = {s.version: s for s in snapshots}
+    erased = any(e.topic == ev.PersonalDataErased.TOPIC for e in facts.events)
+    state: Customer | None = None
+    for row in facts.events:
+        if row.version > max(due):
+            break
+        state = evolve(state, (store.codec.decode_state(row.topic, row.state),))
+        snap = due.get(row.version)
+        if snap is None or state is None:
             continue
-        state: Customer | None = None
-        for event in stream(store, cid, max(pending)):
-            state = evolve(state, (event,))
-            stored = pending.pop(event.originator_version, None)
-            if stored is None:
-                continue
-            checked += 1
-            problem = _snapshot_problem(store, stored, state)
-            if problem and cid not in problems:
-                problems[cid] = Problem(str(cid), stored.originator_version, problem)
-        for version in pending:  # beyond the last event
-            problems.setdefault(cid, Problem(str(cid), version, "snapshot of a missing version"))
-    return checked
+        restored = store.codec.decode_state(snap.topic, snap.state)
+        if not isinstance(restored, CustomerSnapshot):
+            problems.append(Problem(str(cid), snap.version, "the snapshot cannot be read"))
+            continue
+        mine, theirs = restored.restore(), state
+        if erased:  # personal values all read [erased]: only the rest can be compared
+            mine, theirs = without_personal_data(mine), without_personal_data(theirs)
+        if mine != theirs:
+            problems.append(Problem(str(cid), snap.version, "the snapshot differs from the "
+                                    "replay of its events"))  # fmt: skip
+    return problems
 
 
-def _snapshot_problem(store: Store, stored: StoredEvent, replayed: Customer | None) -> str | None:
-    state = stored.state
-    own = chain_hash(as_uuid(stored.originator_id), stored.originator_version, stored.topic,
-                     state[:-HASH_SIZE])  # fmt: skip
-    if len(state) < HEADER_SIZE + HASH_SIZE or own != stored_hash(state):
-        return "snapshot bytes were altered: its hash does not match"
-    try:
-        snapshot = store.codec.to_domain_event(stored)
-    except Exception as e:
-        return f"snapshot cannot be read: {e}"
-    if not isinstance(snapshot, CustomerSnapshot) or snapshot.schema != CustomerSnapshot.SCHEMA:
-        return None  # an older snapshot layout: the repository does not trust it either
-    restored = snapshot.restore()
-    if replayed is not None and store.personal_data.is_erased(replayed.id):
-        # Personal values all read [erased]: only the rest of the state can be compared.
-        restored, replayed = without_personal_data(restored), without_personal_data(replayed)
-    if restored != replayed:
-        return "snapshot differs from the replay of its events"
-    return None
+def _key_problems(facts: CustomerFacts) -> list[Problem]:
+    cid, last = str(facts.customer_id), facts.events[-1].version if facts.events else 0
+    erasures = [e for e in facts.events if e.topic == ev.PersonalDataErased.TOPIC]
+    if erasures:
+        if facts.key is True:
+            return [Problem(cid, last, "personal data erasure unfinished: the key still exists "
+                            "(run `crm-es erase` again)")]  # fmt: skip
+        if facts.key is None:
+            return [Problem(cid, erasures[0].version, "the erased customer's key record was "
+                            "deleted (its tombstone is missing)")]  # fmt: skip
+        return []
+    if facts.key is not True and any(_TOKEN in e.state for e in facts.events):
+        return [Problem(cid, last, "the key was deleted without a PersonalDataErased event: "
+                        "the encrypted personal data can no longer be read")]  # fmt: skip
+    return []
 
 
-def _streams_with_snapshots(store: Store, streams: list[UUID]) -> list[UUID]:
-    assert store.snapshots is not None
-    table = store.snapshots.recorder.events_table_name  # type: ignore[attr-defined]
-    db = Database(store.config)
-    try:
-        with db.reading() as tx:
-            rows = tx.query(f"SELECT DISTINCT originator_id FROM {table}")
-    finally:
-        db.close()
-    wanted = set(streams)
-    return sorted((u for u in (UUID(str(r[0])) for r in rows) if u in wanted), key=str)
+def _record_problems(store: Store, facts: CustomerFacts) -> list[Problem]:
+    """Each command whose events the stream holds has its record, naming those events."""
+    cid = str(facts.customer_id)
+    commands: dict[str, list[EventRow]] = {}
+    ids = _command_ids(store, facts)
+    for row, command_id in zip(facts.events, ids, strict=True):
+        if command_id is not None:
+            commands.setdefault(command_id, []).append(row)
+    records = {r.command_id: r for r in facts.records}
+    problems = []
+    for command_id, rows in commands.items():
+        record = records.get(command_id)
+        if record is None:
+            problems.append(Problem(cid, rows[-1].version, f"the idempotency record of command "
+                                    f"{command_id!r} is missing"))  # fmt: skip
+        elif (record.version, record.events) != (rows[-1].version, len(rows)):
+            problems.append(Problem(cid, rows[-1].version, f"the idempotency record of command "
+                                    f"{command_id!r} does not name its events"))  # fmt: skip
+    for record in facts.records:
+        if record.events and record.command_id not in commands:
+            problems.append(Problem(cid, record.version, f"an idempotency record of command "
+                                    f"{record.command_id!r}, whose events the stream does not "
+                                    "have"))  # fmt: skip
+    return problems
+
+
+class _Envelope(msgspec.Struct):
+    command_id: str | None = None
+
+
+_ENVELOPE = msgspec.msgpack.Decoder(_Envelope)  # reads the one field, skips the rest
+
+
+def _command_ids(store: Store, facts: CustomerFacts) -> list[str | None]:
+    """The command id in each event's envelope (nothing decrypted)."""
+    out: list[str | None] = []
+    for row in facts.events:
+        if row.state[1]:  # compressed or enciphered: the codec opens it
+            event = store.envelope_reader.decode_state(row.topic, row.state)
+            out.append(event.command_id)
+            continue
+        body = to_domain_names(row.state[HEADER_SIZE:-HASH_SIZE])
+        out.append(_ENVELOPE.decode(body).command_id)
+    return out

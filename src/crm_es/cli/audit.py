@@ -1,11 +1,14 @@
-"""``crm-es audit verify|export|import`` and ``crm-es erase``: tamper evidence and privacy."""
+"""``crm-es audit verify|anchor|signing-key|export|import`` and ``crm-es erase``: tamper
+evidence and privacy."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+import msgspec
 
 from crm_es.cli.shared import Context, emit_json
 from crm_es.domain.errors import TamperDetected
@@ -30,33 +33,71 @@ def audit() -> None:
     "--expect",
     metavar="DIGEST",
     default=None,
-    help="Fail unless the digest of the stream heads equals DIGEST (from an earlier run): "
-    "catches events removed from the end of a stream, which leave a valid chain.",
+    help="Fail unless the digest of the stream heads equals DIGEST (from an earlier run).",
+)
+@click.option(
+    "--anchors",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A file of signed checkpoints (from `audit anchor`): prove each still holds.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The key that signed the checkpoints (default: the public half of "
+    "$CRM_ES_SIGNING_KEY_FILE).",
+)
+@click.option(
+    "--snapshots",
+    type=click.IntRange(0, None),
+    default=None,
+    metavar="N",
+    help="Replay only about N randomly chosen customers' snapshots (default: all).",
 )
 @pass_ctx
-def verify(ctx: Context, customer: str | None, expect: str | None) -> None:
-    """Recompute the hash chain of every stream (or of CUSTOMER) and check every snapshot.
+def verify(
+    ctx: Context,
+    customer: str | None,
+    expect: str | None,
+    anchors: Path | None,
+    public_key: Path | None,
+    snapshots: int | None,
+) -> None:
+    """Check everything the store holds against the hash chains of the events.
 
-    Prints a JSON report: counts, problems and the digest of all stream heads (sha256 over the
-    sorted customer id, head version and head hash). Exits 1 naming the customer and version of
-    the first broken link if any stored byte was altered, an event deleted or events reordered,
-    or if --expect does not match.
+    Every stream's chain, every snapshot (sealed, of the stored event at its version, equal to
+    the replay of its events), every key against the erasures, every command's idempotency
+    record. With --anchors, also every signed checkpoint: that what it covered is still there
+    unchanged and the store only grew since. Prints a JSON report (counts, problems, the
+    digest of all stream heads) and exits 1 naming what is wrong.
 
     \b
     Example:
-      crm-es audit verify
+      crm-es audit verify --anchors anchors.jsonl --public-key audit.pub
       crm-es audit verify C-1 --expect 3f2a…
     """
+    from crm_es.audit.checkpoints import read_anchors, verify_anchored
     from crm_es.audit.verify import verify as verify_store
 
-    report = verify_store(ctx.app, customer)
+    if anchors is not None:
+        if customer is not None:
+            raise click.UsageError("--anchors checks the whole store: give no CUSTOMER")
+        key = _public_key(public_key)
+        signed = read_anchors(anchors.read_bytes(), str(anchors))
+        report = verify_anchored(ctx.app, signed, key, snapshot_sample=snapshots)
+    else:
+        report = verify_store(ctx.app, customer, snapshot_sample=snapshots)
     emit_json(report)
     if report.problems:
         first = report.problems[0]
         more = len(report.problems) - 1
+        where = (
+            f"customer {first.customer_id} version {first.version}: " if first.customer_id else ""
+        )
         raise TamperDetected(
-            f"customer {first.customer_id} version {first.version}: {first.problem}"
-            + (f" (and {more} more stream{'s' if more > 1 else ''} with problems)" if more else "")
+            f"{where}{first.problem}"
+            + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
         )
     if expect is not None and expect.strip().lower() != report.digest:
         raise TamperDetected(
@@ -64,6 +105,80 @@ def verify(ctx: Context, customer: str | None, expect: str | None) -> None:
             "added, removed or changed since that digest was taken"
         )
     click.echo(f"ok: {report.events} events in {report.streams} streams verify", err=True)
+
+
+def _public_key(path: Path | None) -> Any:
+    from crm_es.audit.signing import load_public_key, load_signing_key
+
+    if path is not None:
+        return load_public_key(path)
+    return load_signing_key(None).public_key()
+
+
+@audit.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append the signed checkpoint to this file (default: print it).",
+)
+@click.option(
+    "--signing-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The Ed25519 private key (default: $CRM_ES_SIGNING_KEY_FILE).",
+)
+@pass_ctx
+def anchor(ctx: Context, out: Path | None, signing_key: Path | None) -> None:
+    """Take a signed checkpoint of everything recorded so far.
+
+    It covers every stream, snapshot and idempotency record in one Merkle root, signed with a
+    key kept outside the database; keep the line (append it to a file, send it to a notary).
+    `audit verify --anchors FILE` later proves all of it unchanged, whatever was added since.
+
+    \b
+    Example:
+      crm-es audit anchor --out anchors.jsonl
+    """
+    from crm_es.audit.checkpoints import anchor as take
+    from crm_es.audit.signing import load_signing_key
+
+    key = load_signing_key(signing_key)
+    signed = take(ctx.app, key)
+    line = msgspec.json.encode(signed) + b"\n"
+    if out is None:
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+    else:
+        with out.open("ab") as f:
+            f.write(line)
+    cp = signed.checkpoint
+    click.echo(
+        f"checkpoint {cp.seq}: {cp.events} events, {cp.customers} customers, root {cp.root}",
+        err=True,
+    )
+
+
+@audit.command("signing-key")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new private key (must not exist).",
+)
+def signing_key(out: Path) -> None:
+    """Create an Ed25519 key for signing checkpoints; prints its public key.
+
+    Keep the private key outside the database and its backups (CRM_ES_SIGNING_KEY_FILE), and
+    give the public key to whoever verifies.
+
+    \b
+    Example:
+      crm-es audit signing-key --out /etc/crm-es/signing.pem > audit.pub
+    """
+    from crm_es.audit.signing import create_signing_key, public_text
+
+    sys.stdout.write(public_text(create_signing_key(out)) + "\n")
 
 
 @audit.command("export")
@@ -108,21 +223,33 @@ def export(ctx: Context, customer: str | None, known_at: str | None, out: Path |
 
 @audit.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Verify the export's signed checkpoint with this key (default: the public half of "
+    "$CRM_ES_SIGNING_KEY_FILE, when set).",
+)
 @pass_ctx
-def import_export(ctx: Context, file: Path) -> None:
-    """Import an audit export into a store that has none of its customers yet.
+def import_export(ctx: Context, file: Path, public_key: Path | None) -> None:
+    """Import an audit export, checked before anything is stored.
 
-    Checks the whole file first (every chain, the end line's digest) and refuses, writing
-    nothing, if it is incomplete or altered or if any of its customers already exists here.
-    Prints the imported counts and digest (equal to the export's).
+    Refuses, writing nothing, a file that is incomplete, whose chains break, whose events could
+    not have been written by the service, whose checkpoint signature fails, or whose customers
+    hold other events here. Re-running completes an interrupted import. Prints the counts and
+    digest (equal to the export's).
 
     \b
     Example:
       crm-es --db postgresql://postgres@127.0.0.1/crm2 audit import crm-export.jsonl
     """
-    from crm_es.audit.export import import_history
+    import os
 
-    report = import_history(ctx.app, file)
+    from crm_es.audit.importer import import_history
+    from crm_es.audit.signing import SIGNING_KEY_SETTING
+
+    key = _public_key(public_key) if public_key or os.environ.get(SIGNING_KEY_SETTING) else None
+    report = import_history(ctx.app, file, public_key=key)
     emit_json(report)
     if not report.matches_export:
         raise TamperDetected(f"imported digest {report.digest} differs from the export's")

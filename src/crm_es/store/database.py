@@ -31,6 +31,7 @@ class Tx:
     def __init__(self, cursor: Any, postgres: bool) -> None:
         self._cursor = cursor
         self.postgres = postgres
+        self._streams = 0
 
     def _sql(self, sql: str) -> str:
         return _QMARK.sub("%s", sql) if self.postgres else sql
@@ -58,6 +59,27 @@ class Tx:
         else:
             self._cursor.execute(self._sql(sql), params)
         return list(self._cursor.fetchall())
+
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch: int = 2000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of ``sql`` in batches, on a cursor of their own (several can be read side
+        by side in one transaction; PostgreSQL keeps the rows on the server until fetched)."""
+        connection = self._cursor.connection
+        if self.postgres:
+            self._streams += 1
+            with connection.cursor(name=f"crm_es_stream_{self._streams}", binary=True) as cur:
+                cur.execute(self._sql(sql), params)
+                while rows := cur.fetchmany(batch):
+                    yield rows
+            return
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
 
     def for_update(self) -> str:
         """Row lock suffix: PostgreSQL locks the row; SQLite's write transaction already does."""

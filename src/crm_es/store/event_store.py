@@ -105,7 +105,13 @@ class ChainedEventStore(EventStore[UUID]):
         desc: bool = False,
         limit: int | None = None,
     ) -> Iterator[Any]:
-        rows = self._select(originator_id, gt, lte, desc, limit)
+        rows = self.select_rows(originator_id, gt, lte, desc, limit)
+        return self.decode_rows(originator_id, rows, desc)
+
+    def decode_rows(
+        self, originator_id: UUID, rows: list[tuple[int, str, bytes]], desc: bool = False
+    ) -> Iterator[Any]:
+        """The events of rows :meth:`select_rows` read (and the stream's head remembered)."""
         if rows:
             version, _, state = rows[0] if desc else rows[-1]
             current = self._heads.get(originator_id.int)
@@ -114,8 +120,21 @@ class ChainedEventStore(EventStore[UUID]):
         decode = self.mapper.decode_state
         return (decode(topic, state) for _, topic, state in rows)
 
-    def _select(
-        self, oid: UUID, gt: int | None, lte: int | None, desc: bool, limit: int | None
+    def head_hash(self, originator_id: UUID, version: int) -> bytes:
+        """The stored hash of the event at ``version`` (remembered, or read)."""
+        known = self._heads.get(originator_id.int)
+        if known is not None and known[0] == version:
+            return known[1]
+        rows = self.select_rows(originator_id, version - 1, version, False, None)
+        return stored_hash(rows[0][2]) if rows else GENESIS
+
+    def select_rows(
+        self,
+        oid: UUID,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
     ) -> list[tuple[int, str, bytes]]:
         """(version, topic, state) rows of one stream, read directly: the library builds a
         StoredEvent and re-parses the stream's UUID for every row (SQLite: a third of a long

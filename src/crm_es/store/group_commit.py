@@ -6,8 +6,9 @@ thousand commits a second. Here the first thread to arrive commits (the leader) 
 behind it; when its commit returns, it hands leadership to the first queued thread, which commits
 everything queued meanwhile in ONE transaction. A lone client commits at once (no added latency);
 under load, batches grow by themselves. A command is acknowledged only after the transaction
-holding its events committed. If a batch fails on a version collision, its items are committed
-one by one so that only the colliding command sees the error (and retries).
+holding its events committed. If a batch fails, for whatever reason (a version collision, a value
+the store refuses), its items are committed one by one so that only the command at fault sees
+the error; the others are stored.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from eventsourcing.persistence import IntegrityError
-
 MAX_BATCH: Final = 256
 
-Put = Callable[[Sequence[Any], Sequence[Any]], object]  # (events, command records) -> ignored
+# (events, command records, customer states to snapshot) -> ignored
+Put = Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], object]
 
 
 class _Item:
-    __slots__ = ("done", "error", "events", "lead", "records")
+    __slots__ = ("done", "error", "events", "lead", "records", "snapshots")
 
-    def __init__(self, events: Sequence[Any], records: Sequence[Any]) -> None:
-        self.events, self.records = events, records
+    def __init__(
+        self, events: Sequence[Any], records: Sequence[Any], snapshots: Sequence[Any]
+    ) -> None:
+        self.events, self.records, self.snapshots = events, records, snapshots
         # Only a follower waits on it, so a lone leader (one client: every command) does not
         # pay for building one (~3 µs: an Event is a Condition and two locks).
         self.done: threading.Event | None = None
@@ -43,9 +45,12 @@ class GroupCommitter:
         self._queue: list[_Item] = []
         self._leading = False
 
-    def commit(self, events: Sequence[Any], records: Sequence[Any] = ()) -> None:
-        """Store ``events`` (and command records) durably; raises what storing them raised."""
-        item = _Item(events, records)
+    def commit(
+        self, events: Sequence[Any], records: Sequence[Any] = (), snapshots: Sequence[Any] = ()
+    ) -> None:
+        """Store ``events`` (with command records and snapshots of the states they lead to)
+        durably; raises what storing them raised."""
+        item = _Item(events, records, snapshots)
         with self._lock:
             if self._leading:
                 item.done = threading.Event()
@@ -84,17 +89,21 @@ class GroupCommitter:
 
     def _flush(self, batch: list[_Item]) -> None:
         try:
-            self._put([e for i in batch for e in i.events], [r for i in batch for r in i.records])
-        except IntegrityError as e:
+            self._put(
+                [e for i in batch for e in i.events],
+                [r for i in batch for r in i.records],
+                [s for i in batch for s in i.snapshots],
+            )
+        except Exception as e:
             if len(batch) == 1:
                 batch[0].error = e
             else:
-                for item in batch:  # find who collided: commit each alone
+                for item in batch:  # find who is at fault: commit each alone
                     try:
-                        self._put(item.events, item.records)
+                        self._put(item.events, item.records, item.snapshots)
                     except BaseException as e:
                         item.error = e
-        except BaseException as e:
+        except BaseException as e:  # Ctrl-C, exit: nobody's save is known to be done
             for item in batch:
                 item.error = e
         for item in batch:

@@ -34,3 +34,21 @@ class StoreSettings:
             )
             rows = tx.query(f"SELECT value FROM {SETTINGS_TABLE} WHERE name = ?", (name,))
         return str(rows[0][0])
+
+    def put(self, name: str, value: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO {SETTINGS_TABLE} (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+    def items(self, prefix: str) -> list[tuple[str, str]]:
+        """The settings whose names start with ``prefix``."""
+        with self.db.reading() as tx:
+            rows = tx.query(
+                f"SELECT name, value FROM {SETTINGS_TABLE} WHERE substr(name, 1, ?) = ? "
+                "ORDER BY name",
+                (len(prefix), prefix),
+            )
+        return [(str(n), str(v)) for n, v in rows]

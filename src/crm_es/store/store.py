@@ -21,16 +21,24 @@ from eventsourcing.persistence import (
     EventStore,
     InfrastructureFactory,
     IntegrityError,
+    StoredEvent,
 )
 from eventsourcing.utils import Environment
 
 from crm_es.domain.customer import Customer, CustomerSnapshot, evolve
-from crm_es.store.codec import CustomerEventMapper
+from crm_es.domain.events import CustomerEvent
+from crm_es.store.codec import (
+    CustomerEventMapper,
+    StoredRow,
+    snapshot_seal_ok,
+    stored_hash,
+    stored_prev_hash,
+)
 from crm_es.store.database import Database
 from crm_es.store.event_store import ChainedEventStore
 from crm_es.store.keys import AesKeyWrapper, KeyStore, SqlKeyStore
 from crm_es.store.personal_data import CustomerKeyCipher
-from crm_es.store.recorders import CommandRecord
+from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord
 from crm_es.store.secrets import (
     MASTER_KEY_FILE_SETTING,
     MasterKeyError,
@@ -83,9 +91,11 @@ class Store:
             self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(self.env)
             self.recorder: ApplicationRecorder = self.factory.application_recorder()
             snapshots: AggregateRecorder = self.factory.aggregate_recorder(purpose="snapshots")
+            self._add_positions(snapshots)
             keys = key_store or SqlKeyStore(self.config, AesKeyWrapper(self.secrets.wrap_key))
         self.personal_data = CustomerKeyCipher(keys)
         self.codec = self.reader()
+        self.envelope_reader = self.reader(personal_fields=frozenset())  # decrypts nothing
         self.events = ChainedEventStore(self.codec, self.recorder)
         self.snapshots: EventStore[UUID] = EventStore(self.codec, snapshots)
 
@@ -102,6 +112,18 @@ class Store:
             raise MasterKeyError(msg)
         self.master_key_source = source
         return secrets
+
+    def _add_positions(self, snapshots: AggregateRecorder) -> None:
+        """Tables of stores created before records and snapshots had a position get the
+        column (empty: covered by every checkpoint, see :mod:`crm_es.store.save_rows`)."""
+        self.snapshots_table: str = snapshots.events_table_name  # type: ignore[attr-defined]
+        self.events_table: str = self.recorder.events_table_name  # type: ignore[attr-defined]
+        with self.db.transaction() as tx:
+            for table in (COMMANDS_TABLE, self.snapshots_table):
+                if tx.postgres:
+                    tx.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS position BIGINT")
+                elif not any(r[1] == "position" for r in tx.query(f"PRAGMA table_info({table})")):
+                    tx.execute(f"ALTER TABLE {table} ADD COLUMN position BIGINT")
 
     def reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
         """A codec that decrypts only ``personal_fields`` (None: all) when reading: bulk readers
@@ -126,30 +148,78 @@ class Store:
     def load(self, customer_id: UUID, version: int | None = None) -> Customer | None:
         """A customer's state (at stream ``version``), or None if it has no events.
 
-        From its latest snapshot of the current schema at or before ``version``, then the
-        events after it; a snapshot of another schema is ignored and the stream replayed.
+        From its latest usable snapshot at or before ``version``, then the events after it. A
+        snapshot is usable only if its seal verifies (it was written with this store's secret,
+        unaltered), it summarises exactly the stored event at its version, and it has the
+        current schema; any other is ignored and the stream replayed from an older one, or from
+        the start.
         """
-        customer: Customer | None = None
-        after: int | None = None
-        for stored in self.snapshots.get(customer_id, desc=True, lte=version):
-            if isinstance(stored, CustomerSnapshot) and stored.schema == CustomerSnapshot.SCHEMA:
-                customer, after = stored.restore(), stored.originator_version
-                break
-        events = self.events.get(customer_id, gt=after, lte=version)
-        return evolve(customer, events)
+        for stored in self.snapshots.recorder.select_events(customer_id, desc=True, lte=version):
+            snapshot = self._usable_snapshot(stored)
+            if snapshot is None:
+                continue
+            # From the snapshot's own event on: it must be the one the snapshot is bound to.
+            rows = self.events.select_rows(customer_id, snapshot.originator_version - 1, version)
+            if not rows or stored_hash(rows[0][2]) != stored_prev_hash(stored.state):
+                continue
+            return evolve(snapshot.restore(), self.events.decode_rows(customer_id, rows[1:]))
+        return evolve(None, self.events.get(customer_id, lte=version))
+
+    def _usable_snapshot(self, stored: StoredEvent) -> CustomerSnapshot | None:
+        key = self.secrets.snapshot_key
+        oid, version, topic, state = (
+            stored.originator_id,
+            stored.originator_version,
+            stored.topic,
+            stored.state,
+        )
+        if not snapshot_seal_ok(key, _uuid(oid), version, topic, state):
+            return None
+        try:
+            snapshot = self.codec.decode_state(topic, state)
+        except Exception:
+            return None
+        if not isinstance(snapshot, CustomerSnapshot) or snapshot.schema != CustomerSnapshot.SCHEMA:
+            return None
+        return snapshot
+
+    def save(
+        self,
+        events: Sequence[CustomerEvent],
+        commands: Sequence[CommandRecord] = (),
+        snapshot_states: Sequence[Customer] = (),
+    ) -> None:
+        """Store events, their idempotency records, and snapshots of the states they lead to
+        (bound to the events just encoded), in one transaction."""
+        rows, heads = self.events.encode_rows(events)
+        snapshots = [
+            self.snapshot_row(state, heads[state.id.int][1] if state.id.int in heads else None)
+            for state in snapshot_states
+        ]
+        stored = [StoredEvent(*row) for row in rows]
+        self.recorder.insert_events(stored, commands=commands, snapshots=snapshots)
+        self.events.remember(heads)
+
+    def snapshot_row(self, customer: Customer, head_hash: bytes | None = None) -> StoredRow:
+        """``customer``'s state as a snapshot row: bound to the stored event at its version
+        (``head_hash``, read when not given) and sealed with the store's secret."""
+        if head_hash is None:
+            head_hash = self.events.head_hash(customer.id, customer.version)
+        return self.codec.encode_snapshot(
+            CustomerSnapshot.take(customer), head_hash, self.secrets.snapshot_key
+        )
 
     def take_snapshot(self, customer: Customer) -> None:
-        """Snapshot ``customer``'s state (a snapshot of that version already there is the same
-        state: nothing to do)."""
+        """Snapshot ``customer``'s state now, in a save of its own (a snapshot of that version
+        already there is the same state: nothing to do)."""
         with contextlib.suppress(IntegrityError):
-            self.snapshots.put([CustomerSnapshot.take(customer)])
+            self.recorder.insert_events([], snapshots=[self.snapshot_row(customer)])
 
-    def snapshot_if_due(self, customer: Customer, first_new_version: int) -> None:
-        """Snapshot when events from ``first_new_version`` on crossed a multiple of the
-        interval (every path that stores events calls this once they committed)."""
+    def snapshot_due(self, customer: Customer, first_new_version: int) -> bool:
+        """Whether events from ``first_new_version`` on crossed a multiple of the interval:
+        then the save that stores them stores a snapshot too."""
         interval = self.snapshot_interval
-        if customer.version // interval > (first_new_version - 1) // interval:
-            self.take_snapshot(customer)
+        return customer.version // interval > (first_new_version - 1) // interval
 
     def close(self) -> None:
         self.factory.close()
@@ -162,6 +232,10 @@ class HasStore(Protocol):
 
     @property
     def store(self) -> Store: ...
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def store_of(source: Store | HasStore) -> Store:

@@ -115,7 +115,7 @@ def parse_store_url(url: str) -> StoreConfig:
             # readers were measured to miss events with it. Our recorder's insert function
             # (recorders.py) takes the lock and does not read this setting.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "APPLICATION_RECORDER_TOPIC": "crm_es.store.recorders:PostgresCommandRecorder",
+            "APPLICATION_RECORDER_TOPIC": "crm_es.store.postgres_recorder:PostgresCommandRecorder",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = _schema_name(query["schema"][0])

@@ -247,11 +247,13 @@ def test_the_writer_process_dies_with_the_process_that_started_it(sqlite_url: st
     """Even when something else still holds its input open (so it would never read the end of
     it): a killed import must not leave a writer that commits the chunk in hand afterwards."""
     db_name = sqlite_url.removeprefix("sqlite:///")
-    CRM(sqlite_url).close()  # the schema
+    with CRM(sqlite_url) as crm:  # the schema
+        sql = crm.recorder.save_statements  # type: ignore[attr-defined]
     script = (
         "import os, subprocess, sys\n"
         "from crm_es.app.bulk.writer import BulkWriterProcess\n"
-        f"writer = BulkWriterProcess('sqlite', {db_name!r}, '5')\n"
+        "from crm_es.store.save_rows import SaveStatements\n"
+        f"writer = BulkWriterProcess('sqlite', {db_name!r}, 5.0, {sql!r})\n"
         "holder = subprocess.Popen(['sleep', '60'], pass_fds=[writer._child.stdin.fileno()])\n"
         "print(writer._child.pid, holder.pid, flush=True)\n"
         "sys.stdin.read()\n"
@@ -410,8 +412,9 @@ def test_closing_a_writer_whose_input_another_process_holds_open_ends_it(
     sqlite_url: str,
 ) -> None:
     db_name = sqlite_url.removeprefix("sqlite:///")
-    CRM(sqlite_url).close()
-    writer = BulkWriterProcess("sqlite", db_name, 5.0)
+    with CRM(sqlite_url) as crm:
+        sql = crm.recorder.save_statements  # type: ignore[attr-defined]
+    writer = BulkWriterProcess("sqlite", db_name, 5.0, sql)
     stdin = writer._child.stdin
     assert stdin is not None
     holder = subprocess.Popen(["sleep", "60"], pass_fds=[stdin.fileno()])

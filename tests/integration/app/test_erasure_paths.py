@@ -20,8 +20,9 @@ import pytest
 
 from crm_es import CRM
 from crm_es.app.importer import import_csv
-from crm_es.audit.export import export_history, import_history
+from crm_es.audit.export import export_history
 from crm_es.audit.history import event_record
+from crm_es.audit.importer import import_history
 from crm_es.audit.verify import verify
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import CustomerErased

@@ -11,7 +11,8 @@ import pytest
 
 from crm_es import CRM
 from crm_es.app.views import customer_view
-from crm_es.audit.export import export_history, import_history
+from crm_es.audit.export import export_history
+from crm_es.audit.importer import import_history
 from crm_es.audit.verify import verify
 from crm_es.domain.errors import CustomerErased, ImportRefused
 from crm_es.domain.ids import customer_id_for_ref

@@ -25,6 +25,7 @@ from crm_es.audit.history import event_record
 from crm_es.audit.verify import verify
 from crm_es.domain.commands import decode_command
 from crm_es.store.codec import GENESIS, stored_hash
+from crm_es.store.recorders import CommandRecord
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "stored" / "v1_every_event.json"
 
@@ -49,8 +50,14 @@ def restore(crm: CRM, data: dict[str, Any]) -> None:
         material = key["key_material"]
         raw = None if material is None else base64.b64decode(material.removeprefix("k1:"))
         crm.store.personal_data.restore(UUID(key["customer_id"]), raw, key["erased"])
-    crm.recorder.insert_events(rows(data["events"]))
-    crm.store.snapshots.recorder.insert_events(rows(data["snapshots"]))
+    records = [
+        CommandRecord(r["command_id"], bytes.fromhex(r["payload_hash"]), UUID(r["customer_id"]),
+                      r["version"], r["events"])
+        for r in data["command_records"]
+    ]  # fmt: skip
+    snapshots = [(s.originator_id, s.originator_version, s.topic, s.state)
+                 for s in rows(data["snapshots"])]  # fmt: skip
+    crm.recorder.insert_events(rows(data["events"]), commands=records, snapshots=snapshots)
 
 
 @pytest.fixture
@@ -107,12 +114,6 @@ def test_re_sent_commands_are_recognised_as_done(restored: Any) -> None:
     """The idempotency records hold each command's payload hash as first computed: a command
     re-sent with its id appends nothing and answers its first result."""
     crm, data = restored
-    records = [
-        (r["command_id"], bytes.fromhex(r["payload_hash"]), UUID(r["customer_id"]), r["version"],
-         r["events"])
-        for r in data["command_records"]
-    ]  # fmt: skip
-    restore_records(crm, records)
     head = crm.store.head()
     for line, first in zip(data["commands"], data["results"], strict=True):
         result = crm.execute(decode_command(json.dumps(line, ensure_ascii=False)))
@@ -121,9 +122,3 @@ def test_re_sent_commands_are_recognised_as_done(restored: Any) -> None:
             first["customer_id"], first["version"], first["events"]
         )  # fmt: skip
     assert crm.store.head() == head
-
-
-def restore_records(crm: CRM, records: list[tuple[str, bytes, UUID, int, int]]) -> None:
-    from crm_es.store.recorders import CommandRecord
-
-    crm.recorder.insert_events([], commands=[CommandRecord(*r) for r in records])

@@ -11,10 +11,11 @@ chain included) before the save, so the save itself is only the store's work and
 the background while the next chunk is decided (see :mod:`crm_es.app.bulk.pipeline`).
 
 Each command runs the steps of :class:`~crm_es.app.command_unit.CommandUnit`, as a single
-command does: the chunk only batches the saves. When a save succeeds, :meth:`Chunk.stored_ok`
-remembers the chain heads and finishes the unit's steps (keys of erasures deleted, due snapshots
-taken), then returns the states to the cache; any other ending calls :meth:`Chunk.abandon`,
-which drops the states (they are loaded again from the store on their next use).
+command does: the chunk only batches the saves. The chunk's save holds its events, their
+records and the snapshots they made due. When it succeeds, :meth:`Chunk.stored_ok` remembers
+the chain heads and finishes the unit's steps (keys of erasures deleted), then returns the
+states to the cache; any other ending calls :meth:`Chunk.abandon`, which drops the states (they
+are loaded again from the store on their next use).
 """
 
 from __future__ import annotations
@@ -54,10 +55,8 @@ class Chunk:
         self.states: dict[int, Customer | None] = {}
         self.from_cache: set[int] = set()  # states that may be stale: refusals are rechecked
         self.first_versions: dict[int, int] = {}  # customers this chunk changed
-        # Customers the chunk before changed and this one carried on: their first unsaved
-        # version (for snapshots), since that chunk left them to this one to finish.
-        self.inherited_first: dict[int, int] = {}
         self.stored: list[StoredRow] = []  # the new events, encoded
+        self.snapshots: list[StoredRow] = []  # of the states where a stream crossed the interval
         self.records: list[CommandRecord] = []
         self.heads: dict[int, tuple[int, bytes]] = {}
         self.events: list[CustomerEvent] = []  # the new events, decided
@@ -105,9 +104,15 @@ class Chunk:
             assert customer is not None
             self.outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
         if pending:
-            self.stored, self.heads = unit.store.events.encode_rows(
+            store = unit.store
+            self.stored, self.heads = store.events.encode_rows(
                 pending, before.heads if before is not None else None
             )
+            for key, first in self.first_versions.items():
+                state = self.states[key]
+                if state is not None and store.snapshot_due(state, first):
+                    # Encoded now: a later chunk goes on changing the state in place.
+                    self.snapshots.append(store.snapshot_row(state, self.heads[key][1]))
 
     def _decide_one(
         self, command: cmd.Command, customer_id: UUID, now: datetime, before: Chunk | None
@@ -130,12 +135,9 @@ class Chunk:
         key = customer_id.int
         if before is not None and key in before.states:
             # Carried on from the chunk before: it may hold events that are still being saved,
-            # and that chunk leaves finishing it (snapshot, cache) to this one.
-            first = before.inherited_first.get(key) or before.first_versions.get(key)
-            if first is not None:
-                self.inherited_first[key] = first
-            else:  # as stored when that chunk read it: a refusal is judged again on a reload
-                self.from_cache.add(key)
+            # and that chunk leaves putting it back in the cache to this one.
+            if key not in before.first_versions:  # as stored when that chunk read it: a
+                self.from_cache.add(key)  # refusal is judged again on a reload
             return before.states[key]
         cached = self._cached.get(key)
         if cached is not None:
@@ -147,23 +149,17 @@ class Chunk:
 
     def stored_ok(self, after: Chunk | None) -> None:
         """The save committed: remember the chain heads, finish the unit's steps (erasures'
-        keys, due snapshots), return the states to the cache (except those the chunk
-        ``after`` carried on: it finishes them)."""
+        keys), return the states to the cache (except those the chunk ``after`` carried on:
+        it puts them back)."""
         unit = self.unit
         unit.store.events.remember(self.heads)
         unit.committed(self.events)
         carried = after.states if after is not None else {}
         finished = [
-            (key, state)
-            for key, state in self.states.items()
-            if state is not None and key not in carried
+            state for key, state in self.states.items() if state is not None and key not in carried
         ]
-        for key, state in finished:
-            first = self.inherited_first.get(key) or self.first_versions.get(key)
-            if first is not None:
-                unit.snapshot_if_due(state, first)
         # Taken states a refused command never touched go back too.
-        unit.cache.put_many([*(state for _, state in finished), *self._unused_cached()])
+        unit.cache.put_many([*finished, *self._unused_cached()])
         self._cached = {}  # handed back: an abandon() after this must not hand them back again
 
     def _unused_cached(self) -> list[Customer]:

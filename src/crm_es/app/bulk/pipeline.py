@@ -38,7 +38,8 @@ from crm_es.app.bulk.writer import (
 )
 from crm_es.app.command_unit import CommandUnit
 from crm_es.domain import commands as cmd
-from crm_es.store.recorders import COPY_THRESHOLD, PostgresCommandRecorder, SQLiteCommandRecorder
+from crm_es.store.postgres_recorder import PostgresCommandRecorder
+from crm_es.store.recorders import COPY_THRESHOLD, SQLiteCommandRecorder, command_rows
 from crm_es.store.store import Store
 
 _gc_pause = threading.Lock()
@@ -110,7 +111,6 @@ class _WriterProcessSaver:
         recorder = store.recorder
         self._sqlite = recorder if isinstance(recorder, SQLiteCommandRecorder) else None
         self._postgres = recorder if isinstance(recorder, PostgresCommandRecorder) else None
-        self._statements: tuple[list[str], str, str] | None = None
 
     def submit(self, chunk: Chunk) -> _PendingSave:
         if len(chunk.stored) < COPY_THRESHOLD:
@@ -127,31 +127,18 @@ class _WriterProcessSaver:
         if self._sqlite is not None:
             pool = self._sqlite.datastore.pool
             timeout = pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
-            return BulkWriterProcess("sqlite", pool.db_name, timeout)
+            sql = self._sqlite.save_statements
+            return BulkWriterProcess("sqlite", pool.db_name, timeout, sql)
         assert self._postgres is not None
-        prelude, commands_copy, events_copy = self._postgres.bulk_statements()
         with self._postgres.datastore.get_connection() as conn:
-            self._statements = (
-                [statement.as_string(conn) for statement in prelude],
-                commands_copy.as_string(conn),
-                events_copy.as_string(conn),
-            )
+            sql = self._postgres.rendered_statements(conn)
         conninfo = self._store.config.conninfo(application_name=WRITER_APPLICATION_NAME)
         connect_timeout = float(self._store.env.get("POSTGRES_CONNECT_TIMEOUT") or 30)
-        return BulkWriterProcess("postgres", conninfo, connect_timeout)
+        return BulkWriterProcess("postgres", conninfo, connect_timeout, sql)
 
-    def _request(self, chunk: Chunk) -> ChunkRequest:
-        commands = [
-            (r.command_id, r.payload_hash, r.customer_id, r.version, r.events)
-            for r in chunk.records
-        ]
-        if self._sqlite is not None:
-            recorder = self._sqlite
-            events_sql = recorder.insert_events_statement
-            return ([], recorder.insert_commands_statement, commands, events_sql, chunk.stored)
-        assert self._statements is not None
-        prelude, commands_copy, events_copy = self._statements
-        return (prelude, commands_copy, commands, events_copy, chunk.stored)
+    @staticmethod
+    def _request(chunk: Chunk) -> ChunkRequest:
+        return (chunk.stored, command_rows(chunk.records), chunk.snapshots)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -179,7 +166,9 @@ class _WriterSave:
 def _save(chunk: Chunk) -> None:
     if chunk.stored or chunk.records:
         stored = [StoredEvent(*row) for row in chunk.stored]
-        chunk.unit.store.recorder.insert_events(stored, commands=chunk.records)
+        chunk.unit.store.recorder.insert_events(
+            stored, commands=chunk.records, snapshots=chunk.snapshots
+        )
 
 
 def _saver_for(store: Store) -> _Saver:

@@ -7,23 +7,22 @@ holding the GIL (~1.3 µs per row, two rows per event). A process has its own in
 parent decides and encodes chunk k+1 on one core while this child stores chunk k on the other.
 
 Protocol, over the child's stdin/stdout: frames of a 4-byte length, then msgpack. The first
-frame holds the settings (store, database or connection string, timeout); then one frame per
-chunk, which the child stores in ONE transaction with the same statements as the in-process
-save, answering one frame: ``("ok", "")``, or the DB-API class name of the error that stopped
-it (``"IntegrityError"``: a unique key collided, nothing was stored) and its message. An empty
-frame or the end of input ends the child; so does its parent's death, which it checks every
-second while it waits and again right before each commit (a commit already under way when the
-parent dies completes, whole).
+frame holds the settings (store, database or connection string, timeout, and the save's
+statements, :class:`~crm_es.store.save_rows.SaveStatements`); then one frame per chunk, which
+the child stores in ONE transaction with the same statements as the in-process save
+(:mod:`crm_es.store.save_rows`), answering one frame: ``("ok", "")``, or the DB-API class name of
+the error that stopped it (``"IntegrityError"``: a unique key collided, nothing was stored) and
+its message. An empty frame or the end of input ends the child; so does its parent's death,
+which it checks every second while it waits and again right before each commit (a commit
+already under way when the parent dies completes, whole).
 
-A chunk is ``(prelude, command_sql, command_rows, event_sql, event_rows)`` (:data:`ChunkRequest`).
+A chunk is ``(event_rows, command_rows, snapshot_rows)`` (:data:`ChunkRequest`).
 
-- SQLite: the two inserts of the in-process save, between ``BEGIN IMMEDIATE`` and ``COMMIT``,
-  on a connection opened like the library's (database name in URI mode, lock timeout, WAL),
-  with the page cache of bulk saves.
-- PostgreSQL: the prelude is the bulk save's protocol (lock timeout, ``LOCK TABLE … IN
-  EXCLUSIVE MODE``, ``NOTIFY``, see :class:`~crm_es.store.recorders.PostgresCommandRecorder`),
-  then both binary COPYs, one commit. A lost connection is reconnected and the chunk tried
-  again, as the library retries saves.
+- SQLite: between ``BEGIN IMMEDIATE`` and ``COMMIT``, on a connection opened like the library's
+  (database name in URI mode, lock timeout, WAL), with the page cache of bulk saves.
+- PostgreSQL: the bulk save's protocol (lock timeout, ``LOCK TABLE … IN EXCLUSIVE MODE``,
+  ``NOTIFY``, binary COPYs, see :mod:`crm_es.store.postgres_recorder`), one commit. A lost
+  connection is reconnected and the chunk tried again, as the library retries saves.
 
 This file is also the child's program: it is run as a script and imports only the standard
 library, msgspec and (for PostgreSQL) psycopg, so it starts in a fraction of a second.
@@ -43,7 +42,7 @@ from uuid import UUID
 
 import msgspec
 
-from crm_es.store.bulk_copy import copy_chunk
+from crm_es.store.save_rows import SaveStatements, save_postgres, save_sqlite
 
 _FRAME = struct.Struct(">I")
 _encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
@@ -54,14 +53,15 @@ CLOSE_TIMEOUT: Final = 60.0  # seconds a writer may take to finish its chunk whe
 RETRY_WAIT: Final = 0.2
 PIPE_BYTES: Final = 1 << 20  # Linux's default ceiling for an unprivileged process
 
-# One chunk, as both children decode it: (statements before the inserts, the crm_commands
-# insert or COPY, its rows, the events insert or COPY, their rows). Ids travel as 16 bytes and
+# One chunk, as both children decode it: (events, records, snapshots). Ids travel as 16 bytes and
 # are formatted here (hex for SQLite's events, text for crm_commands): that work is off the
 # deciding process, which is the slower of the two.
 # command_id, payload_hash, customer_id, version, events:
 CommandRow = tuple[str, bytes, UUID, int, int]
 EventRow = tuple[UUID, int, str, bytes]  # originator_id, originator_version, topic, state
-ChunkRequest = tuple[list[str], str, list[CommandRow], str, list[EventRow]]
+ChunkRequest = tuple[list[EventRow], list[CommandRow], list[EventRow]]
+# (kind, database or connection string, timeout, the save's statements)
+Settings = tuple[str, str, float, SaveStatements]
 
 
 class WriterGone(Exception):
@@ -122,9 +122,10 @@ def _widen_pipe(fd: int) -> None:
 class BulkWriterProcess:
     """The parent's handle on a writer child; one chunk at a time."""
 
-    def __init__(self, *settings: str | float) -> None:
-        """``("sqlite", db_name, lock_timeout)`` or ``("postgres", conninfo, connect_timeout)``:
-        sent as the first frame, so no password ever shows on a command line."""
+    def __init__(self, *settings: Any) -> None:
+        """``("sqlite", db_name, lock_timeout, statements)`` or ``("postgres", conninfo,
+        connect_timeout, statements)``: sent as the first frame, so no password ever shows on a
+        command line."""
         self._child = subprocess.Popen(
             # -P: the script's own folder (the app package) must not shadow the stdlib.
             [sys.executable, "-P", os.path.abspath(__file__), str(os.getpid())],
@@ -135,7 +136,7 @@ class BulkWriterProcess:
         _widen_pipe(self._child.stdin.fileno())
         self.store_settings(settings)
 
-    def store_settings(self, settings: tuple[str | float, ...]) -> None:
+    def store_settings(self, settings: tuple[Any, ...]) -> None:
         assert self._child.stdin is not None
         try:
             _send(self._child.stdin, settings)
@@ -184,10 +185,6 @@ class BulkWriterProcess:
 
 
 # --- the child ------------------------------------------------------------------------------------
-
-
-def _command_parameters(rows: list[CommandRow]) -> list[tuple[str, bytes, str, int, int]]:
-    return [(c, payload, str(customer), v, n) for c, payload, customer, v, n in rows]
 
 
 _DB_API_ERRORS: Final = (
@@ -239,7 +236,9 @@ class _Requests:
         return True
 
 
-def _serve_sqlite(requests: _Requests, db_name: str, lock_timeout: float) -> None:
+def _serve_sqlite(
+    requests: _Requests, db_name: str, lock_timeout: float, sql: SaveStatements
+) -> None:
     import sqlite3
 
     connection = sqlite3.connect(db_name, uri=True, isolation_level=None, timeout=lock_timeout)
@@ -247,18 +246,11 @@ def _serve_sqlite(requests: _Requests, db_name: str, lock_timeout: float) -> Non
     decoder = msgspec.msgpack.Decoder(ChunkRequest)
     answers = sys.stdout.buffer
     while (request := requests.next(decoder)) is not None:
-        prelude, command_sql, command_rows, event_sql, event_rows = request
+        events, commands, snapshots = request
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for statement in prelude:
-                    connection.execute(statement)
-                connection.executemany(
-                    event_sql,
-                    [(oid.hex, version, t, state) for oid, version, t, state in event_rows],
-                )
-                if command_rows:
-                    connection.executemany(command_sql, _command_parameters(command_rows))
+                save_sqlite(connection.cursor(), sql, events, commands, snapshots)
                 if not requests.parent_alive():
                     raise _ParentGone
                 connection.execute("COMMIT")
@@ -272,27 +264,22 @@ def _serve_sqlite(requests: _Requests, db_name: str, lock_timeout: float) -> Non
     connection.close()
 
 
-def _serve_postgres(requests: _Requests, conninfo: str, connect_timeout: float) -> None:
+def _serve_postgres(
+    requests: _Requests, conninfo: str, connect_timeout: float, sql: SaveStatements
+) -> None:
     import psycopg
 
     decoder = msgspec.msgpack.Decoder(ChunkRequest)
     connection: psycopg.Connection[Any] | None = None
     answers = sys.stdout.buffer
     while (request := requests.next(decoder)) is not None:
-        prelude, command_copy, command_rows, event_copy, event_rows = request
+        events, commands, snapshots = request
         for attempt in range(1, RETRIES + 1):
             try:
                 if connection is None or connection.closed:
                     connection = psycopg.connect(conninfo, connect_timeout=int(connect_timeout))
                 with connection.transaction(), connection.cursor() as cursor:
-                    copy_chunk(
-                        cursor,
-                        prelude,
-                        command_copy,
-                        _command_parameters(command_rows),
-                        event_copy,
-                        event_rows,
-                    )
+                    save_postgres(cursor, sql, events, commands, snapshots)
                     if not requests.parent_alive():
                         raise _ParentGone  # rolls the transaction back
             except (psycopg.OperationalError, psycopg.InterfaceError) as e:
@@ -322,14 +309,15 @@ def _serve(parent: int) -> None:
     # so reference counting frees every chunk.
     gc.disable()
     requests = _Requests(parent)
-    settings = requests.next(_ANY)
+    settings = requests.next(msgspec.msgpack.Decoder(Settings))
     if settings is None or not requests.parent_alive():
         return
+    kind, target, timeout, sql = settings
     with contextlib.suppress(_ParentGone):
-        if settings[0] == "sqlite":
-            _serve_sqlite(requests, settings[1], float(settings[2]))
+        if kind == "sqlite":
+            _serve_sqlite(requests, target, timeout, sql)
         else:
-            _serve_postgres(requests, settings[1], float(settings[2]))
+            _serve_postgres(requests, target, timeout, sql)
 
 
 if __name__ == "__main__":
