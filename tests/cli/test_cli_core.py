@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -110,3 +111,21 @@ def test_the_store_url_can_come_from_the_environment(sqlite_url: str) -> None:
 def test_a_bad_store_url_is_a_clear_error() -> None:
     code, _, err = run("mysql://x/y", "init")
     assert code == 1 and "unsupported store URL" in err
+
+
+def test_a_huge_or_deeply_nested_line_is_a_clear_error_and_the_run_goes_on(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    contact = '{"type":"log_contact","customer":"C-1","channel":"sms","direction":"inbound"'
+    feed.write_text(
+        '{"type":"register_customer","external_ref":"C-1"}\n'
+        + contact + ',"summary":' + "[" * 100_000 + "]" * 100_000 + "}\n"
+        + contact + ',"summary":"' + "x" * 3_000_000 + '"}\n'
+        + contact + "}\n"
+    )  # fmt: skip
+    code, out, _ = run(sqlite_url, "exec", str(feed))
+    results = lines(out)
+    assert code == 1 and [r["ok"] for r in results] == [True, False, False, True]
+    assert "$.summary" in str(results[1]["error"])
+    assert "longer than 1024 KiB" in str(results[2]["error"])

@@ -79,7 +79,8 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
             private = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
             try:
-                return Ed25519PublicKey.from_public_bytes(base64.b64decode(data, validate=True))
+                raw = base64.b64decode(data.strip(), validate=True)
+                return Ed25519PublicKey.from_public_bytes(raw)
             except ValueError:
                 raise SigningKeyError(f"{path} holds no Ed25519 key") from None
         key = private.public_key()

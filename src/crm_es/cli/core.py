@@ -6,7 +6,8 @@ import hmac
 import os
 import stat
 import sys
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, Final
 
 import click
 import msgspec
@@ -18,6 +19,25 @@ from crm_es.domain.commands import decode_command
 from crm_es.domain.errors import CrmError
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+# A command is a few KiB at most (texts are bounded); a longer line is refused without being
+# held in memory whole.
+MAX_LINE_BYTES: Final = 1 << 20
+
+
+def _lines(source: IO[bytes]) -> Iterator[bytes | None]:
+    """The input's lines; None for a line longer than MAX_LINE_BYTES (read past, not kept)."""
+    while True:
+        line = source.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := source.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield line
 
 
 def file_identity(source: IO[bytes]) -> str | None:
@@ -97,11 +117,13 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool | None) -> Non
         identity = origin
     key = app.store.secrets.automatic_ids_key
     failed = 0
-    for number, raw in enumerate(source, start=1):
-        line = raw.strip()
+    for number, raw in enumerate(_lines(source), start=1):
+        line = raw.strip() if raw is not None else b"?"
         if not line or line.startswith(b"#"):
             continue
         try:
+            if raw is None:
+                raise CrmError(f"line is longer than {MAX_LINE_BYTES // 1024} KiB: not a command")
             command = decode_command(line)
             if auto_ids and command.command_id is None:
                 assert identity is not None

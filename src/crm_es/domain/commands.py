@@ -26,9 +26,10 @@ from crm_es.domain.values import (
     Severity,
 )
 
-# No C0 control characters except tab, newline and carriage return, and no DEL: they break
-# terminals, CSV and PostgreSQL text columns (NUL), and are never meaningful in CRM data.
-_NO_CONTROL: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# No C0 control characters except tab, newline and carriage return, no DEL, and no lone
+# surrogate halves: they break terminals, CSV and PostgreSQL text columns (NUL), cannot be
+# stored as UTF-8 at all (surrogates), and are never meaningful in CRM data.
+_NO_CONTROL: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
 
 # The one required visible character excludes control characters too (``\S`` alone matches NUL).
 Id = Annotated[
@@ -36,7 +37,8 @@ Id = Annotated[
     Meta(
         min_length=1,
         max_length=128,
-        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        pattern=r"^[^\x00-\x1f\x7f\ud800-\udfff]*[^\s\x00-\x1f\x7f\ud800-\udfff]"
+        r"[^\x00-\x1f\x7f\ud800-\udfff]*$",
     ),
 ]
 """An identifier or short code: order id, complaint id, external ref, staff id, tag."""

@@ -84,7 +84,7 @@ def parse_store_url(url: str) -> StoreConfig:
     except ValueError as e:
         raise StoreUrlError(f"store URL {shown!r} is malformed: {e}") from None
     scheme = parts.scheme.lower()
-    query = parse_qs(parts.query)
+    query = parse_qs(parts.query, keep_blank_values=True)
     key_file = query.get("master_key_file", [None])[0]
     if scheme == "sqlite":
         # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
