@@ -15,6 +15,7 @@ The customer id and both times of every event are formatted for rows once, for t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from functools import partial
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ class RowKeys(msgspec.Struct, frozen=True, gc=False):
     customer_id: str
     occurred_at: str
     recorded_at: str
+    day: str  # the calendar day of the business time in the store's time zone (YYYY-MM-DD)
 
 
 class _Topic:
@@ -62,6 +64,7 @@ class EventFeed:
         self.mapper = store.reader(personal_fields=KEPT_PERSONAL)
         self.personal_data = self.mapper.personal_data
         self.topics = {topic: _Topic(cls) for topic, cls in EVENT_TYPES.items()}
+        self.timezone = store.timezone
 
     def read(self, position: int, stop: int | None, limit: int) -> list[Row]:
         """Up to ``limit`` rows after ``position`` (and up to ``stop``), in notification order."""
@@ -122,9 +125,13 @@ class EventFeed:
             for field, value in map_personal(event, partial(decrypt, event.originator_id)).items():
                 setattr(event, field, value)
 
-    @staticmethod
-    def _keys(events: list[Any]) -> list[RowKeys]:
+    def _keys(self, events: list[Any]) -> list[RowKeys]:
         ids: list[str] = msgspec.to_builtins([e.originator_id for e in events])
         occurred = iso_many([e.occurred_at for e in events])
         recorded = iso_many([e.recorded_at for e in events])
-        return list(map(RowKeys, ids, occurred, recorded))
+        if self.timezone is UTC:  # the UTC day is the first 10 characters of the UTC time
+            days = [text[:10] for text in occurred]
+        else:
+            tz = self.timezone
+            days = [e.occurred_at.astimezone(tz).date().isoformat() for e in events]
+        return list(map(RowKeys, ids, occurred, recorded, days))

@@ -17,13 +17,12 @@ from typing import Final
 
 import msgspec
 
+from crm_es.domain.times import local_text
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
+from crm_es.reports.facts.customers import CustomerRef, load_refs, owner_of, present_customers
 from crm_es.reports.facts.feedback import (
-    CustomerRef,
     fold_complaints,
     hours_between,
-    load_refs,
-    owner_of,
 )
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -119,14 +118,17 @@ def _task_item(
 def upcoming_birthdays(
     tx: Tx, tables: dict[str, str], query: ReportQuery, refs: dict[str, CustomerRef], until: date
 ) -> list[BirthdayItem]:
-    """Birthdays from the reference date to ``until`` of customers registered as of the cut."""
+    """Birthdays from the reference date to ``until`` of customers present as of the cut."""
     today = query.reference_date
-    rows = tx.query(
-        f"SELECT p.customer_id, b.month_day FROM {tables['profile']} p "
-        f"JOIN {tables['birthdays']} b ON b.customer_id = p.customer_id "
-        "WHERE p.registered_at <= ? AND p.registered_recorded_at <= ? AND p.erased = 0",
-        (query.as_of_iso, query.known_at_iso),
-    )
+    present = set(present_customers(tx, tables, query))
+    erased = {
+        str(r[0]) for r in tx.query(f"SELECT customer_id FROM {tables['profile']} WHERE erased = 1")
+    }
+    rows = [
+        (cid, month_day)
+        for cid, month_day in tx.query(f"SELECT customer_id, month_day FROM {tables['birthdays']}")
+        if cid in present and cid not in erased
+    ]
     items = []
     for cid, month_day in rows:
         upcoming = next_birthday(month_day, today)
@@ -149,9 +151,13 @@ def complaints_past_sla(
     """Complaints open as of the cut whose SLA due time is before as_of, longest overdue first."""
     as_of = query.as_of_iso
     items = []
-    for c in fold_complaints(tx, tables, query):
-        if c.status != "open" or c.sla_due is None or c.sla_due >= as_of:
-            continue
+    open_past_due = sorted(
+        (c for c in fold_complaints(tx, tables, query)
+         if c.status == "open" and c.sla_due is not None and c.sla_due < as_of),
+        key=lambda c: (c.sla_due, c.customer_id, c.complaint_id),
+    )  # fmt: skip
+    for c in open_past_due:
+        assert c.sla_due is not None
         ref = refs.get(c.customer_id)
         items.append(
             ComplaintPastSla(
@@ -160,11 +166,11 @@ def complaints_past_sla(
                 owner=owner_of(refs, c.customer_id),
                 complaint_id=c.complaint_id,
                 severity=c.severity,
-                sla_due=c.sla_due,
+                sla_due=local_text(c.sla_due, query.tz),
                 hours_overdue=round(hours_between(c.sla_due, as_of), 2),
             )
         )
-    return sorted(items, key=lambda c: (c.sla_due, c.customer_id, c.complaint_id))
+    return items
 
 
 def agenda_report(
@@ -174,7 +180,7 @@ def agenda_report(
         raise ValueError(f"days_ahead must not be negative, got {days_ahead}")
     today = query.reference_date
     horizon = today + timedelta(days=days_ahead)
-    refs = load_refs(tx, tables)
+    refs = load_refs(tx, tables, query)
 
     scheduled = [
         t for t in fold_tasks(tx, tables, query) if t.status == "scheduled" and t.due_on is not None

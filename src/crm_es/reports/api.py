@@ -77,7 +77,7 @@ class Reports:
         self, as_of: Moment = None, known_at: Moment = None, rule: ChurnRule | None = None
     ) -> segments.SegmentsReport:
         """``rule`` decides the churned lifecycle stage (default: k = 3, floor 270 days)."""
-        query = ReportQuery.at(as_of, known_at)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: segments.SegmentsReport = self._run(
             lambda tx, t, q: segments.segments_report(tx, t, q, rule=rule), query
         )
@@ -91,7 +91,7 @@ class Reports:
         horizon_days: int = 90,
         rule: ChurnRule | None = None,
     ) -> churn.ChurnReport:
-        query = ReportQuery.at(as_of, known_at)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: churn.ChurnReport = self._run(
             lambda tx, t, q: churn.churn_report(tx, t, q, time_unit, horizon_days, rule), query
         )
@@ -100,21 +100,21 @@ class Reports:
     def satisfaction(
         self, as_of: Moment = None, known_at: Moment = None
     ) -> satisfaction.SatisfactionReport:
-        query = ReportQuery.at(as_of, known_at)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: satisfaction.SatisfactionReport = self._run(satisfaction.satisfaction_report, query)
         return report
 
     def agenda(
         self, as_of: Moment = None, known_at: Moment = None, days_ahead: int = 14
     ) -> agenda.AgendaReport:
-        query = ReportQuery.at(as_of, known_at)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: agenda.AgendaReport = self._run(
             lambda tx, t, q: agenda.agenda_report(tx, t, q, days_ahead), query
         )
         return report
 
     def kpi(self, as_of: Moment = None, known_at: Moment = None) -> kpi.KpiReport:
-        query = ReportQuery.at(as_of, known_at)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: kpi.KpiReport = self._run(kpi.kpi_report, query)
         return report
 

@@ -1,21 +1,20 @@
 """Staff KPIs per owner: customers, revenue, satisfaction, complaint handling and care tasks.
 
 Every figure is as of the query (occurred_at <= as_of, recorded_at <= known_at) and attributed to
-the customer's *current* owner (the profile keeps no ownership history); customers without an
-owner are grouped under ``(unassigned)``. Revenue is net spend (purchases − refunds) in the tier
-currency (CNY); amounts in other currencies are left out rather than converted. A care task is on
-time when the UTC day of its completion's business time is on or before its due date.
+the customer's owner as of the query (as known at ``known_at``); customers without an owner are
+grouped under ``(unassigned)``. Revenue is net spend (purchases − refunds) per currency, never
+summed across currencies. A care task is on time when the day of its completion (in the store's
+time zone) is on or before its due date.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
 import msgspec
 
 from crm_es.analytics.satisfaction import rate
-from crm_es.domain.values import TIER_CURRENCY, format_minor
+from crm_es.domain.values import format_minor
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
+from crm_es.reports.facts.customers import load_refs, owner_of, present_customers
 from crm_es.reports.facts.feedback import (
     Answer,
     ComplaintState,
@@ -23,21 +22,17 @@ from crm_es.reports.facts.feedback import (
     fold_complaints,
     group_by,
     load_answers,
-    load_refs,
-    owner_of,
     survey_fields,
 )
-from crm_es.reports.facts.purchase_history import load_customers, load_purchase_histories
+from crm_es.reports.facts.purchase_history import load_purchase_histories, sales_currencies
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
-
-KPI_CURRENCY: Final = TIER_CURRENCY
 
 
 class OwnerKpi(msgspec.Struct, frozen=True, kw_only=True):
     owner: str
-    customers: int  # registered as of the cut
-    revenue: str  # net spend in KPI_CURRENCY, decimal string
+    customers: int  # present as of the cut
+    revenue: dict[str, str]  # each of the report's currencies -> net spend, decimal string
     responses: int  # survey answers of the owner's customers
     csat: float | None
     nps: float | None
@@ -53,7 +48,7 @@ class KpiReport(msgspec.Struct, frozen=True, kw_only=True):
     as_of: str
     known_at: str
     reference_date: str
-    currency: str
+    currencies: list[str]  # every currency with sales by the cut
     owners: list[OwnerKpi]
 
 
@@ -66,18 +61,21 @@ def _on_time(task: TaskState) -> bool:
 
 
 def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
-    refs = load_refs(tx, tables)
+    refs = load_refs(tx, tables, query)
     today = query.reference_date
 
     def owner(cid: str) -> str:
         return owner_of(refs, cid)
 
     customers: dict[str, int] = {}
-    for cid in load_customers(tx, tables, query):
+    for cid in present_customers(tx, tables, query):
         customers[owner(cid)] = customers.get(owner(cid), 0) + 1
-    revenue: dict[str, int] = {}
-    for cid, history in load_purchase_histories(tx, tables, query, KPI_CURRENCY).items():
-        revenue[owner(cid)] = revenue.get(owner(cid), 0) + history.net_spend
+    currencies = sales_currencies(tx, tables, query)
+    revenue: dict[str, dict[str, int]] = {}
+    for currency in currencies:
+        for cid, history in load_purchase_histories(tx, tables, query, currency).items():
+            spent = revenue.setdefault(owner(cid), {})
+            spent[currency] = spent.get(currency, 0) + history.net_spend
 
     def by_owner(fact: Answer | ComplaintState | TaskState) -> str:
         return owner(fact.customer_id)
@@ -104,7 +102,7 @@ def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
             OwnerKpi(
                 owner=name,
                 customers=customers.get(name, 0),
-                revenue=format_minor(revenue.get(name, 0), KPI_CURRENCY),
+                revenue={c: format_minor(revenue.get(name, {}).get(c, 0), c) for c in currencies},
                 responses=survey["responses"],
                 csat=survey["csat"],
                 nps=survey["nps"],
@@ -120,11 +118,19 @@ def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
         as_of=as_of,
         known_at=query.known_at_iso,
         reference_date=today.isoformat(),
-        currency=KPI_CURRENCY,
+        currencies=currencies,
         owners=rows,
     )
 
 
 def table_rows(report: KpiReport) -> list[dict[str, object]]:
-    """One row per owner."""
-    return [msgspec.structs.asdict(row) for row in report.owners]
+    """One row per owner, with a ``revenue_<currency>`` column per currency."""
+    rows = []
+    for owner in report.owners:
+        row = msgspec.structs.asdict(owner)
+        spent = row.pop("revenue")
+        at = list(row).index("responses")
+        items = list(row.items())
+        revenue = [(f"revenue_{c}", spent[c]) for c in report.currencies]
+        rows.append(dict(items[:at] + revenue + items[at:]))
+    return rows

@@ -3,32 +3,37 @@
 ``as_of`` D — "the world as of D": only facts that occurred up to D count. ``known_at`` T —
 "what had been recorded by T". Both default to now; a report for (D, T) in the past is
 reproducible forever because read models keep both times on every fact row.
+
+``tz`` is the store's time zone: a bare date is the end of that day there, and "today" (the
+reference date recency, tenure and due dates are measured to) is the day of ``as_of`` there.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 import msgspec
 
-from crm_es.domain.times import iso, parse_moment
+from crm_es.domain.times import Moment, iso, moment
 
 
 class ReportQuery(msgspec.Struct, frozen=True):
     as_of: datetime
     known_at: datetime
+    tz: tzinfo = UTC
 
     @classmethod
     def at(
         cls,
-        as_of: str | datetime | None = None,
-        known_at: str | datetime | None = None,
+        as_of: Moment = None,
+        known_at: Moment = None,
         now: datetime | None = None,
+        tz: tzinfo = UTC,
     ) -> ReportQuery:
         now = now or datetime.now(UTC)
-        a = parse_moment(as_of) if isinstance(as_of, str) else (as_of or now)
-        k = parse_moment(known_at) if isinstance(known_at, str) else (known_at or now)
-        return cls(as_of=a, known_at=k)
+        a = moment("as_of", as_of, tz=tz) or now
+        k = moment("known_at", known_at, tz=tz) or now
+        return cls(as_of=a, known_at=k, tz=tz)
 
     @property
     def as_of_iso(self) -> str:
@@ -40,8 +45,8 @@ class ReportQuery(msgspec.Struct, frozen=True):
 
     @property
     def reference_date(self) -> date:
-        """The calendar day (UTC) recency and tenure are measured to."""
-        return self.as_of.astimezone(UTC).date()
+        """The calendar day, in the store's time zone, recency and tenure are measured to."""
+        return self.as_of.astimezone(self.tz).date()
 
     def cut(self, alias: str = "") -> tuple[str, tuple[str, str]]:
         """SQL condition and parameters selecting fact rows visible to this query."""

@@ -16,6 +16,7 @@ import msgspec
 
 from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.domain.values import TIER_CURRENCY
+from crm_es.reports.facts.customers import load_refs, owner_of
 from crm_es.reports.facts.feedback import (
     STANDARD_SCALES,
     Answer,
@@ -24,8 +25,6 @@ from crm_es.reports.facts.feedback import (
     fold_complaints,
     group_by,
     load_answers,
-    load_refs,
-    owner_of,
     survey_fields,
 )
 from crm_es.reports.facts.population import load_population
@@ -89,7 +88,7 @@ class SatisfactionReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def satisfaction_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> SatisfactionReport:
-    refs = load_refs(tx, tables)
+    refs = load_refs(tx, tables, query)
     segments = load_population(tx, tables, query, TIER_CURRENCY, ChurnRule()).segment_of()
     answers = load_answers(tx, tables, query)
     complaints = fold_complaints(tx, tables, query)
@@ -98,13 +97,13 @@ def satisfaction_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> S
         return segments.get(cid) or NO_PURCHASE
 
     answer_keys: dict[str, Callable[[Answer], str]] = {
-        "month": lambda a: a.occurred_at[:7],
+        "month": lambda a: a.day[:7],
         "segment": lambda a: segment(a.customer_id),
         "owner": lambda a: owner_of(refs, a.customer_id),
         "channel": lambda a: a.channel or UNKNOWN_CHANNEL,
     }
     complaint_keys: dict[str, Callable[[ComplaintState], str]] = {
-        "month": lambda c: c.filed_at[:7],
+        "month": lambda c: c.filed_day[:7],
         "segment": lambda c: segment(c.customer_id),
         "owner": lambda c: owner_of(refs, c.customer_id),
         "channel": lambda c: c.channel or UNKNOWN_CHANNEL,

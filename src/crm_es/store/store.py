@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from datetime import UTC, tzinfo
 from typing import Any, Protocol, cast
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -26,6 +28,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 
 from crm_es.domain.customer import Customer, CustomerSnapshot, evolve
+from crm_es.domain.errors import CrmError
 from crm_es.domain.events import CustomerEvent
 from crm_es.store.codec import (
     CustomerEventMapper,
@@ -94,6 +97,8 @@ class Store:
             self._add_positions(snapshots)
             keys = key_store or SqlKeyStore(self.config, AesKeyWrapper(self.secrets.wrap_key))
         self.personal_data = CustomerKeyCipher(keys)
+        self.timezone_name = self.settings.get("timezone") or "UTC"
+        self.timezone = zone(self.timezone_name)
         self.codec = self.reader()
         self.envelope_reader = self.reader(personal_fields=frozenset())  # decrypts nothing
         self.events = ChainedEventStore(self.codec, self.recorder)
@@ -124,6 +129,21 @@ class Store:
                     tx.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS position BIGINT")
                 elif not any(r[1] == "position" for r in tx.query(f"PRAGMA table_info({table})")):
                     tx.execute(f"ALTER TABLE {table} ADD COLUMN position BIGINT")
+
+    def set_timezone(self, name: str) -> None:
+        """Keep ``name`` (an IANA zone such as Asia/Shanghai) as the store's time zone: days,
+        months and bare dates are cut in it. It cannot change once events are stored (every
+        fact row's day was cut in the old one)."""
+        tz = zone(name)
+        current = self.settings.get("timezone") or "UTC"
+        if name != current and self.head() > 0:
+            msg = (
+                f"the store's time zone is {current}; it cannot change once events are stored "
+                "(start a new store, or import an export into one)"
+            )
+            raise CrmError(msg)
+        self.settings.put("timezone", name)
+        self.timezone_name, self.timezone = name, tz
 
     def reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
         """A codec that decrypts only ``personal_fields`` (None: all) when reading: bulk readers
@@ -241,3 +261,14 @@ def _uuid(value: UUID | str) -> UUID:
 def store_of(source: Store | HasStore) -> Store:
     """The store itself, or the store of its owner (``Reports(crm)`` and ``Reports(store)``)."""
     return source if isinstance(source, Store) else source.store
+
+
+def zone(name: str) -> tzinfo:
+    """The IANA time zone ``name`` (UTC itself as :data:`datetime.UTC`)."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai"
+        raise CrmError(msg) from None

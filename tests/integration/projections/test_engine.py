@@ -31,7 +31,7 @@ def test_catch_up_applies_every_event_once_and_reports_no_lag(crm: CRM) -> None:
         assert all(s.lag == 0 and s.position == head for s in engine.status())
         rows = dump(engine, "customers")
         assert len(rows["profile"]) == 6 and len(rows["purchases"]) == 24
-        assert len(rows["refunds"]) == 2 and len(rows["tags"]) == 3
+        assert len(rows["refunds"]) == 2 and len(rows["tag_facts"]) == 3
         assert len(dump(engine, "feedback")["survey_answers"]) == 24
     finally:
         engine.close()

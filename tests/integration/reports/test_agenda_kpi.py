@@ -151,7 +151,7 @@ def test_complaints_past_sla_count_hours_to_the_end_of_the_day(
 ) -> None:
     past = agenda_on_25_december.complaints_past_sla
     assert [(c.external_ref, c.complaint_id, c.severity) for c in past] == [("C-2", "K-1", "high")]
-    assert past[0].sla_due == "2025-12-21T00:00:00.000000Z"
+    assert past[0].sla_due == "2025-12-21T00:00:00+00:00"  # in the store's zone (UTC here)
     assert past[0].hours_overdue == 120.0  # to the end of 25 December
     assert agenda_on_25_december.counts.complaints_past_sla == 1
 
@@ -199,7 +199,7 @@ def kpis_on_30_june(
             crm.refund_purchase(
                 customer="C-2", order_id="O-2", amount="10.00", occurred_at=at("2026-02-03")
             )
-            buy("C-2", "O-3", "20.00", at("2026-02-01"), currency="USD")  # not CNY: left out
+            buy("C-2", "O-3", "20.00", at("2026-02-01"), currency="USD")  # counted apart
             buy("C-3", "O-4", "200.00", at("2026-07-15"))  # after as_of
 
             crm.answer_survey(
@@ -274,18 +274,19 @@ def owners(report: KpiReport, *names: str) -> list[OwnerKpi]:
 
 
 def test_kpis_are_per_owner_with_the_unassigned_apart(kpis_on_30_june: KpiReport) -> None:
-    assert kpis_on_30_june.currency == "CNY"
+    assert kpis_on_30_june.currencies == ["CNY", "USD"]
     assert [o.owner for o in kpis_on_30_june.owners] == ["(unassigned)", "staff:li", "staff:wang"]
 
 
 def test_kpi_customers_and_revenue_count_what_happened_by_the_date(
     kpis_on_30_june: KpiReport,
 ) -> None:
-    """Net of refunds, in CNY; C-4 registers and C-3 buys after the date."""
+    """Net of refunds, per currency (the USD order apart, never added to CNY); C-4 registers and
+    C-3 buys after the date."""
     li, wang, nobody = owners(kpis_on_30_june, "staff:li", "staff:wang", "(unassigned)")
-    assert (li.customers, li.revenue) == (2, "140.50")
-    assert (wang.customers, wang.revenue) == (1, "0.00")
-    assert (nobody.customers, nobody.revenue) == (1, "0.00")
+    assert (li.customers, li.revenue) == (2, {"CNY": "140.50", "USD": "20.00"})
+    assert (wang.customers, wang.revenue) == (1, {"CNY": "0.00", "USD": "0.00"})
+    assert (nobody.customers, nobody.revenue) == (1, {"CNY": "0.00", "USD": "0.00"})
 
 
 def test_kpi_satisfaction_is_of_the_owners_customers(kpis_on_30_june: KpiReport) -> None:
@@ -314,4 +315,6 @@ def test_kpi_care_tasks_on_time_include_the_due_day(kpis_on_30_june: KpiReport) 
 def test_kpi_rows_are_one_per_owner(kpis_on_30_june: KpiReport) -> None:
     rows = kpi.table_rows(kpis_on_30_june)
     assert [r["owner"] for r in rows] == ["(unassigned)", "staff:li", "staff:wang"]
-    assert rows[1]["revenue"] == "140.50" and rows[1]["care_tasks_on_time_rate"] == 66.67
+    assert (rows[1]["revenue_CNY"], rows[1]["revenue_USD"]) == ("140.50", "20.00")
+    assert (rows[0]["revenue_CNY"], rows[0]["revenue_USD"]) == ("0.00", "0.00")
+    assert rows[1]["care_tasks_on_time_rate"] == 66.67

@@ -19,12 +19,12 @@ from crm_es.store.database import BIGINT, TEXT
 
 class Care(ReadModel):
     name = "care"
-    schema_version = 1
+    schema_version = 2  # v2: the day of each fact in the store's time zone
     tables: ClassVar[dict[str, str]] = {
         "task_events": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, task_id {TEXT} NOT NULL, "
             f"kind {TEXT} NOT NULL, care_kind {TEXT}, due_on {TEXT}, staff {TEXT}, channel {TEXT}, "
-            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
+            f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
         "birthdays": f"customer_id {TEXT} PRIMARY KEY, month_day {TEXT} NOT NULL",
     }
@@ -72,9 +72,10 @@ class Care(ReadModel):
         care_kind, due_on, staff, channel = scheduled
         return [(
             "INSERT INTO {task_events} (customer_id, version, task_id, kind, care_kind, due_on, "
-            "staff, channel, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "staff, channel, day, occurred_at, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.customer_id, e.originator_version, task_id, kind, care_kind, due_on, staff,
-             channel, row.occurred_at, row.recorded_at),
+             channel, row.day, row.occurred_at, row.recorded_at),
         )]  # fmt: skip
 
     def _task_scheduled(self, e: ev.CareTaskScheduled, row: RowKeys) -> list[Statement]:

@@ -20,20 +20,20 @@ from crm_es.store.database import BIGINT, TEXT
 
 class Feedback(ReadModel):
     name = "feedback"
-    schema_version = 1
+    schema_version = 2  # v2: the day of each fact in the store's time zone
     tables: ClassVar[dict[str, str]] = {
         "survey_answers": (
             f"customer_id {TEXT} NOT NULL, survey_id {TEXT} NOT NULL, metric {TEXT} NOT NULL, "
             f"score {BIGINT}, expectation {BIGINT}, performance {BIGINT}, "
             f"scale_min {BIGINT} NOT NULL, scale_max {BIGINT} NOT NULL, channel {TEXT}, "
-            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
+            f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
         "complaint_events": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, "
             f"complaint_id {TEXT} NOT NULL, "
             f"kind {TEXT} NOT NULL, category {TEXT}, severity {TEXT}, channel {TEXT}, "
-            f"sla_due {TEXT}, satisfied {BIGINT}, occurred_at {TEXT} NOT NULL, "
-            f"recorded_at {TEXT} NOT NULL"
+            f"sla_due {TEXT}, satisfied {BIGINT}, day {TEXT} NOT NULL, "
+            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
     }
     keys: ClassVar[dict[str, str]] = {
@@ -58,10 +58,10 @@ class Feedback(ReadModel):
     def _survey_answered(e: ev.SurveyAnswered, row: RowKeys) -> list[Statement]:
         return [(
             "INSERT INTO {survey_answers} (customer_id, survey_id, metric, score, expectation, "
-            "performance, scale_min, scale_max, channel, occurred_at, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "performance, scale_min, scale_max, channel, day, occurred_at, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.customer_id, e.survey_id, e.metric, e.score, e.expectation, e.performance,
-             e.scale_min, e.scale_max, e.channel, row.occurred_at, row.recorded_at),
+             e.scale_min, e.scale_max, e.channel, row.day, row.occurred_at, row.recorded_at),
         )]  # fmt: skip
 
     @staticmethod
@@ -73,10 +73,10 @@ class Feedback(ReadModel):
         category, severity, channel, sla_due = filed
         return [(
             "INSERT INTO {complaint_events} (customer_id, version, complaint_id, kind, category, "
-            "severity, channel, sla_due, satisfied, occurred_at, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "severity, channel, sla_due, satisfied, day, occurred_at, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.customer_id, e.originator_version, complaint_id, kind, category, severity,
-             channel, sla_due, satisfied, row.occurred_at, row.recorded_at),
+             channel, sla_due, satisfied, row.day, row.occurred_at, row.recorded_at),
         )]  # fmt: skip
 
     def _complaint_filed(self, e: ev.ComplaintFiled, row: RowKeys) -> list[Statement]:

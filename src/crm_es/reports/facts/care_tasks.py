@@ -22,19 +22,19 @@ class TaskState(msgspec.Struct):
     due_on: date | None
     staff: str | None
     status: str = "scheduled"  # scheduled | completed | cancelled
-    completed_on: date | None = None  # UTC day of the completion's business time
+    completed_on: date | None = None  # the completion's day in the store's time zone
 
 
 def fold_tasks(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[TaskState]:
     """Every care task scheduled by the cut, with its state as of the cut."""
     cut, params = query.cut()
     rows = tx.query(
-        "SELECT customer_id, task_id, kind, care_kind, due_on, staff, occurred_at "
+        "SELECT customer_id, task_id, kind, care_kind, due_on, staff, day "
         f"FROM {tables['task_events']} WHERE {cut} ORDER BY customer_id, version",
         params,
     )
     tasks: dict[tuple[str, str], TaskState] = {}
-    for cid, task_id, kind, care_kind, due_on, staff, occurred_at in rows:
+    for cid, task_id, kind, care_kind, due_on, staff, day in rows:
         key = (cid, task_id)
         if kind == "scheduled":
             due = date.fromisoformat(due_on) if due_on else None
@@ -44,7 +44,7 @@ def fold_tasks(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[TaskS
         if task is None:  # scheduled outside the cut
             continue
         if kind == "completed":
-            task.status, task.completed_on = "completed", date.fromisoformat(occurred_at[:10])
+            task.status, task.completed_on = "completed", date.fromisoformat(day)
         elif kind == "cancelled":
             task.status = "cancelled"
     return list(tasks.values())

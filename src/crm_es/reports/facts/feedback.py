@@ -3,8 +3,8 @@ figures every report computes from them (CSAT, NPS, CES, gap, complaint handling
 
 Shared by the satisfaction, agenda and KPI reports and the HTML report, so each figure has one
 definition. Complaints are folded event by event in stream (version) order up to the cut:
-filed → open, resolved → resolved, reopened → open. Owners are the customers' *current* owners
-(the profile keeps no ownership history).
+filed → open, resolved → resolved, reopened → open. Months are cut in the store's time zone (the
+``day`` each fact row keeps).
 
 Scales: every answer is stored with its scale, and each figure only uses answers on its standard
 scale (CSAT 1–5, NPS 0–10, CES 2.0 1–7, gap 1–7). Answers on another scale (e.g. CES 1.0 on 1–5,
@@ -33,9 +33,6 @@ from crm_es.domain.times import from_iso
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
-UNASSIGNED: Final = "(unassigned)"
-
-
 # The scale each figure is computed on; answers stored with another scale are left out of it.
 STANDARD_SCALES: Final[dict[str, tuple[int, int]]] = {
     "csat": (1, 5),
@@ -56,6 +53,7 @@ class Answer(msgspec.Struct, frozen=True):
     performance: int | None
     scale: tuple[int, int]
     channel: str | None
+    day: str  # in the store's time zone
     occurred_at: str
 
 
@@ -65,6 +63,7 @@ class ComplaintState(msgspec.Struct):
     customer_id: str
     complaint_id: str
     filed_at: str
+    filed_day: str  # in the store's time zone
     severity: str | None
     channel: str | None
     sla_due: str | None
@@ -75,47 +74,35 @@ class ComplaintState(msgspec.Struct):
     satisfied: bool | None = None  # the last follow-up
 
 
-class CustomerRef(msgspec.Struct, frozen=True):
-    external_ref: str | None
-    owner: str  # UNASSIGNED when the customer has no owner
-
-
-def load_refs(tx: Tx, tables: dict[str, str]) -> dict[str, CustomerRef]:
-    """External ref and current owner of every customer (facts may predate a registration)."""
-    rows = tx.query(f"SELECT customer_id, external_ref, owner FROM {tables['profile']}")
-    return {r[0]: CustomerRef(r[1], r[2] or UNASSIGNED) for r in rows}
-
-
-def owner_of(refs: dict[str, CustomerRef], customer_id: str) -> str:
-    ref = refs.get(customer_id)
-    return ref.owner if ref is not None else UNASSIGNED
-
-
 def load_answers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[Answer]:
     cut, params = query.cut()
     rows = tx.query(
         "SELECT customer_id, metric, score, expectation, performance, scale_min, scale_max, "
-        f"channel, occurred_at FROM {tables['survey_answers']} WHERE {cut} "
+        f"channel, day, occurred_at FROM {tables['survey_answers']} WHERE {cut} "
         "ORDER BY customer_id, survey_id",
         params,
     )
-    return [Answer(r[0], r[1], r[2], r[3], r[4], (int(r[5]), int(r[6])), r[7], r[8]) for r in rows]
+    return [
+        Answer(r[0], r[1], r[2], r[3], r[4], (int(r[5]), int(r[6])), r[7], r[8], r[9]) for r in rows
+    ]
 
 
 def fold_complaints(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[ComplaintState]:
     """Every complaint filed by the cut, with its state as of the cut."""
     cut, params = query.cut()
     rows = tx.query(
-        "SELECT customer_id, complaint_id, kind, severity, channel, sla_due, satisfied, "
+        "SELECT customer_id, complaint_id, kind, severity, channel, sla_due, satisfied, day, "
         f"occurred_at FROM {tables['complaint_events']} WHERE {cut} "
         "ORDER BY customer_id, version",
         params,
     )
     states: dict[tuple[str, str], ComplaintState] = {}
-    for cid, complaint_id, kind, severity, channel, sla_due, satisfied, occurred_at in rows:
+    for cid, complaint_id, kind, severity, channel, sla_due, satisfied, day, occurred_at in rows:
         key = (cid, complaint_id)
         if kind == "filed":
-            states[key] = ComplaintState(cid, complaint_id, occurred_at, severity, channel, sla_due)
+            states[key] = ComplaintState(
+                cid, complaint_id, occurred_at, day, severity, channel, sla_due
+            )
             continue
         state = states.get(key)
         if state is None:  # its filing is outside the cut

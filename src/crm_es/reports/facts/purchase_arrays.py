@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_es.domain.times import day_number
+from crm_es.reports.facts.customers import customer_rows
 from crm_es.reports.facts.purchase_history import ChurnFacts
 from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
 from crm_es.reports.query import ReportQuery
@@ -60,15 +61,8 @@ class PurchaseFacts(NamedTuple):
 
 
 def load_customer_columns(tx: Tx, tables: dict[str, str], query: ReportQuery) -> CustomerColumns:
-    # SQLite: a scan and a sort beat reading the table in the primary key's (random) order.
-    profile = tables["profile"] + ("" if tx.postgres else " NOT INDEXED")
-    rows = tx.query(
-        f"SELECT customer_id, external_ref, owner, region, tier "
-        f"FROM {profile} WHERE registered_at <= ? AND registered_recorded_at <= ? "
-        "ORDER BY customer_id",
-        (query.as_of_iso, query.known_at_iso),
-    )
-    return CustomerColumns(*([row[k] for row in rows] for k in range(5)))
+    """The customers present as of the query, with their attributes as of then."""
+    return CustomerColumns(*customer_rows(tx, tables, query))
 
 
 def load_purchase_facts(

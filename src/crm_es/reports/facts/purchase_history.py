@@ -12,6 +12,7 @@ from datetime import date
 
 import msgspec
 
+from crm_es.reports.facts.customers import customer_rows
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -22,7 +23,6 @@ class CustomerRow(msgspec.Struct):
     owner: str | None
     region: str | None
     tier: str
-    registered_at: str
 
 
 class PurchaseHistory(msgspec.Struct):
@@ -37,13 +37,18 @@ class ChurnFacts(msgspec.Struct):
 
 
 def load_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, CustomerRow]:
-    rows = tx.query(
-        f"SELECT customer_id, external_ref, owner, region, tier, registered_at "
-        f"FROM {tables['profile']} WHERE registered_at <= ? AND registered_recorded_at <= ? "
-        "ORDER BY customer_id",
-        (query.as_of_iso, query.known_at_iso),
-    )
-    return {r[0]: CustomerRow(*r) for r in rows}
+    """The customers present as of the query, one row each, with their attributes as of then."""
+    return {
+        cid: CustomerRow(cid, ref, owner, region, tier)
+        for cid, ref, owner, region, tier in zip(*customer_rows(tx, tables, query), strict=True)
+    }
+
+
+def sales_currencies(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[str]:
+    """Every currency a purchase was paid in by the cut, sorted."""
+    cut, params = query.cut()
+    rows = tx.query(f"SELECT DISTINCT currency FROM {tables['purchases']} WHERE {cut}", params)
+    return sorted(str(r[0]) for r in rows)
 
 
 def load_purchase_histories(

@@ -74,11 +74,12 @@ def _severity_rank(severity: str, known: list[str]) -> tuple[int, str]:
 def points_by_month(
     tx: Tx, tables: dict[str, str], query: ReportQuery
 ) -> dict[str, dict[str, int]]:
-    """Points granted / redeemed / expired per month (YYYY-MM of the business time, UTC)."""
+    """Points granted / redeemed / expired per month (of the business day in the store's time
+    zone)."""
     cut, params = query.cut()
     rows = tx.query(
-        "SELECT SUBSTR(occurred_at, 1, 7), kind, SUM(points) "
-        f"FROM {tables['points_facts']} WHERE {cut} GROUP BY SUBSTR(occurred_at, 1, 7), kind",
+        "SELECT SUBSTR(day, 1, 7), kind, SUM(points) "
+        f"FROM {tables['points_facts']} WHERE {cut} GROUP BY SUBSTR(day, 1, 7), kind",
         params,
     )
     months: dict[str, dict[str, int]] = {}

@@ -129,7 +129,7 @@ def write_html_report(
     reports: Reports, out: Path, as_of: Moment = None, known_at: Moment = None
 ) -> Path:
     """Write the self-contained HTML report to ``out`` (atomically) and return its path."""
-    query = ReportQuery.at(as_of, known_at)
+    query = ReportQuery.at(as_of, known_at, tz=reports.store.timezone)
     page = render_html(reports, query)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -279,12 +279,14 @@ def _kpi_section(d: PageData) -> str:
     return _section(
         "kpi",
         "Staff KPIs",
-        f"Per current owner; revenue is net spend in {kpi.currency}.",
+        "Per owner as of the report date; revenue is net spend per currency (never summed "
+        "across currencies).",
         _table("Owners",
-               ["Owner", "Customers", f"Revenue ({kpi.currency})", "CSAT", "NPS",
+               ["Owner", "Customers", *(f"Revenue ({c})" for c in kpi.currencies), "CSAT", "NPS",
                 "Complaints", "Open", "Median hours", "Tasks done", "On time %", "Overdue"],
-               [(k.owner, k.customers, Decimal(k.revenue), k.csat, k.nps, k.complaints,
-                 k.complaints_open, k.resolution_hours_median, k.care_tasks_done,
+               [(k.owner, k.customers,
+                 *(Decimal(k.revenue.get(c, "0")) for c in kpi.currencies), k.csat, k.nps,
+                 k.complaints, k.complaints_open, k.resolution_hours_median, k.care_tasks_done,
                  k.care_tasks_on_time_rate, k.care_tasks_overdue) for k in kpi.owners]),
     )  # fmt: skip
 
