@@ -74,6 +74,9 @@ class CommandMethods:
     def expire_points(self, **fields: Any) -> CommandResult:
         return self._run(cmd.ExpirePoints, fields)
 
+    def review_tier(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.ReviewTier, fields)
+
     def schedule_care_task(self, **fields: Any) -> CommandResult:
         return self._run(cmd.ScheduleCareTask, fields)
 

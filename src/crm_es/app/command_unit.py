@@ -62,7 +62,7 @@ class CommandUnit:
     ) -> Decision:
         """The events ``command`` produces on ``customer``; a refusal or no-op decided on a
         state that ``may_be_stale`` is decided again on the stored state."""
-        envelope = Envelope.for_command(command, now, self.default_actor)
+        envelope = Envelope.for_command(command, now, self.default_actor, self.store.timezone)
         if may_be_stale:
             try:
                 new_events = self._decide(command, customer_id, customer, envelope)

@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
@@ -93,10 +93,10 @@ class CsvImportReport(msgspec.Struct):
     errors: list[RowError] = []
 
 
-def parse_time(text: str, field: str = "occurred_at") -> datetime:
-    """A CSV time: an ISO date-time, or a bare date meaning the end of that day, as everywhere
-    (see :mod:`crm_es.domain.times`)."""
-    parsed = moment(field, text)
+def parse_time(text: str, field: str = "occurred_at", tz: tzinfo = UTC) -> datetime:
+    """A CSV time: an ISO date-time, or a bare date meaning the end of that day in the store's
+    time zone ``tz``, as everywhere (see :mod:`crm_es.domain.times`)."""
+    parsed = moment(field, text, tz=tz)
     assert parsed is not None
     return parsed
 
@@ -105,22 +105,23 @@ def _blank_to_none(row: dict[str, str | None]) -> dict[str, Any]:
     return {k: (v.strip() if isinstance(v, str) and v.strip() else None) for k, v in row.items()}
 
 
-def _customer_command(row: dict[str, Any], line: int) -> cmd.Command:
+def _customer_command(row: dict[str, Any], tz: tzinfo) -> cmd.Command:
     if row.get("external_ref") is None:
         raise InvalidValue("external_ref", "", "required: customers are matched by it")
     fields = {k: v for k, v in row.items() if v is not None and k in CUSTOMER_COLUMNS}
     if "tags" in fields:
         fields["tags"] = [t.strip() for t in fields["tags"].split(";") if t.strip()]
     if "occurred_at" in fields:
-        fields["occurred_at"] = parse_time(fields["occurred_at"])
+        fields["occurred_at"] = parse_time(fields["occurred_at"], tz=tz)
     fields["command_id"] = f"csv:customer:{fields.get('external_ref')}"
     return cmd.command_from_fields(cmd.RegisterCustomer, fields)
 
 
-def _purchase_command(row: dict[str, Any], line: int, seen: Counter[str]) -> cmd.Command:
+def _purchase_command(row: dict[str, Any], seen: Counter[str], tz: tzinfo) -> cmd.Command:
     fields = {k: v for k, v in row.items() if v is not None and k in PURCHASE_COLUMNS}
     customer = fields.pop("customer_ref", None)
-    fields["occurred_at"] = parse_time(fields["occurred_at"]) if "occurred_at" in fields else None
+    at = fields.get("occurred_at")
+    fields["occurred_at"] = parse_time(at, tz=tz) if at is not None else None
     if fields.get("order_id") is None:
         key = "|".join(str(row.get(c) or "") for c in PURCHASE_COLUMNS)
         seen[key] += 1
@@ -161,6 +162,7 @@ def import_csv(
 ) -> CsvImportReport:
     """Import ``kind`` ("customers" or "purchases") rows from ``path``; see the module doc."""
     report = CsvImportReport(file=str(path), kind=kind)
+    tz = app.store.timezone
     started = time.monotonic()
     seen: Counter[str] = Counter()
     # (line, is_auto_registration) of each command handed to execute_many, in order: its
@@ -178,7 +180,7 @@ def import_csv(
         for line, row in _rows(path, kind):
             report.rows += 1
             try:
-                built = _row_commands(kind, row, line, seen, register_missing)
+                built = _row_commands(kind, row, seen, register_missing, tz)
             except (msgspec.ValidationError, ValueError, CrmError) as e:
                 rejected(line, e)
                 continue
@@ -206,12 +208,12 @@ def import_csv(
 
 
 def _row_commands(
-    kind: str, row: dict[str, Any], line: int, seen: Counter[str], register_missing: bool
+    kind: str, row: dict[str, Any], seen: Counter[str], register_missing: bool, tz: tzinfo
 ) -> list[tuple[cmd.Command, bool]]:
     """The commands of one row, each with whether it is an automatic registration."""
     if kind == "customers":
-        return [(_customer_command(row, line), False)]
-    command = _purchase_command(row, line, seen)
+        return [(_customer_command(row, tz), False)]
+    command = _purchase_command(row, seen, tz)
     if not register_missing:
         return [(command, False)]
     ref = row.get("customer_ref") or ""

@@ -31,6 +31,7 @@ from crm_es.app.command_methods import CommandMethods
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.customer_cache import CustomerCache, configured_cache_size
 from crm_es.app.results import CommandResult
+from crm_es.app.views import customer_view
 from crm_es.domain import commands as cmd
 from crm_es.domain.as_of import customer_as_of
 from crm_es.domain.customer import Customer
@@ -213,8 +214,7 @@ class CRM(CommandMethods, Application[UUID]):
 
     def get_customer(self, customer: str | UUID, *, version: int | None = None) -> Customer:
         """Current state (or the state at stream ``version``) of a customer."""
-        if version is not None and version < 1:
-            raise InvalidValue("version", version, "stream versions start at 1")
+        _check_version(version)
         found = self.store.load(customer_id_for_ref(customer), version)
         if found is None:
             raise CustomerNotFound(str(customer))
@@ -230,10 +230,32 @@ class CRM(CommandMethods, Application[UUID]):
     ) -> Customer:
         """The customer as the world stood at business time ``as_of`` (events that occurred by
         then), as recorded by ``known_at`` (events recorded by then), up to stream ``version``;
-        any combination. A bare date means the end of that day."""
-        business, knowledge = moment("as_of", as_of), moment("known_at", known_at)
+        any combination. A bare date means the end of that day in the store's time zone."""
+        _check_version(version)
+        tz = self.store.timezone
+        business = moment("as_of", as_of, tz=tz)
+        knowledge = moment("known_at", known_at, tz=tz)
         events = self.store.events.get(customer_id_for_ref(customer), lte=version)
         return customer_as_of(events, str(customer), as_of=business, known_at=knowledge)
+
+    def view(
+        self,
+        customer: str | UUID,
+        *,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """The JSON-ready view of a customer (``crm-es show``): now, or as of ``as_of`` as known
+        at ``known_at``, with the tier and points as of that time."""
+        if as_of is None and known_at is None:
+            state = self.get_customer(customer, version=version)
+        else:
+            state = self.get_customer_as_of(
+                customer, as_of=as_of, known_at=known_at, version=version
+            )
+        at = moment("as_of", as_of, tz=self.store.timezone) or self.clock()
+        return customer_view(state, at, self.store.timezone)
 
     def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
         """Every event of a customer's stream, oldest first."""
@@ -244,3 +266,12 @@ class CRM(CommandMethods, Application[UUID]):
             raise CustomerNotFound(str(customer))
         yield first
         yield from events
+
+
+# Stream versions are stored as 64-bit integers on both stores.
+MAX_VERSION: Final = 2**63 - 1
+
+
+def _check_version(version: int | None) -> None:
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise InvalidValue("version", version, f"stream versions run from 1 to {MAX_VERSION}")

@@ -1,11 +1,15 @@
 """The JSON-ready view of a customer for ``crm-es show``.
 
 Money is rendered as decimal strings with the currency's exact decimals, times as ISO 8601, and
-personal fields of an erased customer as ``[erased]``.
+personal fields of an erased customer as ``[erased]``. Time-driven state is shown as of the
+view's time whether or not an event has caught up with it: the tier by the rolling 12-month
+rule, the points balance without lots past their expiry (``tier_recorded`` and
+``expired_unrecorded`` say what the stream itself holds until ``crm-es maintain`` runs).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -20,8 +24,11 @@ def _money_map(amounts: dict[str, int]) -> dict[str, str]:
     return {cur: format_minor(minor, cur) for cur, minor in sorted(amounts.items())}
 
 
-def customer_view(c: Customer) -> dict[str, Any]:
-    """The state of one customer as one JSON-ready object."""
+def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
+    """The state of one customer as of ``at`` as one JSON-ready object; ``tz`` is the store's
+    time zone (the day points expire on)."""
+    day = at.astimezone(tz).date()
+    live = c.live_lots(day)
     personal = {f: (ERASED if c.erased else getattr(c, f)) for f in PERSONAL_FIELDS}
     net = {cur: paid - c.refunded.get(cur, 0) for cur, paid in c.paid.items()}
     return {
@@ -65,10 +72,12 @@ def customer_view(c: Customer) -> dict[str, Any]:
             for cid, k in sorted(c.open_complaints().items())
         ],
         "points": {
-            "balance": c.points_balance,
-            "lots": [msgspec.to_builtins(lot) for lot in c.lots],
+            "balance": sum(lot.remaining for lot in live),
+            "expired_unrecorded": c.points_balance - sum(lot.remaining for lot in live),
+            "lots": [msgspec.to_builtins(lot) for lot in live],
         },
-        "tier": c.tier,
+        "tier": c.tier_at(at),
+        "tier_recorded": c.tier,
         "open_care_tasks": [
             {"task_id": tid, "kind": t.kind, "due_on": t.due_on.isoformat(), "staff": t.staff}
             for tid, t in sorted(c.open_care_tasks().items())

@@ -136,7 +136,7 @@ def export_history(
 ) -> ExportEnd:
     """Write the history of one customer (or all) as export lines; returns the trailer."""
     store = store_of(source)
-    cut = moment("known_at", known_at)
+    cut = moment("known_at", known_at, tz=store.timezone)
     stored_rows = _stored(store, customer)
     encoder = msgspec.json.Encoder()
 

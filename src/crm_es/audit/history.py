@@ -56,7 +56,9 @@ def filtered_history(
     types: Sequence[str] = (),
 ) -> Iterator[ev.CustomerEvent]:
     """A customer's events, oldest first, recorded in ``[since, until]`` and of ``types``."""
-    start, end = moment("since", since, start_of_day=True), moment("until", until)
+    tz = store_of(store).timezone
+    start = moment("since", since, start_of_day=True, tz=tz)
+    end = moment("until", until, tz=tz)
     classes = event_types(types)
     for event in customer_history(store, customer):
         if (start and event.recorded_at < start) or (end and event.recorded_at > end):

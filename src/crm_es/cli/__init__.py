@@ -14,6 +14,7 @@ from crm_es.cli.audit import audit, erase
 from crm_es.cli.core import exec_commands, history, init, show
 from crm_es.cli.demo import demo
 from crm_es.cli.imports import import_group
+from crm_es.cli.maintenance import maintain
 from crm_es.cli.projections import projections
 from crm_es.cli.reports import report
 from crm_es.cli.shared import Context, CrmGroup
@@ -53,6 +54,7 @@ for command in (
     report,
     demo,
     import_group,
+    maintain,
     audit,
     erase,
 ):

@@ -187,7 +187,8 @@ def signing_key(out: Path) -> None:
     "--known-at",
     default=None,
     metavar="T",
-    help="Only what had been recorded by T (a bare date = end of that day, UTC).",
+    help="Only what had been recorded by T (a bare date = end of that day in the store's time "
+    "zone).",
 )
 @click.option(
     "--out",

@@ -12,7 +12,6 @@ from typing import IO, Final
 import click
 import msgspec
 
-from crm_es.app.views import customer_view
 from crm_es.cli.render import emit, format_table
 from crm_es.cli.shared import Context, emit_json
 from crm_es.domain.commands import decode_command
@@ -63,22 +62,35 @@ def auto_command_id(key: bytes, identity: str, line_number: int, line: bytes) ->
 
 
 @click.command()
+@click.option(
+    "--timezone",
+    "timezone",
+    default=None,
+    metavar="ZONE",
+    help="The store's time zone, an IANA name such as Asia/Shanghai: purchase days, months, "
+    "birthdays, 'due today' and bare dates are cut in it. Kept in the store; it cannot change "
+    "once events are stored. [default: UTC for a new store]",
+)
 @pass_ctx
-def init(ctx: Context) -> None:
-    """Create the store's tables (safe to run again).
+def init(ctx: Context, timezone: str | None) -> None:
+    """Create the store's tables (safe to run again) and keep its time zone.
 
     \b
-    Example:
+    Examples:
+      crm-es init --timezone Asia/Shanghai
       crm-es --db postgresql://postgres@127.0.0.1/crm init
     """
     app = ctx.app  # constructing the application creates any missing tables
     store = app.store
+    if timezone is not None:
+        store.set_timezone(timezone)
     emit_json(
         {
             "ok": True,
             "store": store.config.kind,
             "url": store.config.redacted_url(),  # never a password
             "master_key_file": store.master_key_source,
+            "timezone": store.timezone_name,
         }
     )
 
@@ -149,13 +161,15 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool | None) -> Non
     "--as-of",
     default=None,
     metavar="D",
-    help="Business time: only events that occurred by D (a bare date = end of day, UTC).",
+    help="Business time: only events that occurred by D (a bare date = end of that day in the "
+    "store's time zone).",
 )
 @click.option(
     "--known-at",
     default=None,
     metavar="T",
-    help="Knowledge time: only events recorded by T (a bare date = end of day, UTC).",
+    help="Knowledge time: only events recorded by T (a bare date = end of that day in the "
+    "store's time zone).",
 )
 @pass_ctx
 def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
@@ -167,13 +181,7 @@ def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
     Example:
       crm-es show C-1 --as-of 2026-01-31 --known-at 2026-02-01T09:00:00+08:00
     """
-    if as_of is None and known_at is None:
-        state = ctx.app.get_customer(customer, version=version)
-    else:
-        state = ctx.app.get_customer_as_of(
-            customer, as_of=as_of, known_at=known_at, version=version
-        )
-    emit_json(customer_view(state))
+    emit_json(ctx.app.view(customer, as_of=as_of, known_at=known_at, version=version))
 
 
 @click.command()
@@ -182,13 +190,15 @@ def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
     "--since",
     default=None,
     metavar="T",
-    help="Only events recorded at or after T (a bare date = start of that day, UTC).",
+    help="Only events recorded at or after T (a bare date = start of that day in the store's "
+    "time zone).",
 )
 @click.option(
     "--until",
     default=None,
     metavar="T",
-    help="Only events recorded at or before T (a bare date = end of that day, UTC).",
+    help="Only events recorded at or before T (a bare date = end of that day in the store's "
+    "time zone).",
 )
 @click.option(
     "--type",

@@ -57,10 +57,23 @@ def _reset_sqlite(db_url: str) -> None:
     show_default=True,
     help="Where to write the HTML report.",
 )
+@click.option(
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    metavar="ZONE",
+    help="The new store's time zone (days and months of the reports are cut in it).",
+)
 @click.option("--reset", is_flag=True, help="Delete the SQLite store first (demo data only!).")
 @click.pass_context
 def demo(
-    ctx: click.Context, customers: int, years: float, seed: int, out: Path, reset: bool
+    ctx: click.Context,
+    customers: int,
+    years: float,
+    seed: int,
+    out: Path,
+    timezone: str,
+    reset: bool,
 ) -> None:
     """Build a realistic demo store, run the read models, print a summary, write an HTML report.
 
@@ -79,6 +92,7 @@ def demo(
             f"the store {state.app.store.config.redacted_url()} already holds events; use --reset "
             "or another --db"
         )
+    app.store.set_timezone(timezone)
     started = time.monotonic()
     commands = list(generate_commands(customers=customers, years=years, seed=seed))
     rejected: list[str] = []

@@ -19,7 +19,8 @@ as_of_option = click.option(
     "--as-of",
     default=None,
     metavar="D",
-    help="Business time: count only what occurred up to D (a bare date = end of that day, UTC). "
+    help="Business time: count only what occurred up to D (a bare date = end of that day in the "
+    "store's time zone). "
     "Default: now.",
 )
 known_at_option = click.option(

@@ -32,6 +32,7 @@ from crm_es.demo.population import (
 from crm_es.demo.touches import DAY, MINUTE, Touches, user
 from crm_es.domain import commands as c
 from crm_es.domain.values import (
+    TIER_THRESHOLDS,
     CareKind,
     Category,
     Channel,
@@ -39,6 +40,7 @@ from crm_es.domain.values import (
     Direction,
     Metric,
     ServicePhase,
+    Tier,
 )
 
 BUYER_SHARE: Final = {
@@ -59,6 +61,7 @@ CHANNEL_ACTOR: Final = {
     Channel.APP: "api:app",
     Channel.WECHAT: "api:wechat",
 }
+SILVER_SPEND: Final = dict(TIER_THRESHOLDS)[Tier.SILVER] / 100  # in CNY, as ``spent`` counts
 HEAVY_GOODS: Final = frozenset({"appliances", "digital", "b2b", "home"})
 
 
@@ -85,6 +88,7 @@ class Life(Touches):
         self.campaigns()
         self.profile_changes()
         self.expiry_jobs()
+        self.tier_review()
         return self.commands
 
     def episode(self, first: datetime) -> None:
@@ -267,6 +271,16 @@ class Life(Touches):
         if rng.random() < 0.06:
             withdrawn = {"marketing": False, "lawful_basis": "withdrawn"}
             self.emit(c.ChangeConsent, self.later(self.reg, 10, span), "api:app", **withdrawn)
+
+    def tier_review(self) -> None:
+        """The nightly job (``crm-es maintain``) a year after the last purchase of a customer
+        who spent enough for a tier: the orders have left the window, the tier falls."""
+        if not self.purchases or self.spent < SILVER_SPEND:
+            return
+        last = max(self.purchases)
+        at = (last + 366 * DAY).replace(hour=3, minute=0, second=0, microsecond=0)
+        if self.inside(at):
+            self.emit(c.ReviewTier, at, "system:maintain")
 
     def expiry_jobs(self) -> None:
         """The monthly loyalty job; :func:`settle` keeps only the runs that expire something."""

@@ -218,6 +218,11 @@ class ExpirePoints(CustomerCommand, frozen=True, kw_only=True, tag="expire_point
     """Expire every lot whose ``expires_on`` is before the command's business date."""
 
 
+class ReviewTier(CustomerCommand, frozen=True, kw_only=True, tag="review_tier"):
+    """Record the tier the rolling 12-month rule gives as of the command's business time, when
+    it differs from the last one recorded (a downgrade as old orders leave the window)."""
+
+
 class ScheduleCareTask(CustomerCommand, frozen=True, kw_only=True, tag="schedule_care_task"):
     task_id: Id
     kind: CareKind
@@ -269,6 +274,7 @@ AnyCommand = (
     | GrantPoints
     | RedeemPoints
     | ExpirePoints
+    | ReviewTier
     | ScheduleCareTask
     | CompleteCareTask
     | CancelCareTask

@@ -24,6 +24,7 @@ from crm_es.domain.values import (
     CustomerKind,
     Severity,
     Tier,
+    tier_for_spend,
 )
 
 ROLLING_TIER_WINDOW = timedelta(days=365)
@@ -56,6 +57,7 @@ class PointsLot(msgspec.Struct, kw_only=True):
 class CareTask(msgspec.Struct, kw_only=True):
     kind: str
     due_on: date
+    scheduled_at: datetime | None = None  # None in a state restored from schema 3
     status: str = "scheduled"  # scheduled | completed | cancelled
     staff: str | None = None
 
@@ -126,6 +128,23 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
             for o in self.orders.values()
             if o.currency == currency and since < o.occurred_at <= at
         )
+
+    def tier_at(self, at: datetime) -> Tier:
+        """The tier by the rolling 12-month rule as of ``at``: it falls as old orders leave the
+        window, with or without a ``TierChanged`` event (``tier`` is the last one recorded)."""
+        return tier_for_spend(self.rolling_spend(at))
+
+    def live_lots(self, day: date) -> list[PointsLot]:
+        """The lots that can still be redeemed on ``day``: a lot is good through its
+        ``expires_on``, whether or not a ``PointsExpired`` event has been recorded since."""
+        return [
+            lot
+            for lot in self.lots
+            if lot.remaining > 0 and (lot.expires_on is None or lot.expires_on >= day)
+        ]
+
+    def points_available(self, day: date) -> int:
+        return sum(lot.remaining for lot in self.live_lots(day))
 
     def open_complaints(self) -> dict[str, Complaint]:
         return {k: c for k, c in self.complaints.items() if c.status != "resolved"}
@@ -259,7 +278,9 @@ def _tier_changed(c: Customer, e: ev.TierChanged) -> None:
 
 
 def _care_task_scheduled(c: Customer, e: ev.CareTaskScheduled) -> None:
-    c.care_tasks[e.task_id] = CareTask(kind=e.kind, due_on=e.due_on, staff=e.staff)
+    c.care_tasks[e.task_id] = CareTask(
+        kind=e.kind, due_on=e.due_on, scheduled_at=e.occurred_at, staff=e.staff
+    )
 
 
 def _care_task_completed(c: Customer, e: ev.CareTaskCompleted) -> None:
@@ -337,7 +358,7 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     TOPIC = "crm.customer.Snapshot"
-    SCHEMA = 3
+    SCHEMA = 4  # 4: care tasks keep their scheduling time
     PII_FIELDS = ("name", "email", "phone", "birthday", "tags[]", "churn_reason")
     originator_id: UUID
     originator_version: int

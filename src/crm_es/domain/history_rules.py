@@ -5,7 +5,8 @@ forged and re-hashed by whoever wrote it.
 Each event is judged against the state its predecessors left, as the decider that would have
 produced it judges a command: amounts within bounds and in a known currency, ids unique or
 existing, complaints and care tasks in a state that allows the step, points drawn from lots that
-hold them, no personal value after an erasure, business time within bounds. A history that
+hold them, no personal value after an erasure, business time within bounds and in order inside
+each entity (:mod:`crm_es.domain.business_order`). A history that
 passes is one the service could have recorded; one that fails is refused, naming the event.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from crm_es.domain import events as ev
+from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
@@ -50,8 +52,10 @@ def event_problem(state: Customer | None, event: ev.CustomerEvent) -> str | None
         return "business time after the time it was recorded"
     if state is not None and state.erased and holds_personal_data(event):
         return "personal data stored after the customer's erasure"
+    if state is None:
+        return None
     rule = _RULES.get(type(event))
-    return None if rule is None or state is None else rule(state, event)
+    return (rule(state, event) if rule else None) or order_problem(state, event)
 
 
 def _money(amount: int, currency: str) -> str | None:
@@ -74,8 +78,6 @@ def _refund(c: Customer, e: ev.PurchaseRefunded) -> str | None:
         return f"refund of unknown order {e.order_id!r}"
     if e.currency != order.currency or not 0 < e.amount <= order.amount - order.refunded:
         return f"refund of {e.amount} {e.currency} exceeds what order {e.order_id!r} paid"
-    if e.occurred_at < order.occurred_at:
-        return "refund before its purchase"
     return None
 
 
@@ -92,8 +94,6 @@ def _complaint(step: str, states: tuple[str, ...]) -> Callable[[Customer, Any], 
             return f"{step} of unknown complaint {e.complaint_id!r}"
         if complaint.status not in states:
             return f"{step} of complaint {e.complaint_id!r} while it is {complaint.status}"
-        if e.occurred_at < complaint.filed_at:
-            return f"{step} of complaint {e.complaint_id!r} before it was filed"
         return None
 
     return rule

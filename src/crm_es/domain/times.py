@@ -99,6 +99,11 @@ def from_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def local_text(text: str, tz: tzinfo) -> str:
+    """A row's time shown in the store's time zone, to the second, with its offset."""
+    return from_iso(text).astimezone(tz).isoformat(timespec="seconds")
+
+
 def business_day(value: datetime, tz: tzinfo = UTC) -> date:
     """The calendar day of a business time in the store's time zone: points expire and grants
     are dated on it, and purchase days merge on it, whatever offset the caller sent."""

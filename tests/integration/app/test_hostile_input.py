@@ -540,7 +540,8 @@ def test_exec_answers_every_mutated_line_and_stores_exactly_the_acknowledged_one
     # exec's own framing: one result per non-blank line that does not start with '#'
     counted = [raw.strip() for raw in data.split(b"\n")]
     counted = [raw for raw in counted if raw and not raw.startswith(b"#")]
-    result, outputs = run_exec(store_url, [data])
+    # stdin gets no automatic command ids unless asked: every stored event must carry one here
+    result, outputs = run_exec(store_url, [data], "--auto-ids")
     assert len(outputs) == len(counted), result.output
     assert outputs[-1]["ok"] is True, outputs[-1]
     assert result.exit_code == (0 if all(o["ok"] for o in outputs) else 1)

@@ -1,6 +1,6 @@
 """Deciders: command + current state -> new events, or a CrmError. Pure: no I/O, no clock."""
 
-from crm_es.domain.decide.decisions import business_day, decide
+from crm_es.domain.decide.decisions import decide
 from crm_es.domain.decide.envelope import Envelope
 
-__all__ = ["Envelope", "business_day", "decide"]
+__all__ = ["Envelope", "decide"]

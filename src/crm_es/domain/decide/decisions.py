@@ -22,6 +22,7 @@ import msgspec
 
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
+from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer
 from crm_es.domain.decide import after_sales
 from crm_es.domain.decide.envelope import Batch as _Batch
@@ -37,7 +38,6 @@ from crm_es.domain.errors import (
     UnknownId,
 )
 from crm_es.domain.personal_fields import holds_personal_data
-from crm_es.domain.times import business_day
 from crm_es.domain.values import (
     TIER_CURRENCY,
     Money,
@@ -46,7 +46,7 @@ from crm_es.domain.values import (
     tier_for_spend,
 )
 
-__all__ = ["Envelope", "business_day", "decide"]
+__all__ = ["Envelope", "decide"]
 
 
 def decide(
@@ -61,6 +61,10 @@ def decide(
         raise CustomerNotFound(getattr(command, "customer", str(customer_id)))
     batch = _Batch(customer.id, customer.version, envelope)
     _DECIDERS[type(command)](customer, command, batch)
+    for event in batch.events:
+        why = order_problem(customer, event)
+        if why is not None:
+            raise InvalidValue("occurred_at", event.occurred_at.isoformat(), why)
     if customer.erased:
         for event in batch.events:
             if holds_personal_data(event):
@@ -156,8 +160,8 @@ def _record_purchase(cu: Customer, c: cmd.RecordPurchase, b: _Batch) -> None:
         channel=c.channel,
         staff=c.staff,
     )
-    if cu.churned:
-        b.add(ev.CustomerWonBack)
+    if cu.churned and cu.churned_at is not None and b.envelope.occurred_at > cu.churned_at:
+        b.add(ev.CustomerWonBack)  # a purchase back-dated before the churn wins nobody back
     delta = money.minor if money.currency == TIER_CURRENCY else 0
     _review_tier(cu, b, delta)
 
@@ -197,8 +201,12 @@ def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
         b.add(ev.TierChanged, from_tier=cu.tier, to_tier=tier, rolling_spend=spend)
 
 
+def _review_tier_command(cu: Customer, c: cmd.ReviewTier, b: _Batch) -> None:
+    _review_tier(cu, b, 0)
+
+
 def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
-    if c.expires_on is not None and c.expires_on <= business_day(b.envelope.occurred_at):
+    if c.expires_on is not None and c.expires_on <= b.envelope.day:
         raise InvalidValue("expires_on", c.expires_on.isoformat(), "must be after the grant date")
     b.add(
         ev.PointsGranted,
@@ -210,7 +218,7 @@ def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
 
 
 def _expired_draws(cu: Customer, b: _Batch) -> list[ev.PointsDraw]:
-    today = business_day(b.envelope.occurred_at)
+    today = b.envelope.day
     return [
         ev.PointsDraw(lot.lot_id, lot.remaining)
         for lot in cu.lots
@@ -281,6 +289,7 @@ _DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]
     cmd.GrantPoints: _grant_points,
     cmd.RedeemPoints: _redeem_points,
     cmd.ExpirePoints: _expire_points,
+    cmd.ReviewTier: _review_tier_command,
     cmd.ScheduleCareTask: after_sales.schedule_care_task,
     cmd.CompleteCareTask: after_sales.complete_care_task,
     cmd.CancelCareTask: after_sales.cancel_care_task,

@@ -10,7 +10,7 @@ and the decider modules it dispatches to, such as :mod:`crm_es.domain.decide.aft
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Final, TypeVar
 from uuid import UUID
 
@@ -19,6 +19,7 @@ import msgspec
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.errors import FutureBusinessTime, InvalidValue
+from crm_es.domain.times import business_day
 
 # Clocks of embedding applications drift; more than this into the future is an input error.
 FUTURE_SKEW: Final = timedelta(minutes=5)
@@ -28,7 +29,8 @@ E = TypeVar("E", bound=ev.CustomerEvent)
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Who, when and why: stamped on every event a command produces."""
+    """Who, when and why: stamped on every event a command produces. ``tz`` is the store's
+    time zone, in which the business time falls on a calendar :attr:`day` (not stamped)."""
 
     recorded_at: datetime
     occurred_at: datetime
@@ -37,9 +39,17 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     correlation_id: str | None = None
     causation_id: str | None = None
     reason: str | None = None
+    tz: tzinfo = UTC
+
+    @property
+    def day(self) -> date:
+        """The calendar day of the business time in the store's time zone."""
+        return business_day(self.occurred_at, self.tz)
 
     @classmethod
-    def for_command(cls, command: cmd.Command, now: datetime, default_actor: str) -> Envelope:
+    def for_command(
+        cls, command: cmd.Command, now: datetime, default_actor: str, tz: tzinfo = UTC
+    ) -> Envelope:
         occurred_at = command.occurred_at or now
         if occurred_at > now + FUTURE_SKEW:
             raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
@@ -53,6 +63,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             correlation_id=command.correlation_id,
             causation_id=command.causation_id,
             reason=command.reason,
+            tz=tz,
         )
 
 

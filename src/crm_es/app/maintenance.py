@@ -1,0 +1,130 @@
+"""The nightly job: record the time-driven changes that no command caused.
+
+Points lots pass their expiry and orders leave the rolling 12-month window while nobody touches
+the customer. Reports and ``show`` already count both as of any date (a lot past its expiry is
+not in the balance, the tier follows the rule); :func:`maintain` writes them into the streams as
+``PointsExpired`` and ``TierChanged`` events, so the history says when they happened and
+notifications can follow.
+
+Each change is an ordinary command (``expire_points``, ``review_tier``) run through the bulk
+path, with a command id made of the day, the customer and the command: running the job twice
+on a day, or on two hosts at once, stores every change once (the second run finds nothing due,
+or its commands come back as duplicates). The business time of the changes is the START of the
+day in the store's time zone: a lot that expired yesterday is gone from today, and the same day
+always gives the same command, whenever in the day the job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, time
+from uuid import UUID
+
+import msgspec
+
+from crm_es.app.results import CommandResult
+from crm_es.app.service import CRM
+from crm_es.domain import commands as cmd
+from crm_es.domain import events as ev
+from crm_es.domain.customer import Customer
+from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME
+from crm_es.domain.errors import InvalidValue
+from crm_es.domain.times import Moment, moment
+
+ACTOR = "system:maintain"
+# Only customers whose streams hold one of these can have a lot to expire or a tier to review.
+_CANDIDATE_TOPICS = (ev.PointsGranted.TOPIC, ev.PurchaseRecorded.TOPIC, ev.TierChanged.TOPIC)
+
+
+class MaintenanceReport(msgspec.Struct, kw_only=True):
+    day: str  # the day the changes are recorded for, in the store's time zone
+    customers_checked: int = 0
+    points_expired: int = 0  # customers whose expired lots were recorded as expired
+    tiers_changed: int = 0
+    duplicates: int = 0  # already recorded by another run
+    errors: list[str] = []
+
+
+def maintenance_day(app: CRM, at: Moment = None) -> date:
+    """The day ``at`` (default: today) falls on in the store's time zone, checked: not after
+    today and not before 1900."""
+    tz = app.store.timezone
+    now = app.clock()
+    chosen = moment("at", at, tz=tz) or now
+    day = chosen.astimezone(tz).date()
+    if day > now.astimezone(tz).date():
+        raise InvalidValue("at", str(at), "is after today: time-driven changes happen by today")
+    if datetime.combine(day, time(), tz) < EARLIEST_BUSINESS_TIME:
+        raise InvalidValue("at", str(at), "is before 1900")
+    return day
+
+
+def due_commands(customer: Customer, day: date, start: datetime) -> list[cmd.Command]:
+    """The maintenance commands ``customer`` needs on ``day`` (starting at ``start``)."""
+    due: list[cmd.Command] = []
+    kinds: list[type[cmd.ExpirePoints | cmd.ReviewTier]] = []
+    if any(lot.remaining > 0 and lot.expires_on and lot.expires_on < day for lot in customer.lots):
+        kinds.append(cmd.ExpirePoints)
+    if customer.tier_at(start) != customer.tier:
+        kinds.append(cmd.ReviewTier)
+    for kind in kinds:
+        name = cmd.command_type_name(kind)
+        due.append(
+            kind(
+                customer=str(customer.id),
+                occurred_at=start,
+                actor=ACTOR,
+                command_id=f"maintain:{day.isoformat()}:{customer.id}:{name}",
+            )
+        )
+    return due
+
+
+def candidates(app: CRM) -> list[UUID]:
+    """Customers that may have something due, in id order."""
+    store = app.store
+    marks = ", ".join("?" * len(_CANDIDATE_TOPICS))
+    with store.db.reading() as tx:
+        rows = tx.query(
+            f"SELECT DISTINCT originator_id FROM {store.events_table} WHERE topic IN ({marks})",
+            _CANDIDATE_TOPICS,
+        )
+    return sorted(UUID(str(r[0])) for r in rows)
+
+
+def maintain(
+    app: CRM, at: Moment = None, progress: Callable[[int], None] | None = None
+) -> MaintenanceReport:
+    """Record every expiry and tier change due by the day of ``at`` (default: today)."""
+    day = maintenance_day(app, at)
+    start = datetime.combine(day, time(), app.store.timezone)
+    report = MaintenanceReport(day=day.isoformat())
+    ids = candidates(app)
+
+    def commands() -> Iterator[cmd.Command]:
+        for customer_id in ids:
+            customer = app.store.load(customer_id)
+            report.customers_checked += 1
+            if progress is not None:
+                progress(1)
+            if customer is not None:
+                yield from due_commands(customer, day, start)
+
+    sent: list[cmd.Command] = []
+
+    def tracked() -> Iterator[cmd.Command]:
+        for command in commands():
+            sent.append(command)
+            yield command
+
+    for number, outcome in enumerate(app.execute_many(tracked())):
+        command = sent[number]
+        if not isinstance(outcome, CommandResult):
+            report.errors.append(f"{command.command_id}: {outcome}")
+        elif outcome.duplicate:
+            report.duplicates += 1
+        elif outcome.events and isinstance(command, cmd.ExpirePoints):
+            report.points_expired += 1
+        elif outcome.events:
+            report.tiers_changed += 1
+    return report

@@ -1,0 +1,73 @@
+"""Business-time order inside an entity: a step of a complaint, an order or a care task cannot
+have happened before the entity it acts on began.
+
+Commands may be back-dated (a late-recorded resolution, a purchase keyed in from paper), so the
+stream order of events says nothing about when they happened. What it must not say is that a
+complaint was resolved before it was filed, an order refunded before it was paid, a care task
+completed before it was scheduled, or a customer won back before the churn: reports would show
+negative resolution hours or a win-back that precedes its churn. One rule for the deciders
+(a command that breaks it is refused and stores nothing) and for :mod:`history_rules` (an
+imported history that breaks it is refused).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm_es.domain import events as ev
+from crm_es.domain.customer import Customer
+
+_ComplaintStep = (
+    ev.ComplaintEscalated | ev.ComplaintResolved | ev.ComplaintReopened | ev.ComplaintFollowedUp
+)
+_COMPLAINT_STEPS: dict[type[ev.CustomerEvent], str] = {
+    ev.ComplaintEscalated: "escalated",
+    ev.ComplaintResolved: "resolved",
+    ev.ComplaintReopened: "reopened",
+    ev.ComplaintFollowedUp: "followed up",
+}
+_TASK_STEPS: dict[type[ev.CustomerEvent], str] = {
+    ev.CareTaskCompleted: "completed",
+    ev.CareTaskCancelled: "cancelled",
+}
+
+
+def earliest_time(state: Customer, event: ev.CustomerEvent) -> tuple[datetime, str] | None:
+    """(the earliest business time ``event`` may have, what happened then), or None when the
+    event's entity sets no bound."""
+    if isinstance(event, ev.PurchaseRefunded):
+        order = state.orders.get(event.order_id)
+        return (order.occurred_at, f"order {event.order_id!r} was paid") if order else None
+    if isinstance(event, _ComplaintStep):
+        complaint = state.complaints.get(event.complaint_id)
+        if complaint is None:
+            return None
+        resolved = complaint.resolved_at
+        if isinstance(event, ev.ComplaintReopened | ev.ComplaintFollowedUp) and resolved:
+            return resolved, f"complaint {event.complaint_id!r} was resolved"
+        return complaint.filed_at, f"complaint {event.complaint_id!r} was filed"
+    if isinstance(event, ev.CareTaskCompleted | ev.CareTaskCancelled):
+        task = state.care_tasks.get(event.task_id)
+        if task is None or task.scheduled_at is None:
+            return None  # a task from a snapshot of schema 3 or older has no scheduling time
+        return task.scheduled_at, f"care task {event.task_id!r} was scheduled"
+    if isinstance(event, ev.CustomerWonBack) and state.churned_at is not None:
+        return state.churned_at, "the customer churned"
+    return None
+
+
+def order_problem(state: Customer, event: ev.CustomerEvent) -> str | None:
+    """Why ``event`` cannot have happened when it says, judged on the state before it; or None."""
+    bound = earliest_time(state, event)
+    if bound is None or event.occurred_at >= bound[0]:
+        return None
+    when, what = bound
+    step = _COMPLAINT_STEPS.get(type(event)) or _TASK_STEPS.get(type(event)) or _step_name(event)
+    return (
+        f"{step} at {event.occurred_at.isoformat()}, before {what} "
+        f"({when.isoformat()}); a step cannot precede what it acts on"
+    )
+
+
+def _step_name(event: ev.CustomerEvent) -> str:
+    return "refunded" if isinstance(event, ev.PurchaseRefunded) else "won back"
