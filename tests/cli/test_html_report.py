@@ -229,7 +229,7 @@ def test_the_page_has_every_section_chart_and_headline(report: Path) -> None:
     for label in ("Customers", "CSAT", "NPS", "Open complaints", "At-risk customers",
                   "Overdue care tasks"):  # fmt: skip
         assert f'<div class="label">{label}</div>' in page
-    for meta in ("meta-store", "meta-as-of", "meta-known-at", "meta-generated-at"):
+    for meta in ("meta-store", "meta-as-of", "meta-known-at", "meta-time-zone"):
         assert f'id="{meta}"' in page
     # Chinese text is kept as text, for the browser's fonts to draw.
     assert "重要价值客户</text>" in page

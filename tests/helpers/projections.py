@@ -58,7 +58,7 @@ def populate(crm: CRM, customers: int = 6, rounds: int = 4) -> None:
         )
         if i % 3 == 0:
             crm.refund_purchase(
-                customer=ref, order_id="O-0", amount="10", occurred_at=t + timedelta(days=5)
+                customer=ref, order_id="O-0", amount="10", occurred_at=t + timedelta(days=5 + i)
             )
             crm.churn_customer(
                 customer=ref, churn_reason="moved", occurred_at=t + timedelta(days=200)

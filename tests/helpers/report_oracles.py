@@ -22,6 +22,34 @@ def churn_threshold_days(days: list[date], rule: ChurnRule) -> float:
     return max(rule.k * typical, float(rule.floor_days))
 
 
+def return_day(
+    history: PurchaseHistory | None, churn: ChurnFacts | None, rule: ChurnRule
+) -> date | None:
+    """The latest return: a purchase day after a silence longer than the threshold of the days
+    before it, or an explicit win-back, whichever is later."""
+    days = history.days if history else []
+    by_rule = [
+        days[i]
+        for i in range(1, len(days))
+        if (days[i] - days[i - 1]).days > churn_threshold_days(days[:i], rule)
+    ]
+    found = [*by_rule, *([churn.won_back_on] if churn and churn.won_back_on else [])]
+    return max(found) if found else None
+
+
+def is_won_back(
+    history: PurchaseHistory | None, churn: ChurnFacts | None, as_of: date, rule: ChurnRule
+) -> bool:
+    """Returned within the threshold, and not churned."""
+    returned = return_day(history, churn, rule)
+    threshold = churn_threshold_days(history.days if history else [], rule)
+    return (
+        returned is not None
+        and (as_of - returned).days <= threshold
+        and rule_status(history, churn, as_of, rule) != "churned"
+    )
+
+
 def rule_status(
     history: PurchaseHistory | None, churn: ChurnFacts | None, as_of: date, rule: ChurnRule
 ) -> str:

@@ -175,12 +175,14 @@ report.add_command(
 report.add_command(
     _report_command(
         "kpi",
-        """Per owner: customers, revenue, CSAT/NPS, complaint resolution, care tasks on time.
+        """Per owner: customers, churned and won back, revenue per currency, CSAT/NPS,
+        complaint resolution, care tasks on time.
 
         \b
         Example:
           crm-es report kpi --format csv""",
         Reports.kpi,
+        rule_options,
     )
 )
 

@@ -23,18 +23,25 @@ def customer_as_of(
     as_of: datetime | None = None,
     known_at: datetime | None = None,
 ) -> Customer:
-    """Fold ``events`` (one stream, oldest first) with the cut; ``customer`` names it in errors."""
+    """Fold ``events`` (one stream, oldest first) with the cut; ``customer`` names it in errors.
+
+    A customer exists as of ``as_of`` from its earliest event, which is not always its
+    registration (purchases back-dated before it): the registration, which creates the record,
+    is then folded too, as recorded."""
     state: Customer | None = None
-    exists = False
+    exists = present = False
     for event in events:
         exists = True
-        late = as_of is not None and event.occurred_at > as_of
-        if late or (known_at is not None and event.recorded_at > known_at):
+        if known_at is not None and event.recorded_at > known_at:
             if state is None:
                 break  # registration itself is outside the cut: nothing else can count
             continue
+        late = as_of is not None and event.occurred_at > as_of
+        if late and state is not None:
+            continue
         state = evolve(state, (event,))
-    if state is None:
+        present = present or not late
+    if state is None or not present:
         if not exists:
             raise CustomerNotFound(customer)
         cut = [f"as of {as_of.isoformat()}" if as_of else "",

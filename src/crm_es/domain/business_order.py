@@ -63,10 +63,7 @@ def order_problem(state: Customer, event: ev.CustomerEvent) -> str | None:
         return None
     when, what = bound
     step = _COMPLAINT_STEPS.get(type(event)) or _TASK_STEPS.get(type(event)) or _step_name(event)
-    return (
-        f"{step} at {event.occurred_at.isoformat()}, before {what} "
-        f"({when.isoformat()}); a step cannot precede what it acts on"
-    )
+    return f"{step} before {what} at {when.isoformat()}"
 
 
 def _step_name(event: ev.CustomerEvent) -> str:

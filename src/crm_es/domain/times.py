@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Final
 
 import msgspec
 
@@ -20,6 +21,14 @@ from crm_es.domain.errors import InvalidValue
 
 Moment = datetime | date | str | None
 """What a time argument may be: an instant, a day, ISO text, or None (no cut)."""
+
+# The instants a time argument may name. No business time is before 1900; reports compute a year
+# and more either side of their date, which must stay within what Python's datetime can hold.
+FIRST_DAY: Final = date(1900, 1, 1)
+LAST_DAY: Final = date(9990, 12, 31)
+_EARLIEST: Final = datetime.combine(FIRST_DAY - timedelta(days=1), time(), UTC)
+_LATEST: Final = datetime.combine(LAST_DAY + timedelta(days=2), time(), UTC)
+_RANGE: Final = f"outside {FIRST_DAY.isoformat()} … {LAST_DAY.isoformat()}"
 
 
 def moment(
@@ -29,36 +38,36 @@ def moment(
 
     A bare date (text of 10 characters, or a ``date``) is the end of that day in ``tz``, or its
     start with ``start_of_day``; text with an offset is that instant; text without one is read
-    in ``tz``. Anything else raises :class:`InvalidValue` naming ``field``.
+    in ``tz``. Anything else, or an instant outside :data:`FIRST_DAY` … :data:`LAST_DAY`, raises
+    :class:`InvalidValue` naming ``field``.
     """
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
     try:
-        if isinstance(value, date):
-            return _day_bound(value, start_of_day, tz)
-        text = value.strip()
-        if len(text) == 10:
-            return _day_bound(date.fromisoformat(text), start_of_day, tz)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        # Far dates: an instant must still have a day after it (and one before) to compare
-        # with, in any offset.
-        parsed.astimezone(UTC) + timedelta(days=2)
-        parsed.astimezone(UTC) - timedelta(days=2)
-    except (ValueError, OverflowError):
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, date):
+            parsed = _day_bound(value, start_of_day, tz)
+        elif len(text := value.strip()) == 10:
+            parsed = _day_bound(date.fromisoformat(text), start_of_day, tz)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+        in_range = _EARLIEST <= parsed <= _LATEST
+    except OverflowError:
+        raise InvalidValue(field, value, _RANGE) from None
+    except (ValueError, TypeError):
         raise InvalidValue(field, value, "not an ISO date or date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    if not in_range:
+        raise InvalidValue(field, value, _RANGE)
+    return parsed
 
 
 def _day_bound(day: date, start_of_day: bool, tz: tzinfo) -> datetime:
     start = datetime.combine(day, time(), tz)
     if start_of_day:
         return start
-    try:
-        return datetime.combine(day + timedelta(days=1), time(), tz) - timedelta(microseconds=1)
-    except OverflowError:  # 9999-12-31: the end of time as Python counts it
-        return datetime.combine(day, time.max, tz)
+    return datetime.combine(day + timedelta(days=1), time(), tz) - timedelta(microseconds=1)
 
 
 def parse_moment(text: str, tz: tzinfo = UTC) -> datetime:
@@ -110,7 +119,8 @@ def business_day(value: datetime, tz: tzinfo = UTC) -> date:
     return value.astimezone(tz).date()
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+EPOCH: Final = date(1970, 1, 1)  # day number 0
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 
 def day_number(day: date) -> int:

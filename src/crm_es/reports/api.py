@@ -113,9 +113,14 @@ class Reports:
         )
         return report
 
-    def kpi(self, as_of: Moment = None, known_at: Moment = None) -> kpi.KpiReport:
+    def kpi(
+        self, as_of: Moment = None, known_at: Moment = None, rule: ChurnRule | None = None
+    ) -> kpi.KpiReport:
+        """``rule`` decides who counts as churned and won back, as in segments and churn."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
-        report: kpi.KpiReport = self._run(kpi.kpi_report, query)
+        report: kpi.KpiReport = self._run(
+            lambda tx, t, q: kpi.kpi_report(tx, t, q, rule=rule), query
+        )
         return report
 
 

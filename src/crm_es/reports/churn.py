@@ -6,12 +6,15 @@ the last purchase day and T = time from the first purchase day to the reference 
 
 Everything is computed for the whole population at once from the columns of
 :mod:`crm_es.reports.facts.population` (its churn rule is :mod:`crm_es.analytics.churn_rule`),
-so the statuses here are the ones the segments report shows.
+so the statuses and win-backs here are the ones the segments report and the KPIs show. The rows
+are the purchasers and the customers churned explicitly without a purchase (who have no model
+figures).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 import msgspec
@@ -19,10 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_es.analytics.bgnbd import FloatArray, expected_purchases, fit_bgnbd, p_alive
-from crm_es.analytics.churn_rule import STATUS_NAMES, ChurnRule
-from crm_es.domain.times import day_number
+from crm_es.analytics.churn_rule import NO_RETURN, STATUS_NAMES, ChurnRule
+from crm_es.domain.times import EPOCH, day_number
 from crm_es.domain.values import TIER_CURRENCY
-from crm_es.reports.facts.population import load_population
+from crm_es.reports.facts.population import Population, load_population
+from crm_es.reports.facts.purchase_arrays import explicit_churned
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -50,12 +54,13 @@ class CustomerChurn(msgspec.Struct, frozen=True):
     owner: str | None
     status: str  # active | at_risk | churned
     explicit: bool  # churned by a CustomerChurned event rather than by the rule
-    won_back: bool
+    won_back: bool  # returned (by the rule or explicitly) within the threshold, not churned since
+    won_back_on: str | None  # the latest return, however long ago
     days_since_last_purchase: int | None
     threshold_days: float | None
     x: int
-    t_x: float
-    T: float
+    t_x: float | None  # None without a purchase
+    T: float | None
     p_alive: float | None
     expected_purchases: float | None
 
@@ -96,6 +101,27 @@ def _rounded(values: FloatArray) -> list[float | None]:
 
 def _pick(values: list[Any], at: npt.NDArray[np.int64]) -> list[Any]:
     return list(map(values.__getitem__, at.tolist()))
+
+
+def _day_text(day: int) -> str | None:
+    return None if day == NO_RETURN else (EPOCH + timedelta(days=day)).isoformat()
+
+
+def _churned_without_purchase(pop: Population) -> list[CustomerChurn]:
+    """Rows of the customers churned explicitly before any purchase: counted as churned by the
+    segments report too, with nothing for the model to say about them."""
+    explicit = explicit_churned(pop.churn, pop.customers.ids)
+    rows = []
+    for i in np.flatnonzero(explicit & (pop.facts.purchase_days == 0)).tolist():
+        customers = pop.customers
+        rows.append(
+            CustomerChurn(
+                customers.ids[i], customers.external_refs[i], customers.owners[i], "churned",
+                True, bool(pop.won_back[i]), _day_text(int(pop.returned[i])), None, None, 0,
+                None, None, None, None,
+            )
+        )  # fmt: skip
+    return rows
 
 
 def churn_report(
@@ -140,12 +166,8 @@ def churn_report(
 
     ids, refs, owners = (_pick(column, buyers) for column in customers[:3])
     status = [STATUS_NAMES[code] for code in statuses[buyers].tolist()]
-    if churn:
-        churn_of = list(map(churn.get, ids))
-        explicit = [bool(f and f.explicit_churned) for f in churn_of]
-        won_back = [bool(f and f.won_back) for f in churn_of]
-    else:
-        explicit = won_back = [False] * len(ids)
+    explicit = explicit_churned(churn, ids).tolist()
+    returned = pop.returned[buyers].tolist()
     rows = list(
         map(
             CustomerChurn,
@@ -154,7 +176,8 @@ def churn_report(
             owners,
             status,
             explicit,
-            won_back,
+            pop.won_back[buyers].tolist(),
+            [_day_text(day) for day in returned],
             (day_number(as_of) - last).tolist(),
             thresholds[buyers].tolist(),
             (facts.purchase_days[buyers] - 1).tolist(),
@@ -164,7 +187,8 @@ def churn_report(
             expected,
         )
     )
-    counts = Counter(status)
+    rows = sorted(rows + _churned_without_purchase(pop), key=lambda row: row.customer_id)
+    counts = Counter(row.status for row in rows)
     return ChurnReport(
         as_of=query.as_of_iso,
         known_at=query.known_at_iso,
@@ -172,7 +196,7 @@ def churn_report(
         horizon_days=horizon_days,
         bgnbd=fit,
         status_counts={s: counts[s] for s in ("active", "at_risk", "churned")},
-        won_back=sum(won_back),
+        won_back=sum(row.won_back for row in rows),
         customers=rows,
     )
 

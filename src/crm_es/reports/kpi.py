@@ -9,12 +9,15 @@ time zone) is on or before its due date.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import msgspec
 
+from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.analytics.satisfaction import rate
-from crm_es.domain.values import format_minor
+from crm_es.domain.values import TIER_CURRENCY, format_minor
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
-from crm_es.reports.facts.customers import load_refs, owner_of, present_customers
+from crm_es.reports.facts.customers import load_refs, owner_of
 from crm_es.reports.facts.feedback import (
     Answer,
     ComplaintState,
@@ -24,6 +27,7 @@ from crm_es.reports.facts.feedback import (
     load_answers,
     survey_fields,
 )
+from crm_es.reports.facts.population import LIFECYCLE_STAGES, load_population
 from crm_es.reports.facts.purchase_history import load_purchase_histories, sales_currencies
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -32,6 +36,8 @@ from crm_es.store.database import Tx
 class OwnerKpi(msgspec.Struct, frozen=True, kw_only=True):
     owner: str
     customers: int  # present as of the cut
+    churned: int  # lifecycle stage churned (by the rule or explicitly), as in segments and churn
+    won_back: int  # lifecycle stage won back, as in segments and churn
     revenue: dict[str, str]  # each of the report's currencies -> net spend, decimal string
     responses: int  # survey answers of the owner's customers
     csat: float | None
@@ -60,16 +66,23 @@ def _on_time(task: TaskState) -> bool:
     )
 
 
-def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
+def kpi_report(
+    tx: Tx, tables: dict[str, str], query: ReportQuery, rule: ChurnRule | None = None
+) -> KpiReport:
     refs = load_refs(tx, tables, query)
     today = query.reference_date
 
     def owner(cid: str) -> str:
         return owner_of(refs, cid)
 
-    customers: dict[str, int] = {}
-    for cid in present_customers(tx, tables, query):
-        customers[owner(cid)] = customers.get(owner(cid), 0) + 1
+    pop = load_population(tx, tables, query, TIER_CURRENCY, rule or ChurnRule())
+    customers: Counter[str] = Counter()
+    churned: Counter[str] = Counter()
+    won_back: Counter[str] = Counter()
+    for cid, stage in zip(pop.customers.ids, pop.stages.tolist(), strict=True):
+        customers[owner(cid)] += 1
+        churned[owner(cid)] += LIFECYCLE_STAGES[stage] == "churned"
+        won_back[owner(cid)] += LIFECYCLE_STAGES[stage] == "won_back"
     currencies = sales_currencies(tx, tables, query)
     revenue: dict[str, dict[str, int]] = {}
     for currency in currencies:
@@ -101,7 +114,9 @@ def kpi_report(tx: Tx, tables: dict[str, str], query: ReportQuery) -> KpiReport:
         rows.append(
             OwnerKpi(
                 owner=name,
-                customers=customers.get(name, 0),
+                customers=customers[name],
+                churned=churned[name],
+                won_back=won_back[name],
                 revenue={c: format_minor(revenue.get(name, {}).get(c, 0), c) for c in currencies},
                 responses=survey["responses"],
                 csat=survey["csat"],

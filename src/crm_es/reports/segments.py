@@ -21,6 +21,7 @@ from crm_es.analytics.rfm import (
 )
 from crm_es.domain.values import TIER_CURRENCY, format_minor_many
 from crm_es.reports.facts.population import LIFECYCLE_STAGES, load_population
+from crm_es.reports.facts.purchase_history import purchases_by_currency
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -47,6 +48,9 @@ class SegmentsReport(msgspec.Struct, frozen=True):
     grid_version: str
     cn_map_version: str
     cn_threshold_rule: str
+    # Purchases paid in another currency than ``currency``: their days count in recency and
+    # frequency, their amounts are not in ``monetary`` (never converted, never added).
+    other_currency_purchases: dict[str, int]
     segment_sizes: dict[str, int]
     segment_cn_sizes: dict[str, int]
     lifecycle_sizes: dict[str, int]
@@ -108,6 +112,11 @@ def segments_report(
         grid_version=RF_GRID_VERSION,
         cn_map_version=CN8_MAP_VERSION,
         cn_threshold_rule=CN8_THRESHOLD_RULE,
+        other_currency_purchases={
+            c: count
+            for c, count in purchases_by_currency(tx, tables, query).items()
+            if c != currency
+        },
         segment_sizes=_sizes(RF_GRID_CELLS, segment_counts),
         segment_cn_sizes=_sizes(CN8_CELLS, cn_counts),
         lifecycle_sizes=dict(zip(LIFECYCLE_STAGES, stage_counts, strict=True)),

@@ -47,7 +47,13 @@ from crm_es.reports.facts.purchase_history import (
 )
 from crm_es.reports.query import ReportQuery
 from crm_es.reports.segments import CustomerSegment, SegmentsReport, segments_report
-from tests.helpers.report_oracles import churn_threshold_days, lifecycle_stage, rule_status
+from tests.helpers.report_oracles import (
+    churn_threshold_days,
+    is_won_back,
+    lifecycle_stage,
+    return_day,
+    rule_status,
+)
 
 START = datetime(2024, 1, 1, 9, tzinfo=UTC)
 END = datetime(2025, 12, 1, tzinfo=UTC)
@@ -78,8 +84,8 @@ def reference_segments(
             CustomerSegment(
                 customer_id=cid, external_ref=c.external_ref, owner=c.owner, region=c.region,
                 tier=c.tier,
-                lifecycle=lifecycle_stage(status, bool(facts and facts.won_back), days, score,
-                                          c.tier),
+                lifecycle=lifecycle_stage(status, is_won_back(history, facts, as_of, rule), days,
+                                          score, c.tier),
                 rfm=score.code if score else None, segment=score.segment if score else None,
                 segment_cn=score.segment_cn if score else None,
                 recency_days=score.recency_days if score else None, frequency=days,
@@ -90,11 +96,27 @@ def reference_segments(
         as_of=query.as_of_iso, known_at=query.known_at_iso, currency=currency,
         grid_version=RF_GRID_VERSION, cn_map_version=CN8_MAP_VERSION,
         cn_threshold_rule=CN8_THRESHOLD_RULE,
+        other_currency_purchases=other_currencies(tx, tables, query, currency),
         segment_sizes=dict(sorted(Counter(r.segment for r in rows if r.segment).items())),
         segment_cn_sizes=dict(sorted(Counter(r.segment_cn for r in rows if r.segment_cn).items())),
         lifecycle_sizes={s: sum(1 for r in rows if r.lifecycle == s) for s in LIFECYCLE_STAGES},
         customers=rows,
     )  # fmt: skip
+
+
+def _text(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def other_currencies(
+    tx: Any, tables: dict[str, str], query: ReportQuery, currency: str
+) -> dict[str, int]:
+    cut, params = query.cut()
+    counts: Counter[str] = Counter(
+        str(r[0])
+        for r in tx.query(f"SELECT currency FROM {tables['purchases']} WHERE {cut}", params)
+    )
+    return {c: n for c, n in sorted(counts.items()) if c != currency}
 
 
 def reference_churn(
@@ -127,13 +149,24 @@ def reference_churn(
         rows.append(
             CustomerChurn(
                 cid, c.external_ref, c.owner, rule_status(history, f, as_of, rule),
-                bool(f and f.explicit_churned), bool(f and f.won_back),
-                (as_of - history.days[-1]).days, churn_threshold_days(history.days, rule),
+                bool(f and f.explicit_churned), is_won_back(history, f, as_of, rule),
+                _text(return_day(history, f, rule)), (as_of - history.days[-1]).days, churn_threshold_days(history.days, rule),
                 int(xs[i]), float(t_xs[i]), float(ts[i]),
                 None if alive[i] is None else round(alive[i], 6),
                 None if expected[i] is None else round(expected[i], 6),
             )
         )  # fmt: skip
+    for cid, c in customers.items():  # churned explicitly before any purchase
+        f = facts.get(cid)
+        if f and f.explicit_churned and cid not in histories:
+            rows.append(
+                CustomerChurn(
+                    cid, c.external_ref, c.owner, "churned", True,
+                    is_won_back(None, f, as_of, rule), _text(return_day(None, f, rule)),
+                    None, None, 0, None, None, None, None,
+                )
+            )  # fmt: skip
+    rows.sort(key=lambda r: r.customer_id)
     return ChurnReport(
         as_of=query.as_of_iso, known_at=query.known_at_iso, rule=rule, horizon_days=horizon,
         bgnbd=fit,

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_es.analytics.churn_rule import STATUS_NAMES, ChurnRule, churn_thresholds, rule_statuses
+from crm_es.analytics.churn_rule import (
+    NO_RETURN,
+    STATUS_NAMES,
+    ChurnRule,
+    churn_thresholds,
+    rule_return_days,
+    rule_statuses,
+)
 from crm_es.analytics.rfm import RfmInput, id_ranks, score_rfm, score_rfm_arrays
 from crm_es.domain.times import day_number
 from crm_es.reports.facts.purchase_arrays import (
@@ -28,7 +35,7 @@ from crm_es.reports.facts.purchase_scan import (
     match_fixed_width,
     parse_days,
 )
-from tests.helpers.report_oracles import churn_threshold_days, rule_status
+from tests.helpers.report_oracles import churn_threshold_days, return_day, rule_status
 
 AS_OF = date(2024, 6, 30)
 
@@ -115,6 +122,8 @@ def test_day_facts_equal_the_per_customer_history(lists: list[list[date]], _: st
         facts.purchase_days, facts.last_day, thresholds, explicit, day_number(as_of), rule
     )
     assert facts.purchase_days[0] == 0 and STATUS_NAMES[statuses[0]] == "prospect"
+    returned = rule_return_days(facts.day_owner, facts.day_of, rule, len(lists) + 1)
+    assert returned[0] == NO_RETURN
     for i, raw in enumerate(lists, start=1):
         history = PurchaseHistory(days=sorted(set(raw)))
         churn = ChurnFacts(explicit_churned=True) if explicit[i] else None
@@ -123,6 +132,8 @@ def test_day_facts_equal_the_per_customer_history(lists: list[list[date]], _: st
         assert facts.last_day[i] == day_number(history.days[-1])
         assert thresholds[i] == churn_threshold_days(history.days, rule)
         assert STATUS_NAMES[statuses[i]] == rule_status(history, churn, as_of, rule)
+        back = return_day(history, None, rule)
+        assert returned[i] == (day_number(back) if back else NO_RETURN)
 
 
 def test_statuses_cover_every_branch_of_the_rule() -> None:
@@ -136,7 +147,10 @@ def test_statuses_cover_every_branch_of_the_rule() -> None:
     owners = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
     days = np.array([day_number(d) for h in histories for d in h], dtype=np.int64)
     facts = _day_facts(owners.astype(np.int64), days, len(histories))
-    churn = {"c0": ChurnFacts(explicit_churned=True), "c1": ChurnFacts(won_back=True)}
+    churn = {
+        "c0": ChurnFacts(explicit_churned=True),
+        "c1": ChurnFacts(won_back_on=date(2024, 6, 1)),
+    }
     ids = [f"c{i}" for i in range(len(histories))]
     explicit = explicit_churned(churn, ids)
     thresholds = churn_thresholds(facts.purchase_days, facts.median_gap, rule)

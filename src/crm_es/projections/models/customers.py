@@ -81,7 +81,7 @@ class Customers(ReadModel):
         ),
         "churn_facts": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
-            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
+            f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
         "points_facts": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
@@ -199,9 +199,10 @@ class Customers(ReadModel):
 
     def _churn_fact(self, e: ev.CustomerEvent, kind: str, row: RowKeys) -> list[Statement]:
         return [*self._present(e, row), (
-            "INSERT INTO {churn_facts} (customer_id, version, kind, occurred_at, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?)",
-            (row.customer_id, e.originator_version, kind, row.occurred_at, row.recorded_at),
+            "INSERT INTO {churn_facts} (customer_id, version, kind, day, occurred_at, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.customer_id, e.originator_version, kind, row.day, row.occurred_at,
+             row.recorded_at),
         )]  # fmt: skip
 
     def _churned(self, e: ev.CustomerChurned, row: RowKeys) -> list[Statement]:

@@ -19,7 +19,9 @@ from crm_es.analytics.churn_rule import (
     ChurnRule,
     IntArray,
     churn_thresholds,
+    rule_return_days,
     rule_statuses,
+    won_back,
 )
 from crm_es.analytics.rfm import RF_GRID_CELLS, RfmArrays, id_ranks, score_rfm_arrays
 from crm_es.domain.times import day_number
@@ -28,6 +30,7 @@ from crm_es.reports.facts.purchase_arrays import (
     CustomerColumns,
     PurchaseFacts,
     explicit_churned,
+    explicit_returns,
     load_customer_columns,
     load_purchase_facts,
 )
@@ -50,7 +53,8 @@ class Population(NamedTuple):
     churn: dict[str, ChurnFacts]
     thresholds: np.ndarray  # days of silence after which each customer is churned by the rule
     statuses: IntArray  # codes into STATUS_NAMES
-    won_back: BoolArray
+    returned: IntArray  # day number of the latest return, by the rule or explicit (or NO_RETURN)
+    won_back: BoolArray  # returned within the threshold and not churned: the won_back stage
     stages: IntArray  # codes into LIFECYCLE_STAGES
     buyers: IntArray
     recency: IntArray  # days since the last purchase day, of each buyer
@@ -83,15 +87,17 @@ def load_population(
     thresholds = churn_thresholds(facts.purchase_days, facts.median_gap, rule)
     explicit = explicit_churned(churn, ids)
     statuses = rule_statuses(facts.purchase_days, facts.last_day, thresholds, explicit, today, rule)
-    won_back = np.zeros(n, dtype=bool)
-    if churn:
-        won_back[[i for i, f in enumerate(map(churn.get, ids)) if f and f.won_back]] = True
+    returned = np.maximum(
+        rule_return_days(facts.day_owner, facts.day_of, rule, n), explicit_returns(churn, ids)
+    )
+    back = won_back(returned, thresholds, today) & (statuses != STATUS_NAMES.index("churned"))
     loyal = np.array([tier in LOYAL_TIERS for tier in customers.tiers], dtype=bool)
     loyal[buyers] |= _LOYAL_CELLS[scores.grid_index()]
-    stages = _lifecycle_codes(statuses, won_back, facts.purchase_days, loyal)
+    stages = _lifecycle_codes(statuses, back, facts.purchase_days, loyal)
     return Population(
-        customers, facts, churn, thresholds, statuses, won_back, stages, buyers, recency, scores
-    )
+        customers, facts, churn, thresholds, statuses, returned, back, stages, buyers, recency,
+        scores,
+    )  # fmt: skip
 
 
 def _spends(net_spend: list[int], at: IntArray) -> IntArray | list[int]:

@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from crm_es.analytics.churn_rule import NO_RETURN
 from crm_es.domain.times import day_number
 from crm_es.reports.facts.customers import customer_rows
 from crm_es.reports.facts.purchase_history import ChurnFacts
@@ -33,6 +34,7 @@ __all__ = [
     "PurchaseFacts",
     "day_number",
     "explicit_churned",
+    "explicit_returns",
     "load_customer_columns",
     "load_purchase_facts",
 ]
@@ -58,6 +60,8 @@ class PurchaseFacts(NamedTuple):
     last_day: IntArray
     median_gap: FloatArray  # median days between consecutive purchase days; NaN below 2 days
     net_spend: list[int]  # minor units of the currency, purchases minus refunds; exact ints
+    day_owner: IntArray  # every distinct (customer index, day) pair, by customer then day ...
+    day_of: IntArray  # ... and its day
 
 
 def load_customer_columns(tx: Tx, tables: dict[str, str], query: ReportQuery) -> CustomerColumns:
@@ -148,7 +152,8 @@ def _day_facts(owner: IntArray, days: IntArray, n: int) -> PurchaseFacts:
     last = np.zeros(n, dtype=np.int64)
     median_gap = np.full(n, np.nan)
     if days.size == 0:
-        return PurchaseFacts(purchase_days, first, last, median_gap, [])
+        empty = np.zeros(0, dtype=np.int64)
+        return PurchaseFacts(purchase_days, first, last, median_gap, [], empty, empty)
     low = int(days.min())
     span = int(days.max()) - low + 1
     key = np.sort(owner * span + (days - low))  # by customer, then day
@@ -175,7 +180,18 @@ def _day_facts(owner: IntArray, days: IntArray, n: int) -> PurchaseFacts:
         high_mid = gaps[start + n_gaps[repeat] // 2]
         # (a + b) / 2 of integers is exact in float64, as numpy's median/percentile gives it.
         median_gap[repeat] = (low_mid + high_mid) / 2
-    return PurchaseFacts(purchase_days, first, last, median_gap, [])
+    return PurchaseFacts(purchase_days, first, last, median_gap, [], owner, day)
+
+
+def explicit_returns(facts: dict[str, ChurnFacts], ids: Sequence[str]) -> IntArray:
+    """Day number of each customer's latest explicit win-back (``NO_RETURN``: none)."""
+    days = np.full(len(ids), NO_RETURN, dtype=np.int64)
+    if facts:
+        for i, cid in enumerate(ids):
+            f = facts.get(cid)
+            if f is not None and f.won_back_on is not None:
+                days[i] = day_number(f.won_back_on)
+    return days
 
 
 def explicit_churned(facts: dict[str, ChurnFacts], ids: Sequence[str]) -> BoolArray:

@@ -32,8 +32,7 @@ class PurchaseHistory(msgspec.Struct):
 
 class ChurnFacts(msgspec.Struct):
     explicit_churned: bool = False  # latest churn fact is CustomerChurned
-    won_back: bool = False  # latest churn fact is CustomerWonBack
-    last_change: str | None = None
+    won_back_on: date | None = None  # the day (store time zone) of the latest CustomerWonBack
 
 
 def load_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, CustomerRow]:
@@ -44,11 +43,19 @@ def load_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[s
     }
 
 
+def purchases_by_currency(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, int]:
+    """How many purchases were paid in each currency by the cut, by currency."""
+    cut, params = query.cut()
+    rows = tx.query(
+        f"SELECT currency, COUNT(*) FROM {tables['purchases']} WHERE {cut} GROUP BY currency",
+        params,
+    )
+    return {str(currency): int(count) for currency, count in sorted(rows)}
+
+
 def sales_currencies(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[str]:
     """Every currency a purchase was paid in by the cut, sorted."""
-    cut, params = query.cut()
-    rows = tx.query(f"SELECT DISTINCT currency FROM {tables['purchases']} WHERE {cut}", params)
-    return sorted(str(r[0]) for r in rows)
+    return list(purchases_by_currency(tx, tables, query))
 
 
 def load_purchase_histories(
@@ -83,12 +90,13 @@ def load_churn_facts(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict
     cut, params = query.cut()
     facts: dict[str, ChurnFacts] = {}
     rows = tx.query(
-        f"SELECT customer_id, kind, occurred_at FROM {tables['churn_facts']} WHERE {cut} "
+        f"SELECT customer_id, kind, day FROM {tables['churn_facts']} WHERE {cut} "
         "ORDER BY customer_id, occurred_at, version",
         params,
     )
-    for customer_id, kind, occurred_at in rows:
-        facts[customer_id] = ChurnFacts(
-            explicit_churned=kind == "churned", won_back=kind == "won_back", last_change=occurred_at
-        )
+    for customer_id, kind, day in rows:
+        fact = facts.setdefault(customer_id, ChurnFacts())
+        fact.explicit_churned = kind == "churned"
+        if kind == "won_back":
+            fact.won_back_on = date.fromisoformat(day)
     return facts

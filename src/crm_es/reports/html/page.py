@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from crm_es.domain.times import iso
 from crm_es.reports.api import Moment, Reports
 from crm_es.reports.html.data import collect
 from crm_es.reports.html.sections import format_number, html_text, render_sections
@@ -65,12 +63,12 @@ footer { color: #5a6675; font-size: 0.8rem; margin-top: 24px; }
 """
 
 
-def render_html(reports: Reports, query: ReportQuery, generated_at: datetime | None = None) -> str:
-    """The whole report page for one (as_of, known_at) query."""
+def render_html(reports: Reports, query: ReportQuery) -> str:
+    """The whole report page for one (as_of, known_at) query: the same bytes whenever it is
+    rendered again for the same query (no generation time on it)."""
     d = collect(reports, query)
     sections = render_sections(d)
     o, seg, sat, churn, agenda = d.sat.overall, d.seg, d.sat, d.churn, d.agenda
-    generated = iso(generated_at or datetime.now(UTC))
     cards = [
         ("Customers", format_number(len(seg.customers))),
         ("CSAT", format_number(o.csat)),
@@ -88,7 +86,7 @@ def render_html(reports: Reports, query: ReportQuery, generated_at: datetime | N
         ("Store", d.store),
         ("As of", query.as_of_iso),
         ("Known at", query.known_at_iso),
-        ("Generated at", generated),
+        ("Time zone", reports.store.timezone_name),
     ]
     meta_html = "\n".join(
         f"<dt>{html_text(k)}</dt>"
