@@ -4,7 +4,8 @@ Points lots pass their expiry and orders leave the rolling 12-month window while
 the customer. Reports and ``show`` already count both as of any date (a lot past its expiry is
 not in the balance, the tier follows the rule); :func:`maintain` writes them into the streams as
 ``PointsExpired`` and ``TierChanged`` events, so the history says when they happened and
-notifications can follow.
+notifications can follow. It also finishes an erasure's wipe left pending by a reader that was
+open at the time (:mod:`crm_es.store.wipe`).
 
 Each change is an ordinary command (``expire_points``, ``review_tier``) run through the bulk
 path, with a command id made of the day, the customer and the command: running the job twice
@@ -30,6 +31,7 @@ from crm_es.domain.customer import Customer
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME
 from crm_es.domain.errors import InvalidValue
 from crm_es.domain.times import Moment, moment
+from crm_es.store.wipe import finish_pending_wipe
 
 ACTOR = "system:maintain"
 # Only customers whose streams hold one of these can have a lot to expire or a tier to review.
@@ -42,6 +44,7 @@ class MaintenanceReport(msgspec.Struct, kw_only=True):
     points_expired: int = 0  # customers whose expired lots were recorded as expired
     tiers_changed: int = 0
     duplicates: int = 0  # already recorded by another run
+    erasure_wipe: str = "none pending"  # or "finished", or "still pending" (an old reader)
     errors: list[str] = []
 
 
@@ -99,6 +102,9 @@ def maintain(
     day = maintenance_day(app, at)
     start = datetime.combine(day, time(), app.store.timezone)
     report = MaintenanceReport(day=day.isoformat())
+    wiped = finish_pending_wipe(app.store.db)
+    if wiped is not None:
+        report.erasure_wipe = "finished" if wiped else "still pending"
     ids = candidates(app)
 
     def commands() -> Iterator[cmd.Command]:

@@ -3,23 +3,29 @@
 A command re-sent with its ``command_id`` must be the same command: every field, envelope
 included, hashed. The hash is keyed with a secret of the store (:mod:`crm_es.store.secrets`), so
 a record of a command that held personal data (a phone number, a name) cannot be brute-forced
-back to it; records written before hashes were keyed (32 bytes of plain SHA-256) are still
-compared the way they were written.
+back to it, nor forged by someone writing to the database. Records written before hashes were
+keyed (plain SHA-256) were sealed with the secret when the store was first opened by a version
+that keys them (:data:`~crm_es.store.recorders.SEALED_PLAIN_HASH`); a plain hash found later was
+planted, and matches nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Final
 from uuid import UUID
 
 import msgspec
 
 from crm_es.domain import commands as cmd
-from crm_es.store.recorders import CommandRecord
-
-KEYED_HASH: Final = b"\x01"  # the first byte of a keyed payload hash (33 bytes)
+from crm_es.store.recorders import (
+    IMPORTED_HASH,
+    KEYED_HASH,
+    SEALED_PLAIN_HASH,
+    CommandRecord,
+    imported_hash,
+    seal_plain_hash,
+)
 
 
 class CommandResult(msgspec.Struct, frozen=True, gc=False):
@@ -39,8 +45,13 @@ def payload_hash(command: cmd.Command, key: bytes) -> bytes:
 
 def same_payload(stored: bytes, command: cmd.Command, key: bytes) -> bool:
     """Whether ``command`` is the one whose payload hash ``stored`` is."""
-    if len(stored) == hashlib.sha256().digest_size:  # unkeyed, from before keyed hashes
-        return hmac.compare_digest(stored, hashlib.sha256(_encode(command)).digest())
+    if stored[:1] == IMPORTED_HASH:  # done in the store an audit import came from
+        return command.command_id is not None and hmac.compare_digest(
+            stored, imported_hash(command.command_id, key)
+        )
+    if stored[:1] == SEALED_PLAIN_HASH:  # a plain hash of an older version, sealed since
+        plain = hashlib.sha256(_encode(command)).digest()
+        return hmac.compare_digest(stored, seal_plain_hash(plain, key))
     return hmac.compare_digest(stored, payload_hash(command, key))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 from uuid import UUID
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 
 from crm_es.audit.chains import Head, heads_digest, link_problem
-from crm_es.audit.checkpoints import signature_problems
+from crm_es.audit.checkpoint_verify import signature_problems
 from crm_es.audit.export import (
     EXPORT_FORMAT,
     ExportCheckpoint,
@@ -39,12 +40,15 @@ from crm_es.audit.export import (
     ExportLine,
     ExportProof,
 )
+from crm_es.audit.key_audit import ERASED_IN_SOURCE
 from crm_es.audit.merkle import proves
 from crm_es.audit.verify import IMPORT_MARKER
 from crm_es.domain.customer import Customer, evolve
+from crm_es.domain.decide.envelope import FUTURE_SKEW
 from crm_es.domain.errors import ImportRefused
 from crm_es.domain.history_rules import event_problem
 from crm_es.store.codec import GENESIS, stored_hash
+from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord, imported_hash
 from crm_es.store.store import HasStore, Store, store_of
 
 INSERT_BATCH: Final = 1000
@@ -88,6 +92,9 @@ class _File:
         self.checkpoint: ExportCheckpoint | None = None
         self.events = 0
         self.digest = ""
+        # command id -> [customer, version of its last event, its events]
+        self.commands: dict[str, tuple[UUID, int, int]] = {}
+        self.erased: set[UUID] = set()  # customers whose erasure the file holds
 
 
 def _check_file(store: Store, path: Path) -> _File:
@@ -116,34 +123,47 @@ def _check_file(store: Store, path: Path) -> _File:
             if problem is not None:
                 raise ImportRefused(f"{where}: customer {problem.customer_id} version "
                                     f"{problem.version}: {problem.problem}")  # fmt: skip
-            states[line.customer_id] = _judged(store, states.get(line.customer_id), line, where)
+            states[line.customer_id], command_id = _judged(
+                store, states.get(line.customer_id), line, where
+            )
             seen.heads[line.customer_id] = (line.version, stored_hash(line.state))
             seen.events += 1
+            if command_id is not None:
+                _, _, count = seen.commands.get(command_id, (line.customer_id, 0, 0))
+                seen.commands[command_id] = (line.customer_id, line.version, count + 1)
         elif isinstance(line, ExportEnd):
             end = line
     if end is None:
         raise ImportRefused(f"{path}: no end line: the export is incomplete")
+    seen.erased = {cid for cid, state in states.items() if state is not None and state.erased}
     seen.digest = heads_digest(seen.heads)
     if (end.streams, end.events, end.digest) != (len(seen.heads), seen.events, seen.digest):
         raise ImportRefused(f"{path}: contents do not match the end line's counts and digest")
     return seen
 
 
-def _judged(store: Store, state: Customer | None, line: ExportEvent, where: str) -> Customer:
-    """The customer's state after the event of ``line``, which must have a known topic, decode
-    (nothing is decrypted) and be one the service could have written after ``state``."""
+def _judged(
+    store: Store, state: Customer | None, line: ExportEvent, where: str
+) -> tuple[Customer, str | None]:
+    """The customer's state after the event of ``line``, and the event's command id. The event
+    must have a known topic, decode (nothing is decrypted) and be one the service could have
+    written after ``state``."""
     stored = StoredEvent(line.customer_id, line.version, line.topic, line.state)
     try:
         event = store.envelope_reader.to_domain_event(stored)
     except Exception as e:  # an unknown topic, or bytes that do not decode
         raise ImportRefused(f"{where}: customer {line.customer_id}: {e}") from None
     why = event_problem(state, event)
+    if (event.originator_id, event.originator_version) != (line.customer_id, line.version):
+        why = "the event's body names another customer or version than its line"
+    elif event.recorded_at > datetime.now(UTC) + FUTURE_SKEW:
+        why = "recorded after the time it is imported"
     if why is not None:
         raise ImportRefused(f"{where}: customer {line.customer_id} version {line.version}: "
                             f"the service could not have recorded this: {why}")  # fmt: skip
     evolved = evolve(state, (event,))
     assert evolved is not None
-    return evolved
+    return evolved, event.command_id
 
 
 def _check_signature(seen: _File, key: Ed25519PublicKey | None, path: Path) -> str:
@@ -209,6 +229,10 @@ def import_history(
     for cid, key in seen.keys.items():
         store.personal_data.restore(cid, key.key, key.erased)
     stored = _store_missing(store, path, have)
+    _store_records(store, seen)
+    for cid, key in seen.keys.items():
+        if key.erased and cid not in seen.erased:  # erased in the source after the export's cut
+            store.settings.put(ERASED_IN_SOURCE + str(cid), store.secrets.seal(str(cid)))
     for cid, (version, _) in seen.heads.items():
         if version >= store.snapshot_interval:
             customer = evolve(None, store.events.get(cid))
@@ -269,6 +293,28 @@ def _store_missing(store: Store, path: Path, have: dict[UUID, Head]) -> int:
         store.recorder.insert_events(batch)
         stored += len(batch)
     return stored
+
+
+def _store_records(store: Store, seen: _File) -> None:
+    """The idempotency records of the imported events' commands, those the store lacks: a
+    command re-sent to this store is answered as done (its payload unknown here)."""
+    ids = sorted(seen.commands)
+    key = store.secrets.idempotency_key
+    for start in range(0, len(ids), INSERT_BATCH):
+        chunk = ids[start : start + INSERT_BATCH]
+        with store.db.reading() as tx:
+            marks = ", ".join("?" * len(chunk))
+            rows = tx.query(
+                f"SELECT command_id FROM {COMMANDS_TABLE} WHERE command_id IN ({marks})", chunk
+            )
+        present = {str(r[0]) for r in rows}
+        records = [
+            CommandRecord(command_id, imported_hash(command_id, key), *seen.commands[command_id])
+            for command_id in chunk
+            if command_id not in present
+        ]
+        if records:
+            store.recorder.insert_events([], commands=records)
 
 
 def _file_digest(path: Path) -> str:

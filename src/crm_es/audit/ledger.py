@@ -50,6 +50,7 @@ class CustomerFacts(NamedTuple):
     snapshots: list[SnapshotRow]  # in version order
     records: list[RecordRow]
     key: bool | None  # True: a key exists; False: erased (a tombstone); None: no key row
+    key_material: str | None = None  # the wrapped key, while it exists
 
 
 def _hex(value: Any) -> str:
@@ -87,7 +88,7 @@ def customer_facts(store: Store, tx: Tx, customer: UUID | None = None) -> Iterat
     )
     keys = _rows(
         tx,
-        f"SELECT customer_id, key_material IS NOT NULL FROM {KEY_TABLE}{only_text} "
+        f"SELECT customer_id, key_material FROM {KEY_TABLE}{only_text} "
         f"ORDER BY customer_id{text_order}",
         params if customer is None else (str(customer),),
     )
@@ -141,5 +142,6 @@ def _merge(
             events=[EventRow(int(n), int(v), t, bytes(st)) for n, _, v, t, st in e],
             snapshots=[SnapshotRow(int(v), t, bytes(st), int(p)) for _, v, t, st, p in s],
             records=[RecordRow(c, bytes(h), int(v), int(n), int(p)) for _, c, h, v, n, p in r],
-            key=bool(k[0][1]) if k else None,
+            key=k[0][1] is not None if k else None,
+            key_material=str(k[0][1]) if k and k[0][1] is not None else None,
         )

@@ -77,7 +77,7 @@ def verify(
       crm-es audit verify --anchors anchors.jsonl --public-key audit.pub
       crm-es audit verify C-1 --expect 3f2a…
     """
-    from crm_es.audit.checkpoints import read_anchors, verify_anchored
+    from crm_es.audit.checkpoint_verify import read_anchors, verify_anchored
     from crm_es.audit.verify import verify as verify_store
 
     if anchors is not None:

@@ -22,7 +22,8 @@ pass_ctx = click.make_pass_decorator(Context)
 @pass_ctx
 def maintain(ctx: Context, at: str | None) -> None:
     """Record the time-driven changes due by day D: points lots past their expiry as
-    PointsExpired, tiers the rolling 12-month rule has changed as TierChanged.
+    PointsExpired, tiers the rolling 12-month rule has changed as TierChanged; and
+    finish the wipe of an erasure that a reader open at the time held back.
 
     Reports and `show` count both as of any date without it; this writes them into the
     history. Safe to run twice or on two hosts at once: each change is stored once (command

@@ -15,11 +15,14 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from crm_es.domain.values import (
+    MAX_QUANTITY,
+    MAX_SCORE,
     CareKind,
     Category,
     Channel,
     CustomerKind,
     Direction,
+    LawfulBasis,
     Metric,
     ServiceKind,
     ServicePhase,
@@ -49,7 +52,7 @@ LongText = Annotated[str, Meta(max_length=4000, pattern=_NO_CONTROL)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 Points = Annotated[int, Meta(gt=0, le=1_000_000_000)]
-Score = Annotated[int, Meta(ge=-1000, le=1000)]
+Score = Annotated[int, Meta(ge=-MAX_SCORE, le=MAX_SCORE)]
 
 
 class Command(
@@ -117,7 +120,7 @@ class AssignOwner(CustomerCommand, frozen=True, kw_only=True, tag="assign_owner"
 
 class ChangeConsent(CustomerCommand, frozen=True, kw_only=True, tag="change_consent"):
     marketing: bool
-    lawful_basis: Text | None = None
+    lawful_basis: LawfulBasis | None = None
 
 
 class LogContact(CustomerCommand, frozen=True, kw_only=True, tag="log_contact"):
@@ -131,7 +134,7 @@ class LogContact(CustomerCommand, frozen=True, kw_only=True, tag="log_contact"):
 
 class LineItemInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sku: Id
-    quantity: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)] = 1
     name: Text | None = None
 
 

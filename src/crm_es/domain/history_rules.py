@@ -20,7 +20,7 @@ from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
-from crm_es.domain.values import CURRENCY_EXPONENTS, MAX_MINOR_UNITS
+from crm_es.domain.values import CURRENCY_EXPONENTS, MAX_MINOR_UNITS, MAX_QUANTITY, MAX_SCORE
 
 MAX_POINTS: Final = 1_000_000_000
 
@@ -69,7 +69,15 @@ def _money(amount: int, currency: str) -> str | None:
 def _purchase(c: Customer, e: ev.PurchaseRecorded) -> str | None:
     if e.order_id in c.orders:
         return f"order {e.order_id!r} recorded twice"
+    if any(not 1 <= item.quantity <= MAX_QUANTITY for item in e.items):
+        return f"a line item quantity outside 1..{MAX_QUANTITY}"
     return _money(e.amount, e.currency)
+
+
+def _resolved(c: Customer, e: ev.ComplaintResolved) -> str | None:
+    if e.compensation is None:
+        return None if e.compensation_currency is None else "a currency without compensation"
+    return _money(e.compensation, e.compensation_currency or "")
 
 
 def _refund(c: Customer, e: ev.PurchaseRefunded) -> str | None:
@@ -99,6 +107,13 @@ def _complaint(step: str, states: tuple[str, ...]) -> Callable[[Customer, Any], 
     return rule
 
 
+def _both(*rules: Callable[[Customer, Any], str | None]) -> Callable[[Customer, Any], str | None]:
+    def rule(c: Customer, e: Any) -> str | None:
+        return next((why for r in rules if (why := r(c, e)) is not None), None)
+
+    return rule
+
+
 def _filed(c: Customer, e: ev.ComplaintFiled) -> str | None:
     return f"complaint {e.complaint_id!r} filed twice" if e.complaint_id in c.complaints else None
 
@@ -106,6 +121,8 @@ def _filed(c: Customer, e: ev.ComplaintFiled) -> str | None:
 def _survey(c: Customer, e: ev.SurveyAnswered) -> str | None:
     if e.survey_id in c.surveys_answered:
         return f"survey {e.survey_id!r} answered twice"
+    if not -MAX_SCORE <= e.scale_min < e.scale_max <= MAX_SCORE:
+        return f"a scale {e.scale_min}-{e.scale_max} no command can set"
     scores = [s for s in (e.score, e.expectation, e.performance) if s is not None]
     if not scores or any(not e.scale_min <= s <= e.scale_max for s in scores):
         return f"scores {scores} outside the scale {e.scale_min}-{e.scale_max}"
@@ -164,7 +181,7 @@ _RULES: Final[dict[type[ev.CustomerEvent], Callable[[Customer, Any], str | None]
     ev.ServiceRecorded: _service,
     ev.ComplaintFiled: _filed,
     ev.ComplaintEscalated: _complaint("escalation", ("open", "escalated")),
-    ev.ComplaintResolved: _complaint("resolution", ("open", "escalated")),
+    ev.ComplaintResolved: _both(_complaint("resolution", ("open", "escalated")), _resolved),
     ev.ComplaintReopened: _complaint("reopening", ("resolved",)),
     ev.ComplaintFollowedUp: _complaint("follow-up", ("resolved",)),
     ev.SurveyAnswered: _survey,

@@ -28,6 +28,9 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 # A single amount above this is treated as an input error (it is ~10^13 major units): it guards the
 # 64-bit integer columns of read models and catches garbage such as "1e400".
 MAX_MINOR_UNITS: Final = 10**15
+# The largest line-item quantity and survey score (or scale bound) a command may carry.
+MAX_QUANTITY: Final = 1_000_000
+MAX_SCORE: Final = 1000
 
 
 def currency_exponent(currency: str) -> int:
@@ -191,6 +194,19 @@ DEFAULT_SCALES: Final[dict[Metric, tuple[int, int]]] = {
     Metric.CES: (1, 7),
     Metric.GAP: (1, 7),
 }
+
+
+class LawfulBasis(enum.StrEnum):
+    """Why personal data may be processed (GDPR art. 6, PIPL art. 13), or that consent was
+    withdrawn: a closed list, so this field can never carry personal data in clear."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTERESTS = "vital_interests"
+    PUBLIC_TASK = "public_task"
+    LEGITIMATE_INTERESTS = "legitimate_interests"
+    WITHDRAWN = "withdrawn"
 
 
 class CareKind(enum.StrEnum):

@@ -37,6 +37,7 @@ from crm_es.projections.generations import (
     create_generation,
     create_indexes,
     drop_generation,
+    register_personal_tables,
     table_names,
 )
 from crm_es.projections.prefetch import Prefetcher
@@ -44,6 +45,7 @@ from crm_es.projections.read_model import Handler, ReadModel, Statement
 from crm_es.store.database import BIGINT, TEXT, Database, Tx
 from crm_es.store.store import HasStore, Store, store_of
 from crm_es.store.url import schema_lock
+from crm_es.store.wipe import wipe
 
 __all__ = ["ProjectionEngine", "ReadModel", "RowKeys", "Statement"]
 
@@ -110,9 +112,12 @@ class ProjectionEngine:
                 "PRIMARY KEY (name, generation))"
             )
             for model in models:
-                if active_generation(tx, model.name) is None:
+                active = active_generation(tx, model.name)
+                if active is None:
                     create_generation(tx, model, 1, active=True)
                     create_indexes(tx, model, 1)
+                else:  # tables of a store from before the registry of personal tables
+                    register_personal_tables(tx, model, active[0])
 
     def close(self) -> None:
         self.db.close()
@@ -205,13 +210,11 @@ class ProjectionEngine:
         they are rewritten; the tables that hold personal data are (they are small). SQLite
         overwrites freed bytes itself (``secure_delete``, see :mod:`crm_es.store.database`);
         its write-ahead log is emptied."""
-        if not self.db.postgres:
-            self.db.truncate_wal()  # the frames that inserted the rows still hold them
-            return
+        tables = []
         for lane in lanes:
             names = table_names(lane.model, lane.generation)
-            for table in sorted(lane.model.personal_tables):
-                self.db.autocommit(f"VACUUM FULL {names[table]}")
+            tables += [names[table] for table in sorted(lane.model.personal_tables)]
+        wipe(self.db, tables)
 
     def _drain(self, lanes: list[Lane], progress: Progress | None) -> None:
         """Bring every lane to the head. Lanes at the same position share reads and decoding;

@@ -11,6 +11,7 @@ from typing import Final
 
 from crm_es.projections.read_model import ReadModel
 from crm_es.store.database import Tx
+from crm_es.store.wipe import register_personal_table, unregister_personal_table
 
 STATE_TABLE: Final = "crm_read_models"
 
@@ -42,6 +43,14 @@ def create_generation(tx: Tx, model: ReadModel, generation: int, active: bool) -
         "VALUES (?, ?, 0, ?, ?)",
         (model.name, generation, model.schema_version, 1 if active else 0),
     )
+    register_personal_tables(tx, model, generation)
+
+
+def register_personal_tables(tx: Tx, model: ReadModel, generation: int) -> None:
+    """Tell the store which tables of the generation hold personal data: an erasure deletes
+    the customer's rows from them at once (:mod:`crm_es.store.wipe`)."""
+    for table in sorted(model.personal_tables):
+        register_personal_table(tx, physical_table(model.name, table, generation))
 
 
 def create_indexes(tx: Tx, model: ReadModel, generation: int) -> None:
@@ -66,6 +75,7 @@ def drop_generation(tx: Tx, model: ReadModel, generation: int) -> None:
             tx.execute("PRAGMA secure_delete = 0")
         try:
             tx.execute(f"DROP TABLE IF EXISTS {physical_table(model.name, table, generation)}")
+            unregister_personal_table(tx, physical_table(model.name, table, generation))
         finally:
             if fast:
                 tx.execute(f"PRAGMA secure_delete = {secure}")

@@ -243,6 +243,16 @@ class CustomerEventMapper(Mapper[UUID]):
     def _decode(self, stored: StoredEvent) -> Any:
         return self.decode_state(stored.topic, stored.state)
 
+    def body_of(self, state: bytes) -> bytes:
+        """The msgpack body of a stored row as the codec wrote it before any compression or
+        enciphering (field names as stored)."""
+        flags, body = state[1], state[HEADER_SIZE:-HASH_SIZE]
+        if flags & _ENCIPHERED and self.cipher is not None:
+            body = self.cipher.decrypt(body)
+        if flags & _COMPRESSED and self.compressor is not None:
+            body = self.compressor.decompress(body)
+        return body
+
     def decode_state(self, topic: str, state: bytes) -> Any:
         """The event stored under ``topic`` as ``state`` (the row's other columns are in it)."""
         reader = self._readers.get(topic) or self._reader(topic)

@@ -21,6 +21,8 @@ from crm_es.store.url import StoreConfig
 BIGINT = "BIGINT"
 TEXT = "TEXT"
 REAL = "DOUBLE PRECISION"
+# How long an SQLite statement waits for another writer before failing (milliseconds).
+BUSY_TIMEOUT_MS = 30_000
 
 _QMARK = re.compile(r"\?")
 
@@ -36,8 +38,10 @@ class Tx:
     def _sql(self, sql: str) -> str:
         return _QMARK.sub("%s", sql) if self.postgres else sql
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed."""
         self._cursor.execute(self._sql(sql), params)
+        return int(self._cursor.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -117,7 +121,7 @@ class Database:
             conn = sqlite3.connect(
                 name, uri=name.startswith("file:"), isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # Deleted rows (erased personal data, dropped tables) are overwritten with zeros,
             # whatever the library's build defaults to.
             conn.execute("PRAGMA secure_delete = ON")
@@ -173,12 +177,19 @@ class Database:
             return
         conn.execute(sql)
 
-    def truncate_wal(self) -> None:
-        """SQLite: copy the write-ahead log into the database and empty it (best effort: a
-        reader that holds an old snapshot keeps it). Frames of deleted rows leave the files."""
+    def truncate_wal(self) -> bool:
+        """SQLite: copy the write-ahead log into the database and empty it, so frames of
+        deleted rows leave the files; False when a reader holding an old snapshot kept it."""
         if self.postgres or self.config.env["SQLITE_DBNAME"].startswith("file:"):
-            return
-        self._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return True
+        conn = self._connect()
+        # Waiting for an old reader to finish could take as long as it lives: try once.
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return int(busy) == 0
 
     def release(self) -> None:
         """Close the calling thread's connection (a helper thread that is about to end)."""

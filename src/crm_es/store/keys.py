@@ -5,7 +5,9 @@ Each customer's personal fields are encrypted with a 256-bit key of that custome
 events, and only ever wrapped (AES-GCM, the customer id as associated data) by a key derived from
 the master key, which is kept outside the store (:mod:`crm_es.store.secrets`): a copy of the
 database decrypts nothing. Rows written by older versions with the key in clear (``k1:``) are
-still read; every new key is wrapped (``w1:``).
+wrapped once, the first time such a store is opened (:meth:`SqlKeyStore.wrap_clear_keys`);
+after that a clear key is refused: it can only have been planted by someone writing to the
+database, who would then know the key of everything encrypted with it.
 
 Erasure deletes the key: the row becomes a tombstone (no key material, the time of the erasure),
 so nobody can silently mint a new key for an erased customer, and the freed bytes are wiped: on
@@ -33,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from crm_es.domain.errors import CustomerErased, PersonalDataUnreadable
 from crm_es.store.database import TEXT, Database
 from crm_es.store.url import StoreConfig
+from crm_es.store.wipe import wipe
 
 KEY_TABLE: Final = "crm_customer_keys"
 KEY_BYTES: Final = 32
@@ -119,10 +122,37 @@ class SqlKeyStore:
         return _WRAPPED + base64.b64encode(self.wrapper.wrap(customer_id, key)).decode()
 
     def _decode(self, customer_id: UUID, material: str) -> bytes:
-        blob = base64.b64decode(material[3:])
-        if material.startswith(_RAW):  # written in clear by an older version
-            return blob
-        return self.wrapper.unwrap(customer_id, blob)
+        if not material.startswith(_WRAPPED):
+            why = "its key is not wrapped by this store (written behind the store's back)"
+            raise PersonalDataUnreadable(customer_id, why)
+        return self.wrapper.unwrap(customer_id, base64.b64decode(material[3:]))
+
+    def wrap_clear_keys(self) -> int:
+        """Wrap the keys an older version stored in clear (``k1:``); how many there were. Run
+        once per store, when it is first opened by a version that wraps keys."""
+        with self.db.transaction() as tx:
+            rows = tx.query(
+                f"SELECT customer_id, key_material FROM {KEY_TABLE} WHERE key_material LIKE ?",
+                (_RAW + "%",),
+            )
+            for cid, material in rows:
+                customer_id = UUID(str(cid))
+                key = base64.b64decode(str(material)[len(_RAW) :])
+                tx.execute(
+                    f"UPDATE {KEY_TABLE} SET key_material = ? WHERE customer_id = ?",
+                    (self._encode(customer_id, key), str(cid)),
+                )
+        if rows:
+            self._wipe()  # the clear keys leave the files as erased keys do
+        return len(rows)
+
+    def unwraps(self, customer_id: UUID, material: str) -> bool:
+        """Whether ``material`` is a key this store wrapped for this customer."""
+        try:
+            self._decode(customer_id, material)
+        except (PersonalDataUnreadable, ValueError):
+            return False
+        return True
 
     def _material(self, customer_id: UUID) -> list[tuple[object, ...]]:
         with self.db.reading() as tx:
@@ -179,13 +209,10 @@ class SqlKeyStore:
         return existed
 
     def _wipe(self) -> None:
-        """Remove the old row versions that still hold deleted keys from the files."""
-        if self.db.postgres:
-            # VACUUM alone leaves a dead row's bytes in the page's free space when nothing moves
-            # over them (checked with pageinspect); a rewrite leaves no old page behind.
-            self.db.autocommit(f"VACUUM FULL {KEY_TABLE}")
-            return
-        self.db.truncate_wal()
+        """Remove the old row versions that still hold deleted keys from the files (VACUUM
+        alone leaves a dead row's bytes in the page's free space when nothing moves over them,
+        checked with pageinspect; a rewrite leaves no old page behind)."""
+        wipe(self.db, [KEY_TABLE])
 
     def put(self, customer_id: UUID, key: bytes) -> None:
         with self.db.transaction() as tx:

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 from uuid import UUID
 
@@ -84,8 +84,17 @@ _CACHES: weakref.WeakSet[_KeyCache] = weakref.WeakSet()
 class CustomerKeyCipher:
     """The codec's :class:`~crm_es.store.codec.PersonalDataCipher`: one key per customer."""
 
-    def __init__(self, keys: KeyStore, cache_size: int = 10_000, cache_ttl: float = 60.0) -> None:
+    def __init__(
+        self,
+        keys: KeyStore,
+        cache_size: int = 10_000,
+        cache_ttl: float = 60.0,
+        on_shred: Callable[[Sequence[UUID]], None] | None = None,
+    ) -> None:
+        """``on_shred``: called with the customers whose keys were just deleted (the store
+        deletes what read models copied of their personal data)."""
         self.keys = keys
+        self.on_shred = on_shred
         self._cache = _KeyCache(cache_size, cache_ttl)
         # (customer id as int, cache epoch, good until, key, the AAD: the customer id's bytes)
         self._last: tuple[int, int, float, AESGCM | None, bytes] | None = None
@@ -174,6 +183,8 @@ class CustomerKeyCipher:
         for cache in list(_CACHES):
             for customer_id in customer_ids:
                 cache.evict(customer_id)
+        if self.on_shred is not None and customer_ids:
+            self.on_shred(customer_ids)
         return existed
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ collides on the table's primary key. Selected with the library's
 
 from __future__ import annotations
 
+import hmac
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
@@ -21,6 +22,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from crm_es.store.database import Database
 from crm_es.store.save_rows import CommandRow, EventRow, SaveStatements, save_sqlite
 
 COMMANDS_TABLE: Final = "crm_commands"
@@ -29,6 +31,54 @@ COMMANDS_TABLE: Final = "crm_commands"
 COPY_THRESHOLD: Final = 200
 BULK_CACHE_KIB: Final = 131_072
 RECORD_COLUMNS: Final = "command_id, payload_hash, customer_id, version, events"
+# The first byte of a keyed payload hash (33 bytes: this byte and an HMAC-SHA256).
+KEYED_HASH: Final = b"\x01"
+# The first byte of an older version's plain SHA-256 payload hash once sealed with the store's
+# idempotency secret (33 bytes, as keyed hashes are): see :func:`seal_plain_hashes`.
+SEALED_PLAIN_HASH: Final = b"\x02"
+_PLAIN_HASH_BYTES: Final = 32
+
+
+def seal_plain_hash(plain: bytes, key: bytes) -> bytes:
+    return SEALED_PLAIN_HASH + hmac.digest(key, plain, "sha256")
+
+
+# The first byte of the payload hash of a record an audit import wrote for a command whose
+# events it imported: the payload is unknown (the source's secret stays with the source), so a
+# command re-sent with that id is answered as done, whatever its fields.
+IMPORTED_HASH: Final = b"\x03"
+
+
+def payload_hash_known(payload_hash: bytes) -> bool:
+    """Whether a record's payload hash has a form this version writes (an HMAC: a plain hash
+    or anything else was written behind the store's back)."""
+    return len(payload_hash) == 33 and payload_hash[:1] in (
+        KEYED_HASH,
+        SEALED_PLAIN_HASH,
+        IMPORTED_HASH,
+    )
+
+
+def imported_hash(command_id: str, key: bytes) -> bytes:
+    return IMPORTED_HASH + hmac.digest(key, b"imported|" + command_id.encode(), "sha256")
+
+
+def seal_plain_hashes(db: Database, key: bytes) -> int:
+    """Seal the plain payload hashes an older version wrote (how many): run once per store,
+    when a version that keys hashes first opens it. A plain hash is a digest of the command
+    alone, so anyone could write one for a command not yet sent and have it answered as
+    done; sealed, only the store's secret makes one."""
+    with db.transaction() as tx:
+        rows = tx.query(
+            f"SELECT command_id, payload_hash FROM {COMMANDS_TABLE} WHERE length(payload_hash) = ?",
+            (_PLAIN_HASH_BYTES,),
+        )
+        for command_id, plain in rows:
+            tx.execute(
+                f"UPDATE {COMMANDS_TABLE} SET payload_hash = ? WHERE command_id = ?",
+                (seal_plain_hash(bytes(plain), key), command_id),
+            )
+    return len(rows)
 
 
 class CommandRecord(msgspec.Struct, frozen=True):

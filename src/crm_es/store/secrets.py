@@ -50,11 +50,17 @@ class StoreSecrets:
         self.snapshot_key = self._derive("snapshot-mac")
         self.idempotency_key = self._derive("idempotency-hash")
         self.automatic_ids_key = self._derive("automatic-ids")
+        self.seal_key = self._derive("store-seals")
 
     def _derive(self, purpose: str) -> bytes:
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"crm_es " + purpose.encode()
         ).derive(self._master)
+
+    def seal(self, what: str) -> str:
+        """A mark for a fact the store keeps in its settings (hex): only the master key's
+        holder can write one, so a row added behind the store's back carries none."""
+        return hmac.new(self.seal_key, what.encode(), hashlib.sha256).hexdigest()
 
     def check_value(self) -> str:
         """What the store keeps to recognise its master key (reveals nothing about it)."""

@@ -41,7 +41,7 @@ from crm_es.store.database import Database
 from crm_es.store.event_store import ChainedEventStore
 from crm_es.store.keys import AesKeyWrapper, KeyStore, SqlKeyStore
 from crm_es.store.personal_data import CustomerKeyCipher
-from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord
+from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord, seal_plain_hashes
 from crm_es.store.secrets import (
     MASTER_KEY_FILE_SETTING,
     MasterKeyError,
@@ -56,11 +56,15 @@ from crm_es.store.url import (
     resolve_url,
     schema_lock,
 )
+from crm_es.store.wipe import forget_personal_rows, wipe
 
 # The library's environment prefix: ``CRM_POSTGRES_…`` settings win over ``POSTGRES_…`` ones.
 APPLICATION_NAME = "crm"
 # A customer gets a snapshot each time its stream crosses a multiple of this many events.
 SNAPSHOT_INTERVAL = 100
+# Set once the keys an older version kept in clear are wrapped and its plain payload hashes
+# sealed: a clear key or a plain hash found after that was planted, and is refused.
+OLDER_SECRETS_SEALED = "older_secrets_sealed"
 
 
 class CommandLog(Protocol):
@@ -95,14 +99,33 @@ class Store:
             self.recorder: ApplicationRecorder = self.factory.application_recorder()
             snapshots: AggregateRecorder = self.factory.aggregate_recorder(purpose="snapshots")
             self._add_positions(snapshots)
-            keys = key_store or SqlKeyStore(self.config, AesKeyWrapper(self.secrets.wrap_key))
-        self.personal_data = CustomerKeyCipher(keys)
+            sql_keys = SqlKeyStore(self.config, AesKeyWrapper(self.secrets.wrap_key))
+            self._seal_older_secrets(sql_keys)
+            keys: KeyStore = sql_keys
+            if key_store is not None:
+                sql_keys.close()
+                keys = key_store
+        self.personal_data = CustomerKeyCipher(keys, on_shred=self._forget_personal_rows)
         self.timezone_name = self.settings.get("timezone") or "UTC"
         self.timezone = zone(self.timezone_name)
         self.codec = self.reader()
         self.envelope_reader = self.reader(personal_fields=frozenset())  # decrypts nothing
         self.events = ChainedEventStore(self.codec, self.recorder)
         self.snapshots: EventStore[UUID] = EventStore(self.codec, snapshots)
+
+    def _forget_personal_rows(self, customer_ids: Sequence[UUID]) -> None:
+        """What read models copied of erased customers' personal data goes with their keys."""
+        tables = forget_personal_rows(self.db, customer_ids)
+        if tables:
+            wipe(self.db, tables)
+
+    def _seal_older_secrets(self, keys: SqlKeyStore) -> None:
+        """The first time a store is opened by this version: an older version's clear keys are
+        wrapped and its plain payload hashes sealed (both idempotent if two processes race)."""
+        if self.settings.get(OLDER_SECRETS_SEALED) is None:
+            keys.wrap_clear_keys()
+            seal_plain_hashes(self.db, self.secrets.idempotency_key)
+            self.settings.claim(OLDER_SECRETS_SEALED, "yes")
 
     def _open_secrets(self) -> StoreSecrets:
         """The master key, checked against the value the store recorded when it was first

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from crm_es.domain.errors import CrmError
 
@@ -37,12 +37,7 @@ class StoreConfig:
 
     def redacted_url(self) -> str:
         """The URL with any password replaced by ``***``: the only form ever shown."""
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+        return redacted(self.url)
 
     @property
     def is_postgres(self) -> bool:
@@ -75,14 +70,28 @@ def resolve_url(url: str | None = None) -> str:
 RESERVED_SCHEMAS: Final = ("information_schema",)
 
 
+def redacted(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***``. Read from the text, not
+    from a URL parser: a password with an unescaped ``#``, ``/`` or ``?`` makes parsers end the
+    user part early and show the rest. Everything up to the last ``@`` is the user part (an
+    ``@`` further on, in a query, hides more than needed, never less)."""
+    scheme, sep, rest = url.partition("://")
+    user_part, at, host_part = rest.rpartition("@")
+    if not sep or not at or ":" not in user_part:
+        return url
+    return f"{scheme}://{user_part.split(':', 1)[0]}:***@{host_part}"
+
+
 def parse_store_url(url: str) -> StoreConfig:
     """Translate a store URL into the library's environment variables."""
-    shown = StoreConfig(url, "", {}).redacted_url() if "@" in url else url
+    shown = redacted(url)
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as e:
-        raise StoreUrlError(f"store URL {shown!r} is malformed: {e}") from None
+    except ValueError:
+        # The parser's message may quote a piece of the password: never shown.
+        why = "the port is a number; a password holding # / ? @ must be percent-encoded (%23)"
+        raise StoreUrlError(f"store URL {shown!r} is malformed: {why}") from None
     scheme = parts.scheme.lower()
     query = parse_qs(parts.query, keep_blank_values=True)
     key_file = query.get("master_key_file", [None])[0]

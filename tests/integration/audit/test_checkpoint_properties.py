@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_es import CRM, CrmError
-from crm_es.audit.checkpoints import anchor, verify_anchored
+from crm_es.audit.checkpoint_verify import verify_anchored
+from crm_es.audit.checkpoints import anchor
 from crm_es.domain import commands as cmd
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.store.keys import KEY_TABLE

@@ -76,3 +76,18 @@ def test_init_never_prints_the_password(postgres_url: str) -> None:
     code, out, err = run(url, "init")
     assert code == 0, err
     assert "s3cret-pw" not in out + err and lines(out)[0]["url"].count("***") == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "password", ["S3CR#ETPW", "S3CR?ETPW", "S3/CRETPW", "S3CR@ETPW", "S3CR:ETPW", "S3CRETPW:"]
+)
+@pytest.mark.parametrize("port", ["5432", "abc", ""])
+def test_a_password_with_unescaped_url_characters_is_never_shown(password: str, port: str) -> None:
+    """URL parsers end the user part at ``#``, ``/`` or ``?``: the password is then read as a
+    host, port or path and its pieces quoted in their errors."""
+    host = f"127.0.0.1:{port}" if port else "127.0.0.1"
+    url = f"postgresql://postgres:{password}@{host}/nowhere_db"
+    code, out, err = run(url, "init")
+    assert code == 1 and err.startswith("Error:"), err
+    for piece in ("S3CR", "ETPW", password):
+        assert piece not in out + err

@@ -9,7 +9,6 @@ idempotency hash of a command never changes).
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,10 @@ from crm_es.audit.history import event_record
 from crm_es.audit.verify import verify
 from crm_es.domain.commands import decode_command
 from crm_es.store.codec import GENESIS, stored_hash
+from crm_es.store.keys import KEY_TABLE
 from crm_es.store.recorders import CommandRecord
+from crm_es.store.settings import SETTINGS_TABLE
+from crm_es.store.store import OLDER_SECRETS_SEALED
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "stored" / "v1_every_event.json"
 
@@ -46,11 +48,18 @@ def rows(items: list[dict[str, Any]]) -> list[StoredEvent]:
 
 
 def restore(crm: CRM, data: dict[str, Any]) -> None:
-    """The fixture's rows, keys and records, written as they were stored."""
-    for key in data["customer_keys"]:
-        material = key["key_material"]
-        raw = None if material is None else base64.b64decode(material.removeprefix("k1:"))
-        crm.store.personal_data.restore(UUID(key["customer_id"]), raw, key["erased"])
+    """The fixture's rows, keys (in clear, as that version kept them) and records (with plain
+    payload hashes), written as they were stored; the store then reads as one that version
+    left, never opened by this one."""
+    with crm.store.db.transaction() as tx:
+        tx.executemany(
+            f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at, erased_at) "
+            "VALUES (?, ?, ?, ?)",
+            [(k["customer_id"], k["key_material"], "2026-03-01T00:00:00+00:00",
+              "2026-03-05T00:00:00+00:00" if k["erased"] else None)
+             for k in data["customer_keys"]],
+        )  # fmt: skip
+        tx.execute(f"DELETE FROM {SETTINGS_TABLE} WHERE name = ?", (OLDER_SECRETS_SEALED,))
     records = [
         CommandRecord(r["command_id"], bytes.fromhex(r["payload_hash"]), UUID(r["customer_id"]),
                       r["version"], r["events"])
@@ -66,6 +75,7 @@ def restored(store_url: str) -> Any:
     data = load_fixture()
     with CRM(store_url) as crm:
         restore(crm, data)
+    with CRM(store_url) as crm:  # opened by this version for the first time
         yield crm, data
 
 
