@@ -43,7 +43,9 @@ from crm_es.demo.generator import generate_commands
 from crm_es.domain import commands as cmd
 from crm_es.reports.api import Reports
 
-FIGURES = ("commands", "commands_concurrent", "import", "rebuild", "replay", "report")
+FIGURES = (
+    "commands", "commands_concurrent", "import", "rebuild", "replay", "report", "startup"
+)  # fmt: skip
 
 
 class Figure(msgspec.Struct):
@@ -346,6 +348,35 @@ def bench_report(url: str) -> Figure:
     )
 
 
+def bench_startup(store: str, base: str, runs: int = 7) -> Figure:
+    """Wall time of ``crm-es --help`` and of ``crm-es show`` on a small store, as a user waits
+    for them (a new process each, median of ``runs``); the baseline is a bare interpreter."""
+    with fresh_store(store, base, "startup") as url:
+        with CRM(url) as crm:
+            crm.register_customer(external_ref="C-1", name="王芳")
+        cli = [sys.executable, "-m", "crm_es.cli", "--db", url]
+
+        def wall(args: list[str]) -> float:
+            return statistics.median(
+                timed(lambda: subprocess.run(args, capture_output=True, check=True))[0]
+                for _ in range(runs)
+            )
+
+        bare = wall([sys.executable, "-c", "pass"])
+        help_s, show_s = wall([*cli, "--help"]), wall([*cli, "show", "C-1"])
+    worst = max(help_s, show_s)
+    return Figure(
+        round(worst, 3),
+        "s (slowest)",
+        "--help and show < 0.3 s",
+        worst < 0.3,
+        baseline=round(bare, 3),
+        ratio=round(worst / bare, 1) if bare else None,
+        note=f"--help {help_s:.3f} s, show {show_s:.3f} s; a bare interpreter {bare:.3f} s "
+        f"(median of {runs})",
+    )
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -389,6 +420,7 @@ def main() -> None:
             record("rebuild", lambda: bench_rebuild(url))
             record("report", lambda: bench_report(url))
     record("replay", lambda: bench_replay(args.store, base))
+    record("startup", lambda: bench_startup(args.store, base))
     if args.json:
         print(msgspec.json.encode({"store": args.store, "figures": figures}).decode())
     else:

@@ -16,28 +16,23 @@ from __future__ import annotations
 
 from typing import Final
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
+
+from crm_es.analytics.churn_settings import ChurnRule
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+__all__ = ["NO_RETURN", "STATUS_NAMES", "ChurnRule", "churn_thresholds", "rule_return_days",
+           "rule_statuses", "won_back"]  # fmt: skip
 
 # Codes of :func:`rule_statuses`, index into STATUS_NAMES.
 STATUS_NAMES: Final = ("prospect", "active", "at_risk", "churned")
 _PROSPECT, _ACTIVE, _AT_RISK, _CHURNED = range(4)
 # "Never returned" among day numbers, which are negative before 1970.
 NO_RETURN: Final = -(2**62)
-
-
-class ChurnRule(msgspec.Struct, frozen=True):
-    """Churned after max(k × median inter-purchase interval, floor) days without a purchase;
-    at risk after ``at_risk_share`` of that. One-time buyers use the floor (hiatus rule)."""
-
-    k: float = 3.0
-    floor_days: int = 270
-    at_risk_share: float = 0.5
 
 
 def churn_thresholds(

@@ -16,10 +16,16 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 
+from crm_es.app.csv_format import (
+    CUSTOMER_COLUMNS,
+    IMPORT_CHUNK_ROWS,
+    PURCHASE_COLUMNS,
+    REQUIRED,
+)
 from crm_es.app.results import CommandResult
 from crm_es.app.service import CRM, utc_now
 from crm_es.domain import commands as cmd
@@ -34,46 +40,6 @@ from crm_es.domain.errors import (
 )
 from crm_es.domain.times import moment
 from crm_es.domain.values import Money
-
-CUSTOMER_COLUMNS: Final = (
-    "external_ref",
-    "name",
-    "email",
-    "phone",
-    "birthday",
-    "kind",
-    "category",
-    "region",
-    "industry",
-    "company_size",
-    "income_band",
-    "source_channel",
-    "owner",
-    "tags",
-    "occurred_at",
-)
-PURCHASE_COLUMNS: Final = (
-    "customer_ref",
-    "occurred_at",
-    "amount",
-    "currency",
-    "order_id",
-    "channel",
-    "product_category",
-    "staff",
-)
-# Rows per transaction: SQLite writes each touched index page once per commit, so large
-# transactions insert faster (1M rows into a 1M-row index: 10,000 per commit 67k rows/s, 50,000
-# per commit 90k rows/s, measured); a crash loses at most one chunk, which re-running the file
-# (idempotent) stores again.
-IMPORT_CHUNK_ROWS: Final = 50_000
-# Customer states kept while importing (see CustomerCache.resized): ~3 KB each.
-IMPORT_CACHE_SIZE: Final = 200_000
-
-REQUIRED: Final = {
-    "customers": ("external_ref",),
-    "purchases": ("customer_ref", "occurred_at", "amount", "currency"),
-}
 
 
 class RowError(msgspec.Struct, frozen=True):

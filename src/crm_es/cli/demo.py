@@ -9,10 +9,7 @@ from pathlib import Path
 import click
 
 from crm_es.cli.shared import Context
-from crm_es.demo.generator import generate_commands
-from crm_es.demo.summary import demo_summary
 from crm_es.domain.errors import CrmError
-from crm_es.reports.api import Reports
 from crm_es.store.url import parse_store_url
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -83,6 +80,10 @@ def demo(
     Example:
       crm-es demo --reset --customers 500 --seed 1
     """
+    from crm_es.demo.generator import generate_commands
+    from crm_es.demo.summary import demo_summary
+    from crm_es.reports.api import Reports
+
     state: Context = ctx.obj
     if reset:
         _reset_sqlite(state.db_url)

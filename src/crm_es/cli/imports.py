@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
-from crm_es.app.importer import (
+from crm_es.app.csv_format import (
     CUSTOMER_COLUMNS,
     IMPORT_CACHE_SIZE,
     IMPORT_CHUNK_ROWS,
     PURCHASE_COLUMNS,
-    count_rows,
-    import_csv,
 )
 from crm_es.cli.shared import Context, emit_json
 
@@ -43,6 +41,8 @@ batch_option = click.option(
 def _run(
     ctx: Context, file: Path, kind: str, register_missing: bool, cache_size: int, batch: int
 ) -> None:
+    from crm_es.app.importer import count_rows, import_csv
+
     app = ctx.app
     with (
         click.progressbar(

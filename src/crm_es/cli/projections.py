@@ -7,15 +7,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from crm_es.cli.render import emit, format_option
 from crm_es.cli.shared import Context
-from crm_es.projections import ProjectionEngine, read_models
-from crm_es.projections.engine import Progress
-from crm_es.projections.follower import Follower
+
+if TYPE_CHECKING:
+    from crm_es.projections.engine import Progress, ProjectionEngine
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -27,6 +27,8 @@ batch_option = click.option(
 
 
 def _engine(ctx: Context, batch_size: int = 1000) -> ProjectionEngine:
+    from crm_es.projections import ProjectionEngine, read_models  # only when one runs
+
     return ProjectionEngine(ctx.app, read_models(), batch_size=batch_size)
 
 
@@ -158,6 +160,8 @@ def follow(ctx: Context, names: tuple[str, ...], batch_size: int, poll_interval:
     selected = _names(engine, names)
     click.echo(f"following {', '.join(selected)} (Ctrl-C to stop)", err=True)
     try:
+        from crm_es.projections.follower import Follower
+
         follower = Follower(
             engine, selected, poll_interval, None, lambda m: click.echo(m, err=True)
         )

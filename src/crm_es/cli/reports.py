@@ -8,10 +8,9 @@ from typing import Any
 
 import click
 
-from crm_es.analytics.churn_rule import ChurnRule
+from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.render import emit, format_option
 from crm_es.cli.shared import Context, emit_json
-from crm_es.reports.api import TABLE_ROWS, Reports
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -74,8 +73,11 @@ def report() -> None:
 
 
 def _report_command(
-    name: str, doc: str, build: Callable[..., Any], extra: list[Callable[[Any], Any]] | None = None
+    name: str, doc: str, extra: list[Callable[[Any], Any]] | None = None
 ) -> click.Command:
+    """The ``report NAME`` command: ``Reports.NAME`` rendered (the reports, and numpy and scipy
+    with them, are imported only when one runs)."""
+
     def command(
         ctx: Context,
         as_of: str | None,
@@ -90,8 +92,10 @@ def _report_command(
                 floor_days=options.pop("floor_days"),
                 at_risk_share=options.pop("at_risk_share"),
             )
+        from crm_es.reports.api import TABLE_ROWS, Reports
+
         with Reports(ctx.app, refresh=refresh) as reports:
-            data = build(reports, as_of=as_of, known_at=known_at, **options)
+            data = getattr(reports, name)(as_of=as_of, known_at=known_at, **options)
         emit(data, TABLE_ROWS[name](data), fmt)
 
     command.__doc__ = doc
@@ -109,7 +113,6 @@ report.add_command(
         \b
         Example:
           crm-es report segments --as-of 2026-06-30 --format table""",
-        Reports.segments,
         rule_options,
     )
 )
@@ -121,7 +124,6 @@ report.add_command(
         \b
         Example:
           crm-es report satisfaction --format json""",
-        Reports.satisfaction,
     )
 )
 report.add_command(
@@ -132,7 +134,6 @@ report.add_command(
         \b
         Example:
           crm-es report churn --time-unit week --horizon-days 90""",
-        Reports.churn,
         [
             *rule_options,
             click.option(
@@ -160,7 +161,6 @@ report.add_command(
         \b
         Example:
           crm-es report agenda --days-ahead 7 --format table""",
-        Reports.agenda,
         [
             click.option(
                 "--days-ahead",
@@ -181,7 +181,6 @@ report.add_command(
         \b
         Example:
           crm-es report kpi --format csv""",
-        Reports.kpi,
         rule_options,
     )
 )
@@ -214,6 +213,8 @@ def html(ctx: Context, out: Path, as_of: str | None, known_at: str | None, refre
         raise click.ClickException(
             f"the HTML report needs matplotlib ({e}): pip install 'crm-es[reports]'"
         ) from e
+    from crm_es.reports.api import Reports
+
     with Reports(ctx.app, refresh=refresh) as reports:
         path = write_html_report(reports, out, as_of=as_of, known_at=known_at)
     emit_json({"out": str(path), "bytes": path.stat().st_size})

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
-import psycopg
-from eventsourcing.persistence import PersistenceError
 
-from crm_es.app.service import CRM
 from crm_es.domain.errors import CrmError
+
+if TYPE_CHECKING:
+    from crm_es.app.service import CRM
 
 
 class Context:
@@ -25,6 +25,8 @@ class Context:
     @property
     def app(self) -> CRM:
         if self._app is None:
+            from crm_es.app.service import CRM  # the store's stack: only commands that use it
+
             self._app = CRM(self.db_url, default_actor="cli")
         return self._app
 
@@ -43,9 +45,20 @@ class CrmGroup(click.Group):
             raise click.ClickException(str(e)) from e
         except msgspec.ValidationError as e:
             raise click.ClickException(str(e)) from e
-        except (PersistenceError, psycopg.Error, sqlite3.Error) as e:
+        except Exception as e:
+            if not _store_error(e):
+                raise
             # The store failed (down, unreachable, locked, refused a value): say so, no traceback.
             raise click.ClickException(f"store error: {type(e).__name__}: {e}") from e
+
+
+def _store_error(e: Exception) -> bool:
+    """An error of the store's drivers or of the library's persistence layer (checked by
+    module, so that ``--help`` imports none of them)."""
+    if isinstance(e, sqlite3.Error):
+        return True
+    module = type(e).__module__
+    return module.split(".")[0] == "psycopg" or module == "eventsourcing.persistence"
 
 
 _encoder = msgspec.json.Encoder()

@@ -9,15 +9,13 @@ insert fail on the (originator_id, originator_version) key, never corrupts the c
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from crm_es.store.codec import GENESIS, CustomerEventMapper, StoredRow, stored_hash
 
@@ -157,7 +155,13 @@ class ChainedEventStore(EventStore[UUID]):
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(f"{sql}WHERE {where}{order}", params)
                 return c.fetchall()  # type: ignore[no-any-return]
-        if isinstance(recorder, PostgresAggregateRecorder):
+        # PostgreSQL's modules are loaded by a store that uses it, never for SQLite (start-up
+        # time): a recorder can only be PostgreSQL's once its module is loaded.
+        postgres = sys.modules.get("eventsourcing.postgres")
+        if postgres is not None and isinstance(recorder, postgres.PostgresAggregateRecorder):
+            from psycopg.rows import tuple_row
+            from psycopg.sql import SQL, Identifier
+
             table = Identifier(recorder.datastore.schema, recorder.events_table_name)
             query = SQL("SELECT originator_version, topic, state FROM {} WHERE {}").format(
                 table, SQL((where + order).replace("?", "%s"))

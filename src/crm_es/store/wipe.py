@@ -22,7 +22,6 @@ from typing import Final
 from uuid import UUID
 
 import msgspec
-import psycopg
 
 from crm_es.store.database import TEXT, Database, Tx
 from crm_es.store.settings import StoreSettings
@@ -88,6 +87,8 @@ def wipe(db: Database, tables: Sequence[str]) -> bool:
 def _rewrite(db: Database, tables: Sequence[str]) -> bool:
     """VACUUM FULL each table; False when one is locked by a reader (the erasure does not wait
     for it: the wipe is left pending)."""
+    import psycopg  # only a PostgreSQL store rewrites tables
+
     db.autocommit(f"SET lock_timeout = '{LOCK_WAIT}'")
     try:
         for table in tables:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from itertools import islice
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from eventsourcing import persistence
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
@@ -38,9 +38,11 @@ from crm_es.app.bulk.writer import (
 )
 from crm_es.app.command_unit import CommandUnit
 from crm_es.domain import commands as cmd
-from crm_es.store.postgres_recorder import PostgresCommandRecorder
 from crm_es.store.recorders import COPY_THRESHOLD, SQLiteCommandRecorder, command_rows
 from crm_es.store.store import Store
+
+if TYPE_CHECKING:  # loaded only by a PostgreSQL store (start-up time of everything else)
+    from crm_es.store.postgres_recorder import PostgresCommandRecorder
 
 _gc_pause = threading.Lock()
 _gc_pausers = 0
@@ -110,7 +112,9 @@ class _WriterProcessSaver:
         self._inline = _InlineSaver()
         recorder = store.recorder
         self._sqlite = recorder if isinstance(recorder, SQLiteCommandRecorder) else None
-        self._postgres = recorder if isinstance(recorder, PostgresCommandRecorder) else None
+        self._postgres = (
+            cast("PostgresCommandRecorder", recorder) if store.config.is_postgres else None
+        )
 
     def submit(self, chunk: Chunk) -> _PendingSave:
         if len(chunk.stored) < COPY_THRESHOLD:
@@ -175,7 +179,7 @@ def _saver_for(store: Store) -> _Saver:
     recorder = store.recorder
     if getattr(sys, "frozen", False):  # a bundled app: no interpreter to run the writer with
         return _InlineSaver()
-    if isinstance(recorder, PostgresCommandRecorder):
+    if store.config.is_postgres:
         return _WriterProcessSaver(store)
     # An in-memory SQLite database cannot be opened by another process.
     if (
