@@ -149,7 +149,7 @@ class Life(Touches):
             at,
             user(staff) if staff else CHANNEL_ACTOR[channel],
             order_id=order_id,
-            amount=amount,
+            amount=format(amount, "f"),  # money travels as a decimal string
             currency="CNY",
             items=items,
             product_category=product.code,
@@ -193,7 +193,8 @@ class Life(Touches):
                 self.later(at, 2, 14),
                 "api:shop",
                 order_id=order_id,
-                amount=part if rng.random() < 0.5 else None,  # None: the whole order
+                # None: the whole order
+                amount=format(part, "f") if rng.random() < 0.5 else None,
                 currency="CNY",
                 reason=rng.choice(("七天无理由退货", "质量问题退货", "价格保护")),
             )

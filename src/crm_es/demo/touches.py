@@ -177,7 +177,7 @@ class Touches:
                 user(self.staff()),
                 complaint_id=cid,
                 resolution=rng.choice(texts.RESOLUTIONS),
-                compensation=money,
+                compensation=format(money, "f") if money else None,
                 compensation_currency="CNY" if money else None,
             )
             if round_ == 2 or rng.random() > 0.1:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from crm_es.domain.command_errors import explained
 from crm_es.domain.values import (
     MAX_QUANTITY,
     MAX_SCORE,
@@ -34,17 +35,29 @@ from crm_es.domain.values import (
 # stored as UTF-8 at all (surrogates), and are never meaningful in CRM data.
 _NO_CONTROL: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
 
+# Characters that show nothing or reorder what follows (zero-width, joiners, bidirectional
+# controls and isolates, variation selectors, the BOM, fillers): two identifiers that differ
+# only by them look the same to a person.
+_INVISIBLE: Final = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+)
+_ID_CHAR: Final = f"[^\\x00-\\x1f\\x7f\\ud800-\\udfff{_INVISIBLE}]"
 # The one required visible character excludes control characters too (``\S`` alone matches NUL).
 Id = Annotated[
     str,
     Meta(
         min_length=1,
         max_length=128,
-        pattern=r"^[^\x00-\x1f\x7f\ud800-\udfff]*[^\s\x00-\x1f\x7f\ud800-\udfff]"
-        r"[^\x00-\x1f\x7f\ud800-\udfff]*$",
+        pattern=f"^{_ID_CHAR}*[^\\s\\x00-\\x1f\\x7f\\ud800-\\udfff{_INVISIBLE}]{_ID_CHAR}*$",
     ),
 ]
-"""An identifier or short code: order id, complaint id, external ref, staff id, tag."""
+"""An identifier or short code: order id, complaint id, external ref, staff id, tag. No
+control, invisible or bidirectional characters (look-alike ids); refs are compared in Unicode
+NFC (:func:`crm_es.domain.ids.customer_id_for_ref`)."""
+Amount = Annotated[str, Meta(max_length=40, pattern=r"^(0|[1-9][0-9]*)(\.[0-9]+)?$")]
+"""Money: a decimal string of ASCII digits (``"129.90"``), never a JSON number (binary floating
+point), an exponent, a sign, full-width digits or separators."""
 Text = Annotated[str, Meta(max_length=200, pattern=_NO_CONTROL)]
 """A short free-text field: a name, a region, a category, a resolution code."""
 LongText = Annotated[str, Meta(max_length=4000, pattern=_NO_CONTROL)]
@@ -80,7 +93,7 @@ class CustomerCommand(Command, frozen=True, kw_only=True):
 
 
 class RegisterCustomer(Command, frozen=True, kw_only=True, tag="register_customer"):
-    external_ref: Id | None = None
+    external_ref: Id
     kind: CustomerKind = CustomerKind.INDIVIDUAL
     category: Category = Category.POTENTIAL
     region: Text | None = None
@@ -140,7 +153,7 @@ class LineItemInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag="record_purchase"):
     order_id: Id
-    amount: Decimal
+    amount: Amount
     currency: Currency
     items: Annotated[list[LineItemInput], Meta(max_length=1000)] = []
     product_category: Text | None = None
@@ -150,7 +163,7 @@ class RecordPurchase(CustomerCommand, frozen=True, kw_only=True, tag="record_pur
 
 class RefundPurchase(CustomerCommand, frozen=True, kw_only=True, tag="refund_purchase"):
     order_id: Id
-    amount: Decimal | None = None  # default: everything still refundable on the order
+    amount: Amount | None = None  # default: everything still refundable on the order
     currency: Currency | None = None  # must match the order's currency when given
 
 
@@ -178,7 +191,7 @@ class EscalateComplaint(CustomerCommand, frozen=True, kw_only=True, tag="escalat
 class ResolveComplaint(CustomerCommand, frozen=True, kw_only=True, tag="resolve_complaint"):
     complaint_id: Id
     resolution: Text
-    compensation: Decimal | None = None
+    compensation: Amount | None = None
     compensation_currency: Currency | None = None
 
 
@@ -308,15 +321,43 @@ def decode_command(data: bytes | str) -> Command:
     try:
         command: Command = _json_decoder.decode(data)  # typed whatever the stubs say it is
         return command
+    except msgspec.ValidationError as e:
+        raise explained(e, COMMAND_TYPES, data) from None
     except UnicodeDecodeError as e:  # msgspec's error for invalid UTF-8 inside a JSON string
         raise msgspec.DecodeError(f"JSON is malformed: a string is not valid UTF-8 ({e})") from None
 
 
 def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:
-    """Build and validate a command from Python values (the API's keyword arguments)."""
-    return msgspec.convert(fields, command_type)
+    """Build and validate a command from Python values (the API's keyword arguments); money
+    may be given as a ``Decimal`` or an ``int`` too."""
+    money = {k: _money_text(v) for k, v in fields.items() if k in _MONEY_FIELDS}
+    try:
+        return msgspec.convert(fields | money if money else fields, command_type)
+    except msgspec.ValidationError as e:
+        raise explained(e, COMMAND_TYPES, _typed(command_type)) from None
+
+
+_MONEY_FIELDS: Final = frozenset({"amount", "compensation"})
+
+
+def _money_text(value: Any) -> Any:
+    """A Decimal or int as the decimal string the schema takes (anything else as given, for
+    the schema to refuse: a float is binary floating point, never money)."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def validate_command(command: Command) -> Command:
     """Check a Struct built in Python against its declared constraints (raises ValidationError)."""
-    return msgspec.convert(msgspec.to_builtins(command), type(command))
+    try:
+        return msgspec.convert(msgspec.to_builtins(command), type(command))
+    except msgspec.ValidationError as e:
+        raise explained(e, COMMAND_TYPES, _typed(type(command))) from None
+
+
+def _typed(command_type: type[Command]) -> str:
+    """A JSON object naming ``command_type``, for :func:`explained` to find the fields by."""
+    return msgspec.json.encode({"type": command_type_name(command_type)}).decode()

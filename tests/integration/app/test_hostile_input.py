@@ -69,12 +69,13 @@ LINKS = {"order_id", "complaint_id", "task_id"}
 
 def _text_fields(command_type: str) -> dict[str, str]:
     """Field name -> "text", "list" or "items" for every free-text or id field of a command
-    (enums, currencies, numbers and dates are not text)."""
+    (enums, currencies, money, numbers and dates are not text)."""
     fields: dict[str, str] = {}
     for field in mi.type_info(cmd.COMMAND_TYPES[command_type]).fields:
         kinds = field.type.types if isinstance(field.type, mi.UnionType) else (field.type,)
         for kind in kinds:
-            if isinstance(kind, mi.StrType) and kind.pattern != r"^[A-Z]{3}$":
+            money = field.name in ("amount", "compensation")
+            if isinstance(kind, mi.StrType) and kind.pattern != r"^[A-Z]{3}$" and not money:
                 fields[field.name] = "text"
             elif isinstance(kind, mi.ListType):
                 fields[field.name] = "items" if field.name == "items" else "list"
@@ -253,19 +254,21 @@ BAD_LINES: list[tuple[bytes, str]] = [
         "length <= 4000 - at `$.summary`",
     ),
     (_grant(x=json.loads("[" * 500 + "]" * 500)), "unknown field `x`"),
-    (_purchase("NaN"), "must be a finite number"),
-    (_purchase("Infinity"), "must be a finite number"),
-    (_purchase("-Infinity"), "must be a finite number"),
-    (_purchase("sNaN"), "must be a finite number"),
-    (_purchase("-0.01"), "must not be negative"),
+    (_purchase("NaN"), "at `$.amount`: money is a decimal string"),
+    (_purchase("Infinity"), "at `$.amount`: money is a decimal string"),
+    (_purchase("-Infinity"), "at `$.amount`: money is a decimal string"),
+    (_purchase("sNaN"), "at `$.amount`: money is a decimal string"),
+    (_purchase("-0.01"), "at `$.amount`: money is a decimal string"),
     (_purchase("129.905"), "CNY allows at most 2 decimal places"),
     (_purchase("100.0000000000000000000000000000001"), "CNY allows at most 2 decimal places"),
     (_purchase("0.5", "JPY"), "JPY allows at most 0 decimal places"),
-    (_purchase("1e400"), "implausibly large"),
-    (_purchase("1e999999999"), "implausibly large"),
-    (_purchase("1e-999999999"), "CNY allows at most 2 decimal places"),
-    (_purchase(1e300), "implausibly large"),  # a JSON number, not a string
-    (_purchase("12,50"), "Invalid decimal string - at `$.amount`"),
+    (_purchase("1e400"), "at `$.amount`: money is a decimal string"),
+    (_purchase("1" * 39), "implausibly large"),
+    (_purchase("0." + "0" * 30 + "1"), "CNY allows at most 2 decimal places"),
+    (_purchase(1e300), "got `float` - at `$.amount`"),  # a JSON number, not a string
+    (_purchase(129.9), "got `float` - at `$.amount`"),
+    (_purchase("12,50"), "at `$.amount`: money is a decimal string"),
+    (_purchase("１２９.９０"), "at `$.amount`: money is a decimal string"),
     (_purchase(["1"]), "at `$.amount`"),
     (_purchase("1.00", "XXX"), "'XXX'"),
     (_purchase("1.00", "cny"), "at `$.currency`"),
@@ -354,12 +357,12 @@ def test_bad_commands_through_the_python_api_raise_a_clear_error_and_store_nothi
             (
                 "record_purchase",
                 {"order_id": "O", "amount": float("nan"), "currency": "CNY"},
-                "finite",
+                "money is a decimal string",
             ),
             (
                 "record_purchase",
                 {"order_id": "O", "amount": Decimal("1e999999999"), "currency": "CNY"},
-                "implausibly large",
+                "at `$.amount`",
             ),
             ("record_purchase", {"order_id": "O", "amount": "1.5", "currency": "ZZZ"}, "'ZZZ'"),
         ]

@@ -59,7 +59,8 @@ def test_live_read_models_equal_a_fresh_rebuild(
         try:
             crm.register_customer(external_ref=ref, birthday="1990-06-05", owner="staff:a")
             for fields, catch_up_now in steps:
-                with contextlib.suppress(CrmError):  # rejected commands store nothing
+                # rejected commands (by the schema or a rule) store nothing
+                with contextlib.suppress(CrmError, msgspec.ValidationError):
                     crm.execute(msgspec.convert({**fields, "customer": ref}, cmd.AnyCommand))  # type: ignore[arg-type]
                 if catch_up_now:  # the live models follow at random points
                     for name in live.models:
