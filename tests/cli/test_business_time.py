@@ -104,7 +104,7 @@ def test_a_purchase_back_dated_before_a_churn_does_not_win_the_customer_back(
     assert (row["status"], row["won_back"]) == ("churned", False)
     # a win-back dated before the churn is refused; one after it is stored
     early = {"type": "win_back_customer", "customer": "C-1", "occurred_at": "2026-05-31T00:00:00Z"}
-    refused(store_url, "C-1", early, "before the customer churned")
+    refused(store_url, "C-1", early, "before the customer's last churn or win-back")
     exec_ok(store_url, purchase("C-1", "O-3", "100", "2026-06-15T10:00:00Z"))
     assert show(store_url, "C-1")["churn"]["churned"] is False
 
@@ -228,7 +228,7 @@ def test_maintain_on_two_processes_at_once_stores_each_change_once(
 
 def test_maintain_refuses_a_day_after_today_or_before_1900(store_url: str) -> None:
     _due_store(store_url)
-    for day, why in (("2999-01-01", "after today"), ("1899-12-31", "before 1900"),
+    for day, why in (("2999-01-01", "after today"), ("1899-12-31", "outside 1900-01-01"),
                      ("yesterday", "not an ISO date")):  # fmt: skip
         code, out, err = run(store_url, "maintain", "--at", day)
         assert code == 1 and err.startswith("Error:") and why in err, err

@@ -100,7 +100,10 @@ def test_the_time_zone_is_kept_and_cannot_change_once_events_are_stored(
     assert code == 1 and "cannot change once events are stored" in err
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "", "../../etc/passwd", "UTC+8", "\x00"])
+@pytest.mark.parametrize(
+    "name",
+    ["Mars/Olympus", "", "../../etc/passwd", "UTC+8", "\x00", "Asia", "localtime", "posixrules"],
+)
 def test_an_unknown_time_zone_is_a_clear_error_and_keeps_nothing(store_url: str, name: str) -> None:
     code, _, err = run(store_url, "init", "--timezone", name)
     assert code == 1 and err.startswith("Error:") and "time zone" in err

@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,13 @@ class CsvImportReport(msgspec.Struct):
 
 def parse_time(text: str, field: str = "occurred_at", tz: tzinfo = UTC) -> datetime:
     """A CSV time: an ISO date-time, or a bare date meaning the end of that day in the store's
-    time zone ``tz``, as everywhere (see :mod:`crm_es.domain.times`)."""
+    time zone ``tz``, as everywhere (see :mod:`crm_es.domain.times`) — except today, whose end
+    is still to come: a bare date of today means now."""
     parsed = moment(field, text, tz=tz)
     assert parsed is not None
+    now = utc_now()
+    if len(text.strip()) in (8, 10) and parsed > now >= parsed - timedelta(days=1):
+        return now
     return parsed
 
 
@@ -112,6 +116,13 @@ def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield reader.line_num, _blank_to_none(row)
 
 
+def _required(row: dict[str, Any], kind: str) -> None:
+    """A required column left blank in a row is an error of that row, not "now" or nothing."""
+    for column in REQUIRED[kind]:
+        if row.get(column) is None:
+            raise InvalidValue(column, "", "required: this column may not be blank")
+
+
 def count_rows(path: Path) -> int:
     with path.open(newline="", encoding="utf-8-sig") as f:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
@@ -146,6 +157,7 @@ def import_csv(
         for line, row in _rows(path, kind):
             report.rows += 1
             try:
+                _required(row, kind)
                 built = _row_commands(kind, row, seen, register_missing, tz)
             except (msgspec.ValidationError, ValueError, CrmError) as e:
                 rejected(line, e)

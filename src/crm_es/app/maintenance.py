@@ -63,12 +63,19 @@ def maintenance_day(app: CRM, at: Moment = None) -> date:
 
 
 def due_commands(customer: Customer, day: date, start: datetime) -> list[cmd.Command]:
-    """The maintenance commands ``customer`` needs on ``day`` (starting at ``start``)."""
+    """The maintenance commands ``customer`` needs on ``day`` (starting at ``start``). Nothing
+    is due for a customer registered later, nor of a kind whose history already holds a fact
+    after ``start`` (a purchase earlier today reviewed the tier itself; a past day cannot
+    judge what came after it)."""
     due: list[cmd.Command] = []
     kinds: list[type[cmd.ExpirePoints | cmd.ReviewTier]] = []
-    if any(lot.remaining > 0 and lot.expires_on and lot.expires_on < day for lot in customer.lots):
+    if customer.registered_at > start:
+        return due
+    if not _after(customer.points_since, start) and any(
+        lot.remaining > 0 and lot.expires_on and lot.expires_on < day for lot in customer.lots
+    ):
         kinds.append(cmd.ExpirePoints)
-    if customer.tier_at(start) != customer.tier:
+    if not _after(customer.tier_since, start) and customer.tier_at(start) != customer.tier:
         kinds.append(cmd.ReviewTier)
     for kind in kinds:
         name = cmd.command_type_name(kind)
@@ -81,6 +88,10 @@ def due_commands(customer: Customer, day: date, start: datetime) -> list[cmd.Com
             )
         )
     return due
+
+
+def _after(since: datetime | None, start: datetime) -> bool:
+    return since is not None and since > start
 
 
 def candidates(app: CRM) -> list[UUID]:

@@ -47,8 +47,10 @@ from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide.envelope import FUTURE_SKEW
 from crm_es.domain.errors import ImportRefused
 from crm_es.domain.history_rules import event_problem
+from crm_es.domain.times import iso
 from crm_es.store.codec import GENESIS, stored_hash
 from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord, imported_hash
+from crm_es.store.settings import KNOWN_SINCE_PREFIX, KnownSince
 from crm_es.store.store import HasStore, Store, store_of
 
 INSERT_BATCH: Final = 1000
@@ -228,7 +230,7 @@ def import_history(
     store.settings.put(marker, "started")
     for cid, key in seen.keys.items():
         store.personal_data.restore(cid, key.key, key.erased)
-    stored = _store_missing(store, path, have)
+    stored = _store_missing(store, path, have, marker[len(MARKER) :])
     _store_records(store, seen)
     for cid, key in seen.keys.items():
         if key.erased and cid not in seen.erased:  # erased in the source after the export's cut
@@ -273,9 +275,10 @@ def _head(store: Store, cid: UUID) -> Head | None:
     return (rows[0][0], stored_hash(rows[0][2])) if rows else None
 
 
-def _store_missing(store: Store, path: Path, have: dict[UUID, Head]) -> int:
+def _store_missing(store: Store, path: Path, have: dict[UUID, Head], digest: str) -> int:
     batch: list[StoredEvent] = []
     stored = 0
+    learned = _Learned(store, digest)
     for _, line in _lines(path):
         if not isinstance(line, ExportEvent):
             continue
@@ -287,12 +290,29 @@ def _store_missing(store: Store, path: Path, have: dict[UUID, Head]) -> int:
             continue
         batch.append(StoredEvent(line.customer_id, line.version, line.topic, line.state))
         if len(batch) >= INSERT_BATCH:
-            store.recorder.insert_events(batch)
+            learned.insert(batch)
             stored, batch = stored + len(batch), []
     if batch:
-        store.recorder.insert_events(batch)
+        learned.insert(batch)
         stored += len(batch)
     return stored
+
+
+class _Learned:
+    """Stores batches of imported events and keeps, in the store's settings, the range of ids
+    of each with the time it was stored: when this store learned of them, which the read models
+    use as their knowledge time (the events carry the source's recorded time)."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, KNOWN_SINCE_PREFIX + name
+        value = store.settings.get(self.name)
+        self.ranges = msgspec.json.decode(value, type=KnownSince) if value else []
+
+    def insert(self, batch: list[StoredEvent]) -> None:
+        ids = self.store.recorder.insert_events(batch) or []
+        if ids:
+            self.ranges.append((min(ids), max(ids), iso(datetime.now(UTC))))
+            self.store.settings.put(self.name, msgspec.json.encode(self.ranges).decode())
 
 
 def _store_records(store: Store, seen: _File) -> None:

@@ -31,9 +31,10 @@ from crm_es.audit.chains import Head, Problem, heads_digest, verify_stream
 from crm_es.audit.key_audit import erased_in_source, key_problems
 from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
 from crm_es.domain import events as ev
-from crm_es.domain.customer import Customer, CustomerSnapshot, evolve, without_personal_data
+from crm_es.domain.customer import Customer, evolve, without_personal_data
 from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.snapshot import CustomerSnapshot
 from crm_es.store.codec import (
     GENESIS,
     HASH_SIZE,

@@ -4,8 +4,9 @@ have happened before the entity it acts on began.
 Commands may be back-dated (a late-recorded resolution, a purchase keyed in from paper), so the
 stream order of events says nothing about when they happened. What it must not say is that a
 complaint was resolved before it was filed, an order refunded before it was paid, a care task
-completed before it was scheduled, or a customer won back before the churn: reports would show
-negative resolution hours or a win-back that precedes its churn. One rule for the deciders
+completed before it was scheduled, a complaint step before its previous step, or a churn or
+win-back before the customer's last one: reports would show negative resolution hours or a
+win-back that precedes its churn. One rule for the deciders
 (a command that breaks it is refused and stores nothing) and for :mod:`history_rules` (an
 imported history that breaks it is refused).
 """
@@ -42,17 +43,20 @@ def earliest_time(state: Customer, event: ev.CustomerEvent) -> tuple[datetime, s
         complaint = state.complaints.get(event.complaint_id)
         if complaint is None:
             return None
-        resolved = complaint.resolved_at
-        if isinstance(event, ev.ComplaintReopened | ev.ComplaintFollowedUp) and resolved:
-            return resolved, f"complaint {event.complaint_id!r} was resolved"
-        return complaint.filed_at, f"complaint {event.complaint_id!r} was filed"
+        name = f"complaint {event.complaint_id!r}"
+        last = complaint.last_step_at or complaint.resolved_at or complaint.filed_at
+        if last == complaint.filed_at:
+            return last, f"{name} was filed"
+        if last == complaint.resolved_at:
+            return last, f"{name} was resolved"
+        return last, f"the last step of {name}"
     if isinstance(event, ev.CareTaskCompleted | ev.CareTaskCancelled):
         task = state.care_tasks.get(event.task_id)
         if task is None or task.scheduled_at is None:
             return None  # a task from a snapshot of schema 3 or older has no scheduling time
         return task.scheduled_at, f"care task {event.task_id!r} was scheduled"
-    if isinstance(event, ev.CustomerWonBack) and state.churned_at is not None:
-        return state.churned_at, "the customer churned"
+    if isinstance(event, ev.CustomerChurned | ev.CustomerWonBack) and state.churn_since:
+        return state.churn_since, "the customer's last churn or win-back"
     return None
 
 
@@ -67,4 +71,6 @@ def order_problem(state: Customer, event: ev.CustomerEvent) -> str | None:
 
 
 def _step_name(event: ev.CustomerEvent) -> str:
-    return "refunded" if isinstance(event, ev.PurchaseRefunded) else "won back"
+    if isinstance(event, ev.PurchaseRefunded):
+        return "refunded"
+    return "churned" if isinstance(event, ev.CustomerChurned) else "won back"

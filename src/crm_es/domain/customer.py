@@ -46,12 +46,14 @@ class Complaint(msgspec.Struct, kw_only=True):
     resolved_at: datetime | None = None
     reopen_count: int = 0
     followed_up_satisfied: bool | None = None
+    last_step_at: datetime | None = None  # business time of its latest step (None: schema 4)
 
 
 class PointsLot(msgspec.Struct, kw_only=True):
     lot_id: int
     remaining: int
     expires_on: date | None = None
+    granted_at: datetime | None = None  # None in a state restored from schema 4
 
 
 class CareTask(msgspec.Struct, kw_only=True):
@@ -100,6 +102,13 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
     points_balance: int = 0
     tier: Tier = Tier.STANDARD
     care_tasks: dict[str, CareTask] = {}
+    # Business time of the latest fact of each kind. An attribute change back-dated before
+    # the last one is history, not the current value (as the reports read attributes); tier,
+    # points and churn changes are only ever recorded forward of theirs (see decide).
+    attribute_times: dict[str, datetime] = {}
+    tier_since: datetime | None = None  # purchases, refunds and tier changes
+    points_since: datetime | None = None  # grants, redemptions and expiries
+    churn_since: datetime | None = None  # churns and win-backs
     churned: bool = False
     churned_at: datetime | None = None
     churn_reason: str | None = None
@@ -134,14 +143,23 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
         window, with or without a ``TierChanged`` event (``tier`` is the last one recorded)."""
         return tier_for_spend(self.rolling_spend(at))
 
-    def live_lots(self, day: date) -> list[PointsLot]:
-        """The lots that can still be redeemed on ``day``: a lot is good through its
-        ``expires_on``, whether or not a ``PointsExpired`` event has been recorded since."""
+    def live_lots(self, day: date, at: datetime | None = None) -> list[PointsLot]:
+        """The lots that can still be redeemed on ``day`` (at business time ``at``: granted by
+        then): a lot is good through its ``expires_on``, whether or not a ``PointsExpired``
+        event has been recorded since."""
         return [
             lot
             for lot in self.lots
-            if lot.remaining > 0 and (lot.expires_on is None or lot.expires_on >= day)
+            if lot.remaining > 0
+            and (lot.expires_on is None or lot.expires_on >= day)
+            and (at is None or lot.granted_at is None or lot.granted_at <= at)
         ]
+
+    def changed_since(self, field: str, at: datetime) -> bool:
+        """Whether ``field`` got its current value at a business time after ``at`` (a change
+        dated ``at`` is then history, not the current value)."""
+        since = self.attribute_times.get(field)
+        return since is not None and since > at
 
     def points_available(self, day: date) -> int:
         return sum(lot.remaining for lot in self.live_lots(day))
@@ -179,6 +197,15 @@ def _registered(c: Customer, e: ev.CustomerRegistered) -> None:
         e.source_channel,
     )
     c.name, c.email, c.phone, c.birthday = e.name, e.email, e.phone, e.birthday
+    given = [f for f in _PROFILE_FIELDS if getattr(c, f) is not None]
+    c.attribute_times = dict.fromkeys(given, e.occurred_at)  # as the reports keep its facts
+
+
+def _set(c: Customer, field: str, value: object, at: datetime) -> None:
+    """``field`` takes ``value`` unless it changed at a later business time already."""
+    if not c.changed_since(field, at):
+        setattr(c, field, value)
+        c.attribute_times[field] = at
 
 
 def _profile_updated(c: Customer, e: ev.ProfileUpdated) -> None:
@@ -186,7 +213,7 @@ def _profile_updated(c: Customer, e: ev.ProfileUpdated) -> None:
         if field in _PROFILE_FIELDS:
             value = getattr(e, field)
             if value is not msgspec.UNSET:
-                setattr(c, field, value)
+                _set(c, field, value, e.occurred_at)
 
 
 _PROFILE_FIELDS = frozenset(
@@ -199,11 +226,17 @@ def _tags_changed(c: Customer, e: ev.TagsChanged) -> None:
 
 
 def _owner_assigned(c: Customer, e: ev.OwnerAssigned) -> None:
-    c.owner = e.owner
+    _set(c, "owner", e.owner, e.occurred_at)
 
 
 def _consent_changed(c: Customer, e: ev.ConsentChanged) -> None:
-    c.marketing_consent, c.lawful_basis = e.marketing, e.lawful_basis
+    if not c.changed_since("consent", e.occurred_at):
+        c.marketing_consent, c.lawful_basis = e.marketing, e.lawful_basis
+        c.attribute_times["consent"] = e.occurred_at
+
+
+def _later(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or at > current else current
 
 
 def _contact_logged(c: Customer, e: ev.ContactLogged) -> None:
@@ -219,11 +252,13 @@ def _purchase_recorded(c: Customer, e: ev.PurchaseRecorded) -> None:
         c.first_purchase_at = e.occurred_at
     if c.last_purchase_at is None or e.occurred_at > c.last_purchase_at:
         c.last_purchase_at = e.occurred_at
+    c.tier_since = _later(c.tier_since, e.occurred_at)
 
 
 def _purchase_refunded(c: Customer, e: ev.PurchaseRefunded) -> None:
     c.orders[e.order_id].refunded += e.amount
     c.refunded[e.currency] = c.refunded.get(e.currency, 0) + e.amount
+    c.tier_since = _later(c.tier_since, e.occurred_at)
 
 
 def _service_recorded(c: Customer, e: ev.ServiceRecorded) -> None:
@@ -232,28 +267,35 @@ def _service_recorded(c: Customer, e: ev.ServiceRecorded) -> None:
 
 def _complaint_filed(c: Customer, e: ev.ComplaintFiled) -> None:
     c.complaints[e.complaint_id] = Complaint(
-        category=e.category, severity=e.severity, filed_at=e.occurred_at, sla_due=e.sla_due
-    )
+        category=e.category, severity=e.severity, filed_at=e.occurred_at, sla_due=e.sla_due,
+        last_step_at=e.occurred_at,
+    )  # fmt: skip
+
+
+def _complaint_step(c: Customer, complaint_id: str, at: datetime) -> Complaint:
+    complaint = c.complaints[complaint_id]
+    complaint.last_step_at = _later(complaint.last_step_at, at)
+    return complaint
 
 
 def _complaint_escalated(c: Customer, e: ev.ComplaintEscalated) -> None:
-    c.complaints[e.complaint_id].status = "escalated"
+    _complaint_step(c, e.complaint_id, e.occurred_at).status = "escalated"
 
 
 def _complaint_resolved(c: Customer, e: ev.ComplaintResolved) -> None:
-    complaint = c.complaints[e.complaint_id]
+    complaint = _complaint_step(c, e.complaint_id, e.occurred_at)
     complaint.status, complaint.resolved_at = "resolved", e.occurred_at
 
 
 def _complaint_reopened(c: Customer, e: ev.ComplaintReopened) -> None:
-    complaint = c.complaints[e.complaint_id]
+    complaint = _complaint_step(c, e.complaint_id, e.occurred_at)
     complaint.status, complaint.resolved_at = "open", None
     complaint.reopen_count += 1
     complaint.followed_up_satisfied = None
 
 
 def _complaint_followed_up(c: Customer, e: ev.ComplaintFollowedUp) -> None:
-    c.complaints[e.complaint_id].followed_up_satisfied = e.satisfied
+    _complaint_step(c, e.complaint_id, e.occurred_at).followed_up_satisfied = e.satisfied
 
 
 def _survey_answered(c: Customer, e: ev.SurveyAnswered) -> None:
@@ -261,8 +303,12 @@ def _survey_answered(c: Customer, e: ev.SurveyAnswered) -> None:
 
 
 def _points_granted(c: Customer, e: ev.PointsGranted) -> None:
-    c.lots.append(PointsLot(lot_id=e.lot_id, remaining=e.points, expires_on=e.expires_on))
+    lot = PointsLot(
+        lot_id=e.lot_id, remaining=e.points, expires_on=e.expires_on, granted_at=e.occurred_at
+    )
+    c.lots.append(lot)
     c.points_balance += e.points
+    c.points_since = _later(c.points_since, e.occurred_at)
 
 
 def _points_drawn(c: Customer, e: ev.PointsRedeemed | ev.PointsExpired) -> None:
@@ -271,10 +317,12 @@ def _points_drawn(c: Customer, e: ev.PointsRedeemed | ev.PointsExpired) -> None:
         by_id[draw.lot_id].remaining -= draw.points
     c.lots = [lot for lot in c.lots if lot.remaining > 0]
     c.points_balance -= e.points
+    c.points_since = _later(c.points_since, e.occurred_at)
 
 
 def _tier_changed(c: Customer, e: ev.TierChanged) -> None:
     c.tier = e.to_tier
+    c.tier_since = _later(c.tier_since, e.occurred_at)
 
 
 def _care_task_scheduled(c: Customer, e: ev.CareTaskScheduled) -> None:
@@ -293,11 +341,13 @@ def _care_task_cancelled(c: Customer, e: ev.CareTaskCancelled) -> None:
 
 def _churned(c: Customer, e: ev.CustomerChurned) -> None:
     c.churned, c.churned_at, c.churn_reason = True, e.occurred_at, e.churn_reason
+    c.churn_since = _later(c.churn_since, e.occurred_at)
 
 
 def _won_back(c: Customer, e: ev.CustomerWonBack) -> None:
     c.churned, c.churned_at, c.churn_reason = False, None, None
     c.won_back_count += 1
+    c.churn_since = _later(c.churn_since, e.occurred_at)
 
 
 def _erased(c: Customer, e: ev.PersonalDataErased) -> None:
@@ -337,7 +387,8 @@ assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs a
 
 
 # Personal fields of the state: kept out of the snapshot body so they are encrypted.
-_PERSONAL = ("name", "email", "phone", "birthday", "tags", "churn_reason")
+# The state's personal fields: blanked by an erasure, carried encrypted beside a snapshot.
+PERSONAL_STATE_FIELDS = ("name", "email", "phone", "birthday", "tags", "churn_reason")
 
 
 def without_personal_data(customer: Customer) -> Customer:
@@ -346,48 +397,3 @@ def without_personal_data(customer: Customer) -> Customer:
     return msgspec.structs.replace(
         customer, name=None, email=None, phone=None, birthday=None, tags=[], churn_reason=None
     )
-
-
-class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot for the library's snapshot store: the msgpack encoding of the whole state.
-
-    ``SCHEMA`` must be bumped whenever :class:`Customer` changes shape: a snapshot of another
-    schema is never used, the customer is replayed from its events. Since schema 2 the
-    personal fields travel beside ``state`` (blanked inside it) so the mapper encrypts them with
-    the customer's key like any event's ``PII_FIELDS``.
-    """
-
-    TOPIC = "crm.customer.Snapshot"
-    SCHEMA = 4  # 4: care tasks keep their scheduling time
-    PII_FIELDS = ("name", "email", "phone", "birthday", "tags[]", "churn_reason")
-    originator_id: UUID
-    originator_version: int
-    recorded_at: datetime
-    schema: int
-    state: bytes
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    birthday: str | None = None
-    tags: list[str] = []
-    churn_reason: str | None = None
-
-    @classmethod
-    def take(cls, customer: Customer) -> CustomerSnapshot:
-        personal = {f: getattr(customer, f) for f in _PERSONAL}
-        blanked = without_personal_data(customer)
-        return cls(
-            originator_id=customer.id,
-            originator_version=customer.version,
-            recorded_at=customer.last_recorded_at,
-            schema=cls.SCHEMA,
-            state=msgspec.msgpack.encode(blanked),
-            **personal,
-        )
-
-    def restore(self) -> Customer:
-        """The state this snapshot holds."""
-        customer = msgspec.msgpack.decode(self.state, type=Customer)
-        for field in _PERSONAL:
-            setattr(customer, field, getattr(self, field))
-        return customer

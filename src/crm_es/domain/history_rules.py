@@ -13,16 +13,18 @@ passes is one the service could have recorded; one that fails is refused, naming
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, Final
 
 from crm_es.domain import events as ev
 from crm_es.domain.business_order import order_problem
-from crm_es.domain.customer import Customer, evolve
+from crm_es.domain.customer import Customer, PointsLot, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
 from crm_es.domain.values import CURRENCY_EXPONENTS, MAX_MINOR_UNITS, MAX_QUANTITY, MAX_SCORE
 
 MAX_POINTS: Final = 1_000_000_000
+ONE_DAY: Final = timedelta(days=1)
 
 
 def history_problem(events: Iterable[ev.CustomerEvent]) -> tuple[int, str] | None:
@@ -143,6 +145,24 @@ def _drawn(c: Customer, e: ev.PointsRedeemed | ev.PointsExpired) -> str | None:
         if draw.points <= 0 or lots.get(draw.lot_id, 0) < draw.points:
             return f"{draw.points} points drawn from lot {draw.lot_id}, which does not hold them"
         lots[draw.lot_id] -= draw.points
+    drawn = {d.lot_id for d in e.draws}
+    for lot in c.lots:
+        why = _draw_time_problem(lot, e) if lot.lot_id in drawn else None
+        if why is not None:
+            return why
+    return None
+
+
+def _draw_time_problem(lot: PointsLot, e: ev.PointsRedeemed | ev.PointsExpired) -> str | None:
+    """A lot drawn before its grant, redeemed after its expiry or expired before it. The event's
+    day in any time zone is within a day of its UTC day: only a day beyond that is judged."""
+    if lot.granted_at is not None and lot.granted_at > e.occurred_at:
+        return f"points drawn from lot {lot.lot_id} before it was granted"
+    day = e.occurred_at.date()
+    if isinstance(e, ev.PointsRedeemed) and lot.expires_on and lot.expires_on < day - ONE_DAY:
+        return f"points redeemed from lot {lot.lot_id} after it expired"
+    if isinstance(e, ev.PointsExpired) and (lot.expires_on is None or lot.expires_on > day):
+        return f"lot {lot.lot_id} expired before its expiry date"
     return None
 
 

@@ -11,6 +11,7 @@ on both stores and the ``--as-of`` / ``--known-at`` cuts are plain string compar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
@@ -29,6 +30,8 @@ LAST_DAY: Final = date(9990, 12, 31)
 _EARLIEST: Final = datetime.combine(FIRST_DAY - timedelta(days=1), time(), UTC)
 _LATEST: Final = datetime.combine(LAST_DAY + timedelta(days=2), time(), UTC)
 _RANGE: Final = f"outside {FIRST_DAY.isoformat()} … {LAST_DAY.isoformat()}"
+# A day without a time: 2026-01-31, or 20260131 (the compact form is a day too, never midnight).
+_BARE_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")
 
 
 def moment(
@@ -48,8 +51,11 @@ def moment(
             parsed = value
         elif isinstance(value, date):
             parsed = _day_bound(value, start_of_day, tz)
-        elif len(text := value.strip()) == 10:
-            parsed = _day_bound(date.fromisoformat(text), start_of_day, tz)
+        elif _BARE_DATE.fullmatch(text := value.strip()):
+            day = date.fromisoformat(text)
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise InvalidValue(field, value, _RANGE)
+            parsed = _day_bound(day, start_of_day, tz)
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
@@ -64,10 +70,14 @@ def moment(
 
 
 def _day_bound(day: date, start_of_day: bool, tz: tzinfo) -> datetime:
+    """The first instant of ``day`` in ``tz``, or its last: the instant before the next day
+    starts, computed on UTC instants (local wall-clock arithmetic lands an hour off where the
+    clocks go back at midnight, as in America/Santiago)."""
     start = datetime.combine(day, time(), tz)
     if start_of_day:
         return start
-    return datetime.combine(day + timedelta(days=1), time(), tz) - timedelta(microseconds=1)
+    next_start = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+    return next_start - timedelta(microseconds=1)
 
 
 def parse_moment(text: str, tz: tzinfo = UTC) -> datetime:

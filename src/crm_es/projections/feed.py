@@ -27,6 +27,7 @@ from crm_es.domain.times import iso_many
 from crm_es.projections.slim_events import KEPT_PERSONAL, kept_personal, slim_decoder
 from crm_es.store.codec import FORMAT, HASH_SIZE, HEADER_SIZE
 from crm_es.store.database import Database
+from crm_es.store.settings import KnownSince, known_since
 from crm_es.store.store import Store
 
 Row = tuple[int, str, bytes]
@@ -64,13 +65,15 @@ class EventFeed:
         self.mapper = store.reader(personal_fields=KEPT_PERSONAL)
         self.personal_data = self.mapper.personal_data
         self.topics = {topic: _Topic(cls) for topic, cls in EVENT_TYPES.items()}
-        self.timezone = store.timezone
+        self.store = store
+        self.known_since: KnownSince = []
 
     def read(self, position: int, stop: int | None, limit: int) -> list[Row]:
         """Up to ``limit`` rows after ``position`` (and up to ``stop``), in notification order."""
         column = self.id_column
         bound = f" AND {column} <= ?" if stop is not None else ""
         params = (position, limit) if stop is None else (position, stop, limit)
+        self.known_since = known_since(self.store.settings)
         with self.db.reading() as tx:
             rows = tx.query(
                 f"SELECT {column}, topic, state FROM {self.table} WHERE {column} > ?{bound} "
@@ -98,7 +101,8 @@ class EventFeed:
         out_routes: list[T] = []
         events: list[Any] = []
         personal: list[Any] = []
-        for _, topic, state in rows:
+        ids: list[int] = []
+        for notification_id, topic, state in rows:
             step = plan.get(topic)
             if step is None:
                 if topic not in topics:
@@ -113,9 +117,10 @@ class EventFeed:
                 event = fallback(topic, bytes(state))  # upcast, decompress, decipher, decrypt
             out_routes.append(route)
             events.append(event)
+            ids.append(notification_id)
         if personal and self.personal_data is not None:
             self._decrypt(personal)
-        return out_routes, events, self._keys(events)
+        return out_routes, events, self._keys(events, ids)
 
     def _decrypt(self, events: list[Any]) -> None:
         """Decrypt the personal fields read models keep, in place (slim views are not frozen)."""
@@ -125,13 +130,26 @@ class EventFeed:
             for field, value in map_personal(event, partial(decrypt, event.originator_id)).items():
                 setattr(event, field, value)
 
-    def _keys(self, events: list[Any]) -> list[RowKeys]:
+    def _keys(self, events: list[Any], notification_ids: list[int]) -> list[RowKeys]:
         ids: list[str] = msgspec.to_builtins([e.originator_id for e in events])
         occurred = iso_many([e.occurred_at for e in events])
         recorded = iso_many([e.recorded_at for e in events])
-        if self.timezone is UTC:  # the UTC day is the first 10 characters of the UTC time
+        if self.known_since:
+            self._learned_later(recorded, notification_ids)
+        tz = self.store.timezone
+        if tz is UTC:  # the UTC day is the first 10 characters of the UTC time
             days = [text[:10] for text in occurred]
         else:
-            tz = self.timezone
             days = [e.occurred_at.astimezone(tz).date().isoformat() for e in events]
         return list(map(RowKeys, ids, occurred, recorded, days))
+
+    def _learned_later(self, recorded: list[str], notification_ids: list[int]) -> None:
+        """The knowledge time of events this store learned of after their recorded time (see
+        :data:`~crm_es.store.settings.KNOWN_SINCE_PREFIX`): the later of the two."""
+        low, high = notification_ids[0], notification_ids[-1]
+        for first, last, when in self.known_since:
+            if last < low or first > high:
+                continue
+            for i, notification_id in enumerate(notification_ids):
+                if first <= notification_id <= last and recorded[i] < when:
+                    recorded[i] = when

@@ -2,11 +2,13 @@
 
 Everything is "as of" the query: care tasks and complaints are folded event by event in stream
 (version) order up to the cut (occurred_at <= as_of, recorded_at <= known_at), and "today" is the
-query's reference date (the UTC calendar day of as_of), so an agenda for a past day is reproducible.
+query's reference date (the day of as_of in the store's time zone), so an agenda for a past day
+is reproducible.
 
-Birthdays: the ``care`` read model keeps only month and day, and only the current value (it has no
-history; an erased customer's row is deleted). Customers registered as of the cut are listed. A
-29 February birthday falls on **28 February** in non-leap years (``LEAP_DAY_RULE``).
+Birthdays: the ``care`` read model keeps month and day as facts with both times; the birthday as
+of the query is the latest one given by then (an erased customer's rows are deleted). Customers
+present as of the cut are listed. A 29 February birthday falls on **28 February** in non-leap
+years (``LEAP_DAY_RULE``).
 """
 
 from __future__ import annotations
@@ -115,20 +117,26 @@ def _task_item(
     )
 
 
+def birthdays_as_of(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[tuple[str, str]]:
+    """(customer, month-day) of every birthday as of the query: the latest fact that occurred
+    by D and was recorded by T (a cleared birthday leaves none; an erased customer has none)."""
+    rows = tx.query(
+        "SELECT customer_id, month_day FROM (SELECT customer_id, month_day, ROW_NUMBER() OVER "
+        "(PARTITION BY customer_id ORDER BY occurred_at DESC, version DESC) AS latest "
+        f"FROM {tables['birthday_facts']} WHERE occurred_at <= ? AND recorded_at <= ?) AS facts "
+        "WHERE latest = 1 AND month_day IS NOT NULL",
+        (query.as_of_iso, query.known_at_iso),
+    )
+    return [(str(cid), str(month_day)) for cid, month_day in rows]
+
+
 def upcoming_birthdays(
     tx: Tx, tables: dict[str, str], query: ReportQuery, refs: dict[str, CustomerRef], until: date
 ) -> list[BirthdayItem]:
     """Birthdays from the reference date to ``until`` of customers present as of the cut."""
     today = query.reference_date
     present = set(present_customers(tx, tables, query))
-    erased = {
-        str(r[0]) for r in tx.query(f"SELECT customer_id FROM {tables['profile']} WHERE erased = 1")
-    }
-    rows = [
-        (cid, month_day)
-        for cid, month_day in tx.query(f"SELECT customer_id, month_day FROM {tables['birthdays']}")
-        if cid in present and cid not in erased
-    ]
+    rows = [(cid, day) for cid, day in birthdays_as_of(tx, tables, query) if cid in present]
     items = []
     for cid, month_day in rows:
         upcoming = next_birthday(month_day, today)

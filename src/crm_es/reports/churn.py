@@ -52,7 +52,7 @@ class CustomerChurn(msgspec.Struct, frozen=True):
     customer_id: str
     external_ref: str | None
     owner: str | None
-    status: str  # active | at_risk | churned
+    status: str  # active | at_risk | churned (prospect: won back without ever buying)
     explicit: bool  # churned by a CustomerChurned event rather than by the rule
     won_back: bool  # returned (by the rule or explicitly) within the threshold, not churned since
     won_back_on: str | None  # the latest return, however long ago
@@ -108,17 +108,18 @@ def _day_text(day: int) -> str | None:
 
 
 def _churned_without_purchase(pop: Population) -> list[CustomerChurn]:
-    """Rows of the customers churned explicitly before any purchase: counted as churned by the
-    segments report too, with nothing for the model to say about them."""
-    explicit = explicit_churned(pop.churn, pop.customers.ids)
+    """Rows of the customers churned or won back explicitly without any purchase: counted by
+    the segments report too, with nothing for the model to say about them."""
+    ids, customers = pop.customers.ids, pop.customers
+    explicit = explicit_churned(pop.churn, ids)
+    touched = np.array([cid in pop.churn for cid in ids], dtype=bool)
     rows = []
-    for i in np.flatnonzero(explicit & (pop.facts.purchase_days == 0)).tolist():
-        customers = pop.customers
+    for i in np.flatnonzero(touched & (pop.facts.purchase_days == 0)).tolist():
         rows.append(
             CustomerChurn(
-                customers.ids[i], customers.external_refs[i], customers.owners[i], "churned",
-                True, bool(pop.won_back[i]), _day_text(int(pop.returned[i])), None, None, 0,
-                None, None, None, None,
+                ids[i], customers.external_refs[i], customers.owners[i],
+                STATUS_NAMES[int(pop.statuses[i])], bool(explicit[i]), bool(pop.won_back[i]),
+                _day_text(int(pop.returned[i])), None, None, 0, None, None, None, None,
             )
         )  # fmt: skip
     return rows

@@ -2,8 +2,9 @@
 
 Survey answers and complaint events come from the ``feedback`` read model as fact rows with both
 times; only rows with occurred_at <= as_of and recorded_at <= known_at count. Every figure is given
-overall and by month (YYYY-MM of the business time, UTC), RFM segment (10-segment R×F grid of the
-population as of the date, :mod:`crm_es.reports.facts.population`), owner and channel. The
+overall and by month (YYYY-MM of the business time in the store's time zone), RFM segment
+(10-segment R×F grid of the population as of the date, :mod:`crm_es.reports.facts.population`),
+owner and channel. The
 figures themselves are defined in :mod:`crm_es.reports.facts.feedback`.
 """
 

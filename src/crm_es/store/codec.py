@@ -44,9 +44,9 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from crm_es.domain.customer import CustomerSnapshot
 from crm_es.domain.events import EVENT_TYPES, CustomerEvent
 from crm_es.domain.personal_fields import map_personal
+from crm_es.domain.snapshot import CustomerSnapshot
 
 FORMAT: Final = 1
 HASH_SIZE: Final = 32

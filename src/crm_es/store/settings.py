@@ -5,9 +5,25 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
+
 from crm_es.store.database import TEXT, Database
 
 SETTINGS_TABLE: Final = "crm_settings"
+# Settings named so hold [first id, last id, time] ranges of events stored here later than the
+# recorded time they carry (an audit import copies another store's events): the read models take
+# that time as when this store learned of them, so a report for a past knowledge time stays what
+# it was.
+KNOWN_SINCE_PREFIX: Final = "known_since:"
+KnownSince = list[tuple[int, int, str]]
+
+
+def known_since(settings: StoreSettings) -> KnownSince:
+    """Every range of events stored later than their recorded time, by first id."""
+    ranges: KnownSince = []
+    for _, value in settings.items(KNOWN_SINCE_PREFIX):
+        ranges += msgspec.json.decode(value, type=KnownSince)
+    return sorted(ranges)
 
 
 class StoreSettings:

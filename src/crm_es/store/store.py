@@ -13,9 +13,9 @@ import contextlib
 import os
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -27,9 +27,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from crm_es.domain.customer import Customer, CustomerSnapshot, evolve
+from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.errors import CrmError
 from crm_es.domain.events import CustomerEvent
+from crm_es.domain.snapshot import CustomerSnapshot
 from crm_es.store.codec import (
     CustomerEventMapper,
     StoredRow,
@@ -107,7 +108,8 @@ class Store:
                 keys = key_store
         self.personal_data = CustomerKeyCipher(keys, on_shred=self._forget_personal_rows)
         self.timezone_name = self.settings.get("timezone") or "UTC"
-        self.timezone = zone(self.timezone_name)
+        self._timezone = zone(self.timezone_name)
+        self._zone_fixed = False
         self.codec = self.reader()
         self.envelope_reader = self.reader(personal_fields=frozenset())  # decrypts nothing
         self.events = ChainedEventStore(self.codec, self.recorder)
@@ -157,7 +159,7 @@ class Store:
         """Keep ``name`` (an IANA zone such as Asia/Shanghai) as the store's time zone: days,
         months and bare dates are cut in it. It cannot change once events are stored (every
         fact row's day was cut in the old one)."""
-        tz = zone(name)
+        tz = zone(name, new=True)
         current = self.settings.get("timezone") or "UTC"
         if name != current and self.head() > 0:
             msg = (
@@ -166,7 +168,18 @@ class Store:
             )
             raise CrmError(msg)
         self.settings.put("timezone", name)
-        self.timezone_name, self.timezone = name, tz
+        self.timezone_name, self._timezone = name, tz
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The store's time zone. Until the first event is stored it may still be set (by
+        another process too), so it is read again each time; after that it is fixed."""
+        if not self._zone_fixed:
+            name = self.settings.get("timezone") or "UTC"
+            if name != self.timezone_name:
+                self.timezone_name, self._timezone = name, zone(name)
+            self._zone_fixed = self.head() > 0
+        return self._timezone
 
     def reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
         """A codec that decrypts only ``personal_fields`` (None: all) when reading: bulk readers
@@ -286,12 +299,21 @@ def store_of(source: Store | HasStore) -> Store:
     return source if isinstance(source, Store) else source.store
 
 
-def zone(name: str) -> tzinfo:
-    """The IANA time zone ``name`` (UTC itself as :data:`datetime.UTC`)."""
+# Names the tz database holds that mean the host's own zone or none at all: two hosts would cut
+# days differently.
+_HOST_ZONES: Final = frozenset({"localtime", "posixrules", "Factory"})
+
+
+def zone(name: str, *, new: bool = False) -> tzinfo:
+    """The IANA time zone ``name`` (UTC itself as :data:`datetime.UTC`); ``new``: a name a
+    user gives, checked against the zones of the tz database (a store's own was checked when
+    it was kept)."""
     if name == "UTC":
         return UTC
+    msg = f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai"
+    if new and (name in _HOST_ZONES or name not in available_timezones()):
+        raise CrmError(msg)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        msg = f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai"
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise CrmError(msg) from None

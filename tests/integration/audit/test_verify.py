@@ -8,8 +8,8 @@ import msgspec
 
 from crm_es import CRM
 from crm_es.audit.verify import verify
-from crm_es.domain.customer import CustomerSnapshot
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.snapshot import CustomerSnapshot
 from crm_es.store.codec import stored_hash
 from tests.helpers.raw_store import db_id, delete_row, raw, set_row, state_of, table, topic_of
 

@@ -156,12 +156,13 @@ def reference_churn(
                 None if expected[i] is None else round(expected[i], 6),
             )
         )  # fmt: skip
-    for cid, c in customers.items():  # churned explicitly before any purchase
+    for cid, c in customers.items():  # churned or won back explicitly without a purchase
         f = facts.get(cid)
-        if f and f.explicit_churned and cid not in histories:
+        if f and cid not in histories:
             rows.append(
                 CustomerChurn(
-                    cid, c.external_ref, c.owner, "churned", True,
+                    cid, c.external_ref, c.owner, rule_status(None, f, as_of, rule),
+                    f.explicit_churned,
                     is_won_back(None, f, as_of, rule), _text(return_day(None, f, rule)),
                     None, None, 0, None, None, None, None,
                 )

@@ -23,7 +23,7 @@ import msgspec
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.business_order import order_problem
-from crm_es.domain.customer import Customer
+from crm_es.domain.customer import Customer, PointsLot
 from crm_es.domain.decide import after_sales
 from crm_es.domain.decide.envelope import Batch as _Batch
 from crm_es.domain.decide.envelope import Envelope
@@ -104,7 +104,9 @@ def _update_profile(cu: Customer, c: cmd.UpdateProfile, b: _Batch) -> None:
             continue
         if field == "birthday" and value is not None:
             value = value.isoformat()
-        if getattr(cu, field) != value:
+        # A change dated before the field's last one is history even when the value is the
+        # current one (the value as of an earlier date).
+        if getattr(cu, field) != value or cu.changed_since(field, b.envelope.occurred_at):
             changes[field] = value
     if changes:
         b.add(ev.ProfileUpdated, **changes)
@@ -121,7 +123,7 @@ def _change_tags(cu: Customer, c: cmd.ChangeTags, b: _Batch) -> None:
 
 
 def _assign_owner(cu: Customer, c: cmd.AssignOwner, b: _Batch) -> None:
-    if cu.owner != c.owner:
+    if cu.owner != c.owner or cu.changed_since("owner", b.envelope.occurred_at):
         b.add(ev.OwnerAssigned, owner=c.owner)
 
 
@@ -191,7 +193,11 @@ def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
 
 
 def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
-    """Tier follows rolling 12-month net spend as of the command's business time."""
+    """Tier follows rolling 12-month net spend as of the command's business time, recorded
+    only forward: a command dated before the latest purchase, refund or tier change records
+    none (what the tier was then is the reports' to compute; today's, ``maintain``'s)."""
+    if cu.tier_since is not None and b.envelope.occurred_at < cu.tier_since:
+        return
     lifetime = cu.paid.get(TIER_CURRENCY, 0) - cu.refunded.get(TIER_CURRENCY, 0) + delta
     if cu.tier is Tier.STANDARD and tier_for_spend(lifetime) is Tier.STANDARD:
         return  # the 12-month window holds no more than the lifetime spend: no tier change
@@ -217,12 +223,20 @@ def _grant_points(cu: Customer, c: cmd.GrantPoints, b: _Batch) -> None:
     )
 
 
+def _granted_by(lot: PointsLot, b: _Batch) -> bool:
+    """Whether ``lot`` had been granted by the command's business time."""
+    return lot.granted_at is None or lot.granted_at <= b.envelope.occurred_at
+
+
 def _expired_draws(cu: Customer, b: _Batch) -> list[ev.PointsDraw]:
     today = b.envelope.day
     return [
         ev.PointsDraw(lot.lot_id, lot.remaining)
         for lot in cu.lots
-        if lot.expires_on is not None and lot.expires_on < today and lot.remaining > 0
+        if lot.expires_on is not None
+        and lot.expires_on < today
+        and lot.remaining > 0
+        and _granted_by(lot, b)
     ]
 
 
@@ -235,7 +249,11 @@ def _expire_points(cu: Customer, c: cmd.ExpirePoints, b: _Batch) -> None:
 def _redeem_points(cu: Customer, c: cmd.RedeemPoints, b: _Batch) -> None:
     expired = _expired_draws(cu, b)
     expired_ids = {d.lot_id for d in expired}
-    live = [lot for lot in cu.lots if lot.lot_id not in expired_ids and lot.remaining > 0]
+    live = [
+        lot
+        for lot in cu.lots
+        if lot.lot_id not in expired_ids and lot.remaining > 0 and _granted_by(lot, b)
+    ]
     available = sum(lot.remaining for lot in live)
     if c.points > available:
         raise InsufficientPoints(c.points, available)

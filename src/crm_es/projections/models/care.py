@@ -1,7 +1,9 @@
-"""Read model ``care``: care-task events and upcoming birthdays, for the agenda and staff KPIs.
+"""Read model ``care``: care-task events and birthdays, for the agenda and staff KPIs.
 
 A birthday is personal data; only its month and day are kept (enough for "birthdays in the next N
-days"), and the row is deleted when the customer's personal data is erased.
+days"), as facts with both times (a changed or cleared birthday is a new fact, so the agenda of a
+past date stays what it was), and every row of the customer is deleted when its personal data is
+erased.
 """
 
 from __future__ import annotations
@@ -19,17 +21,23 @@ from crm_es.store.database import BIGINT, TEXT
 
 class Care(ReadModel):
     name = "care"
-    schema_version = 2  # v2: the day of each fact in the store's time zone
+    schema_version = 3  # v2: the day of each fact in the store's time zone; v3: birthday facts
     tables: ClassVar[dict[str, str]] = {
         "task_events": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, task_id {TEXT} NOT NULL, "
             f"kind {TEXT} NOT NULL, care_kind {TEXT}, due_on {TEXT}, staff {TEXT}, channel {TEXT}, "
             f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
-        "birthdays": f"customer_id {TEXT} PRIMARY KEY, month_day {TEXT} NOT NULL",
+        "birthday_facts": (
+            f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, month_day {TEXT}, "
+            f"occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
+        ),
     }
-    keys: ClassVar[dict[str, str]] = {"task_events": "customer_id, version"}
-    personal_tables: ClassVar[frozenset[str]] = frozenset({"birthdays"})
+    keys: ClassVar[dict[str, str]] = {
+        "task_events": "customer_id, version",
+        "birthday_facts": "customer_id, version",
+    }
+    personal_tables: ClassVar[frozenset[str]] = frozenset({"birthday_facts"})
     indexes: ClassVar[dict[str, str]] = {
         "tasks_by_id": "{task_events} (customer_id, task_id)",
     }
@@ -45,24 +53,26 @@ class Care(ReadModel):
         }
 
     @staticmethod
-    def _birthday_row(birthday: str | None, row: RowKeys) -> list[Statement]:
-        if isinstance(birthday, str) and len(birthday) == 10:
-            insert = "INSERT INTO {birthdays} (customer_id, month_day) VALUES (?, ?)"
-            return [(insert, (row.customer_id, birthday[5:]))]
-        return []
+    def _birthday_fact(e: ev.CustomerEvent, birthday: str | None, row: RowKeys) -> Statement:
+        """The month and day of a birthday given (None: cleared) at the event's times."""
+        month_day = birthday[5:] if isinstance(birthday, str) and len(birthday) == 10 else None
+        return (
+            "INSERT INTO {birthday_facts} (customer_id, version, month_day, occurred_at, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?)",
+            (row.customer_id, e.originator_version, month_day, row.occurred_at, row.recorded_at),
+        )
 
     def _registered(self, e: ev.CustomerRegistered, row: RowKeys) -> list[Statement]:
-        return self._birthday_row(e.birthday, row)  # a new customer: no row to replace
+        return [self._birthday_fact(e, e.birthday, row)] if e.birthday else []
 
     def _birthday_given(self, e: ev.ProfileUpdated, row: RowKeys) -> list[Statement]:
         if e.birthday is msgspec.UNSET:
             return []
-        delete = ("DELETE FROM {birthdays} WHERE customer_id = ?", (row.customer_id,))
-        return [delete, *self._birthday_row(e.birthday, row)]
+        return [self._birthday_fact(e, e.birthday, row)]
 
     @staticmethod
     def _erased(e: ev.PersonalDataErased, row: RowKeys) -> list[Statement]:
-        return [("DELETE FROM {birthdays} WHERE customer_id = ?", (row.customer_id,))]
+        return [("DELETE FROM {birthday_facts} WHERE customer_id = ?", (row.customer_id,))]
 
     @staticmethod
     def _task_row(

@@ -242,7 +242,7 @@ def _points_section(d: PageData) -> str:
     return _section(
         "points",
         "6. Loyalty points",
-        "Points granted, redeemed and expired per month of the business time (UTC).",
+        "Points granted, redeemed and expired per month (in the store's time zone).",
         _figure("chart-points", charts.points_flow("chart-points", point_months, flows),
                 "Points flow by month"),
         _table("Totals", ["Kind", "Points", "Months"],
