@@ -94,9 +94,41 @@ def test_history_prints_every_event_with_its_envelope(store_url: str) -> None:
 
 
 def test_an_unknown_customer_is_an_error_without_traceback(sqlite_url: str) -> None:
+    run(sqlite_url, "init")
     code, out, err = run(sqlite_url, "show", "nobody")
     assert code == 1 and out == ""
     assert err.strip() == "Error: customer 'nobody' not found"
+
+
+READ_ONLY = (
+    ["show", "C-1"],
+    ["history", "C-1"],
+    ["report", "segments"],
+    ["audit", "verify"],
+    ["maintain"],
+    ["projections", "status"],
+)
+
+
+def test_read_only_commands_on_a_store_never_created_say_so_and_create_nothing(
+    store_url: str, tmp_path: Path
+) -> None:
+    for args in READ_ONLY:
+        code, out, err = run(store_url, *args)
+        assert code == 1 and out == "", args
+        assert err.startswith("Error: no store at ") and "crm-es init" in err, (args, err)
+    assert not (tmp_path / "crm.db").exists()
+    assert run(store_url, "init")[0] == 0  # and init creates it, after which they answer
+    assert run(store_url, "report", "segments")[0] == 0
+
+
+def test_a_version_beyond_the_stream_is_an_error(store_url: str) -> None:
+    run(store_url, "exec", "-", input="\n".join(DESIGN_EXAMPLES))
+    for extra in ([], ["--as-of", "2099-01-01"]):
+        code, out, err = run(store_url, "show", "C-1", "--version", "9", *extra)
+        assert code == 1 and out == ""
+        assert err.strip() == "Error: version: C-1's history has 8 versions (got 9)"
+    assert run(store_url, "show", "C-1", "--version", "8")[0] == 0
 
 
 def test_the_store_url_can_come_from_the_environment(sqlite_url: str) -> None:
@@ -129,3 +161,28 @@ def test_a_huge_or_deeply_nested_line_is_a_clear_error_and_the_run_goes_on(
     assert code == 1 and [r["ok"] for r in results] == [True, False, False, True]
     assert "$.summary" in str(results[1]["error"])
     assert "longer than 1024 KiB" in str(results[2]["error"])
+
+
+def test_refs_are_one_customer_however_their_accents_are_composed(store_url: str) -> None:
+    composed, decomposed = "C-Caf\u00e9", "C-Cafe\u0301"
+    script = "\n".join(
+        json.dumps(line, ensure_ascii=False)
+        for line in (
+            {"type": "register_customer", "external_ref": composed, "command_id": "r1"},
+            {"type": "register_customer", "external_ref": decomposed, "command_id": "r2"},
+            {"type": "grant_points", "customer": decomposed, "points": 5, "command_id": "g1"},
+        )
+    )
+    code, out, _ = run(store_url, "exec", "-", input=script)
+    results = lines(out)
+    assert code == 1 and [r["ok"] for r in results] == [True, False, True]
+    assert "already registered" in str(results[1]["error"])
+    assert len({r.get("customer_id") for r in (results[0], results[2])}) == 1
+    assert json.loads(run(store_url, "show", composed)[1])["points"]["balance"] == 5
+
+
+def test_look_alike_refs_with_invisible_characters_are_refused(store_url: str) -> None:
+    for ref in ("C-1\u200b", "\u202eC-1", "C\u20601", "\ufeffC-1"):
+        line = json.dumps({"type": "register_customer", "external_ref": ref})
+        code, out, err = run(store_url, "exec", "-", input=line)
+        assert code == 1 and "invisible" in lines(out)[0]["error"] and "line 1" in err, ref

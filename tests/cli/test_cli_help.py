@@ -68,6 +68,7 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
 def test_user_mistakes_print_an_error_and_exit_nonzero_without_traceback(
     sqlite_url: str, args: list[str], message: str
 ) -> None:
+    assert CliRunner().invoke(main, ["--db", sqlite_url, "init"]).exit_code == 0
     result = CliRunner().invoke(main, ["--db", sqlite_url, *args])
     assert result.exit_code in (1, 2)
     assert message in result.stderr

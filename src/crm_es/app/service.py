@@ -218,6 +218,7 @@ class CRM(CommandMethods, Application[UUID]):
         found = self.store.load(customer_id_for_ref(customer), version)
         if found is None:
             raise CustomerNotFound(str(customer))
+        _check_reached(customer, found.version, version)
         return found
 
     def get_customer_as_of(
@@ -235,7 +236,9 @@ class CRM(CommandMethods, Application[UUID]):
         tz = self.store.timezone
         business = moment("as_of", as_of, tz=tz)
         knowledge = moment("known_at", known_at, tz=tz)
-        events = self.store.events.get(customer_id_for_ref(customer), lte=version)
+        events = list(self.store.events.get(customer_id_for_ref(customer), lte=version))
+        if events:
+            _check_reached(customer, events[-1].originator_version, version)
         return customer_as_of(events, str(customer), as_of=business, known_at=knowledge)
 
     def view(
@@ -275,3 +278,9 @@ MAX_VERSION: Final = 2**63 - 1
 def _check_version(version: int | None) -> None:
     if version is not None and not 1 <= version <= MAX_VERSION:
         raise InvalidValue("version", version, f"stream versions run from 1 to {MAX_VERSION}")
+
+
+def _check_reached(customer: str | UUID, last: int, version: int | None) -> None:
+    """A version past the end of the stream is an error, not quietly the last one."""
+    if version is not None and version > last:
+        raise InvalidValue("version", version, f"{customer}'s history has {last} versions")

@@ -250,7 +250,7 @@ def import_export(ctx: Context, file: Path, public_key: Path | None) -> None:
     from crm_es.audit.signing import SIGNING_KEY_SETTING
 
     key = _public_key(public_key) if public_key or os.environ.get(SIGNING_KEY_SETTING) else None
-    report = import_history(ctx.app, file, public_key=key)
+    report = import_history(ctx.app_creating, file, public_key=key)
     emit_json(report)
     if not report.matches_export:
         raise TamperDetected(f"imported digest {report.digest} differs from the export's")

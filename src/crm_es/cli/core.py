@@ -80,7 +80,7 @@ def init(ctx: Context, timezone: str | None) -> None:
       crm-es init --timezone Asia/Shanghai
       crm-es --db postgresql://postgres@127.0.0.1/crm init
     """
-    app = ctx.app  # constructing the application creates any missing tables
+    app = ctx.app_creating  # creates any missing tables
     store = app.store
     if timezone is not None:
         store.set_timezone(timezone)
@@ -120,7 +120,7 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool | None) -> Non
     Example:
       echo '{"type":"grant_points","customer":"C-1","points":100}' | crm-es exec -
     """
-    app = ctx.app
+    app = ctx.app_creating
     origin = getattr(source, "name", "<stdin>")
     identity = file_identity(source)
     if auto_ids is None:

@@ -43,7 +43,7 @@ def _run(
 ) -> None:
     from crm_es.app.importer import count_rows, import_csv
 
-    app = ctx.app
+    app = ctx.app_creating
     with (
         click.progressbar(
             length=count_rows(file), label=f"importing {kind}", file=sys.stderr

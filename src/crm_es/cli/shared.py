@@ -24,6 +24,23 @@ class Context:
 
     @property
     def app(self) -> CRM:
+        """The app over an existing store; a store that was never created is an error (a
+        mistyped path must not leave an empty store behind)."""
+        if self._app is None:
+            from crm_es.store.settings import SETTINGS_TABLE
+            from crm_es.store.url import parse_store_url, redacted, store_exists
+
+            if not store_exists(parse_store_url(self.db_url), SETTINGS_TABLE):
+                raise CrmError(
+                    f"no store at {redacted(self.db_url)}: create one with `crm-es init` "
+                    "(or give --db / CRM_ES_DB)"
+                )
+        return self.app_creating
+
+    @property
+    def app_creating(self) -> CRM:
+        """The app, creating the store's tables if they are missing (init and the commands
+        that write: exec, import, demo, audit import)."""
         if self._app is None:
             from crm_es.app.service import CRM  # the store's stack: only commands that use it
 

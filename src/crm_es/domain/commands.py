@@ -7,6 +7,7 @@ offset, so schema errors surface here with msgspec's ``$.path`` before any domai
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
@@ -317,22 +318,26 @@ _json_decoder: Final = msgspec.json.Decoder(AnyCommand)
 
 
 def decode_command(data: bytes | str) -> Command:
-    """Decode one JSON command; schema errors raise ``msgspec.ValidationError`` with ``$.path``."""
+    """Decode one JSON command; schema errors raise ``msgspec.ValidationError`` with ``$.path``.
+    Its text is taken in Unicode NFC, so ids typed with composed or decomposed accents match."""
     try:
+        if not data.isascii():
+            data = nfc(data.decode() if isinstance(data, bytes) else data)
         command: Command = _json_decoder.decode(data)  # typed whatever the stubs say it is
         return command
     except msgspec.ValidationError as e:
         raise explained(e, COMMAND_TYPES, data) from None
     except UnicodeDecodeError as e:  # msgspec's error for invalid UTF-8 inside a JSON string
-        raise msgspec.DecodeError(f"JSON is malformed: a string is not valid UTF-8 ({e})") from None
+        raise msgspec.DecodeError(f"JSON is malformed: not valid UTF-8 ({e})") from None
 
 
 def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:
     """Build and validate a command from Python values (the API's keyword arguments); money
     may be given as a ``Decimal`` or an ``int`` too."""
     money = {k: _money_text(v) for k, v in fields.items() if k in _MONEY_FIELDS}
+    texts = {k: nfc(v) for k, v in fields.items() if isinstance(v, str) and not v.isascii()}
     try:
-        return msgspec.convert(fields | money if money else fields, command_type)
+        return msgspec.convert(fields | money | texts if money or texts else fields, command_type)
     except msgspec.ValidationError as e:
         raise explained(e, COMMAND_TYPES, _typed(command_type)) from None
 
@@ -348,6 +353,11 @@ def _money_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form C (ASCII, the common case, as it is)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def validate_command(command: Command) -> Command:

@@ -10,6 +10,7 @@ from typing import Final
 from uuid import UUID, uuid4, uuid5
 
 from crm_es.domain import commands as cmd
+from crm_es.domain.commands import nfc
 
 # Fixed forever: customer ids derive from external refs through it (uuid5), on every host.
 CUSTOMER_NAMESPACE: Final = UUID("6f1c2b9e-3d4a-5e6f-8a7b-9c0d1e2f3a4b")
@@ -22,7 +23,8 @@ _ids_by_ref: dict[str, UUID] = {}
 
 
 def customer_id_for_ref(ref: str | UUID) -> UUID:
-    """A customer's id: the UUID itself, or the uuid5 of its external ref (deterministic)."""
+    """A customer's id: the UUID itself, or the uuid5 of its external ref in Unicode NFC
+    (deterministic)."""
     if isinstance(ref, UUID):
         return ref
     found = _ids_by_ref.get(ref)
@@ -38,7 +40,9 @@ def _id_for_ref(ref: str) -> UUID:
     try:
         return UUID(ref)
     except ValueError:
-        return uuid5(CUSTOMER_NAMESPACE, ref)
+        # One customer however the ref's accents were composed: "é" typed as one code point
+        # or as "e" and a combining accent are the same ref (Unicode NFC).
+        return uuid5(CUSTOMER_NAMESPACE, nfc(ref))
 
 
 def customer_id_for_command(command: cmd.Command) -> UUID:

@@ -157,6 +157,23 @@ def ensure_postgres_schema(config: StoreConfig) -> None:
         )
 
 
+def store_exists(config: StoreConfig, marker_table: str) -> bool:
+    """Whether the store was ever created: its SQLite file exists, or its PostgreSQL schema
+    holds ``marker_table`` (a table every store creates when first opened)."""
+    if not config.is_postgres:
+        name = config.env["SQLITE_DBNAME"]
+        return name.startswith("file:") or os.path.exists(name)
+    import psycopg
+
+    with psycopg.connect(config.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_name = %s "
+            "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())",
+            (marker_table, config.schema),
+        ).fetchone()
+    return row is not None
+
+
 @contextmanager
 def schema_lock(config: StoreConfig) -> Iterator[None]:
     """Serialise table creation across processes on PostgreSQL.
