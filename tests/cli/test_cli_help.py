@@ -85,8 +85,14 @@ def test_formats_behave_the_same_everywhere(sqlite_url: str) -> None:
     for args in (["report", "kpi"], ["projections", "status"], ["report", "segments"]):
         as_json = runner.invoke(main, ["--db", sqlite_url, *args, "--format", "json"])
         as_csv = runner.invoke(main, ["--db", sqlite_url, *args, "--format", "csv"])
-        as_table = runner.invoke(main, ["--db", sqlite_url, *args, "--format", "table"])
+        every_column = ["--columns", "all"] if args[0] == "report" else []
+        as_table = runner.invoke(
+            main, ["--db", sqlite_url, *args, "--format", "table", *every_column]
+        )
         assert as_json.exit_code == as_csv.exit_code == as_table.exit_code == 0
         assert as_json.stdout.lstrip().startswith(("{", "["))
         header = as_csv.stdout.splitlines()[0].split(",")
-        assert as_table.stdout.splitlines()[0].split() == header
+        if "external_ref" in header:  # a table names the customer (for people only)
+            header.insert(header.index("external_ref") + 1, "name")
+        shown = as_table.stdout.splitlines()[0].split()
+        assert shown == header[: len(shown)]  # the last ones may not fit the width

@@ -12,7 +12,7 @@ from typing import IO, Final
 import click
 import msgspec
 
-from crm_es.cli.render import emit, format_table
+from crm_es.cli.render import emit, format_mapping, format_option, format_table, resolved_format
 from crm_es.cli.shared import Context, emit_json
 from crm_es.domain.commands import decode_command
 from crm_es.domain.errors import CrmError
@@ -171,17 +171,26 @@ def exec_commands(ctx: Context, source: IO[bytes], auto_ids: bool | None) -> Non
     help="Knowledge time: only events recorded by T (a bare date = end of that day in the "
     "store's time zone).",
 )
+@format_option
 @pass_ctx
 def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
-         known_at: str | None) -> None:  # fmt: skip
-    """Print CUSTOMER's state (UUID or external ref) as one JSON object: now, or as the world
-    stood at business date D (--as-of), as recorded by T (--known-at), or both.
+         known_at: str | None, fmt: str | None) -> None:  # fmt: skip
+    """Print CUSTOMER's state (UUID or external ref): now, or as the world stood at business
+    date D (--as-of), as recorded by T (--known-at), or both. Readable lines on a terminal,
+    one JSON object otherwise.
 
     \b
     Example:
       crm-es show C-1 --as-of 2026-01-31 --known-at 2026-02-01T09:00:00+08:00
     """
-    emit_json(ctx.app.view(customer, as_of=as_of, known_at=known_at, version=version))
+    view = ctx.app.view(customer, as_of=as_of, known_at=known_at, version=version)
+    fmt = resolved_format(fmt)
+    if fmt == "json":
+        emit_json(view)
+    elif fmt == "csv":
+        raise click.UsageError("show has no CSV form: use --format json or table")
+    else:
+        click.echo(format_mapping(view), nl=False)
 
 
 @click.command()
@@ -207,17 +216,10 @@ def show(ctx: Context, customer: str, version: int | None, as_of: str | None,
     metavar="NAME",
     help="Only events of this type, e.g. PurchaseRecorded (repeatable).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "table", "csv"]),
-    default="json",
-    show_default=True,
-    help="JSON Lines for programs, a table for people, or CSV.",
-)
+@format_option
 @pass_ctx
 def history(ctx: Context, customer: str, since: str | None, until: str | None,
-            types: tuple[str, ...], fmt: str) -> None:  # fmt: skip
+            types: tuple[str, ...], fmt: str | None) -> None:  # fmt: skip
     """Print the events of CUSTOMER, oldest first: JSON Lines with the envelope and a one-line
     summary, or a table of version, recorded and business time, actor, reason, correlation id
     and summary. --since/--until filter on recorded (knowledge) time.
@@ -229,6 +231,7 @@ def history(ctx: Context, customer: str, since: str | None, until: str | None,
     from crm_es.audit.history import filtered_history, history_line, history_row, summarize
 
     events = filtered_history(ctx.app, customer, since=since, until=until, types=types)
+    fmt = resolved_format(fmt)
     if fmt == "json":
         out = sys.stdout.buffer
         for event in events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,19 @@ from typing import Any
 import click
 
 from crm_es.analytics.churn_settings import ChurnRule
-from crm_es.cli.render import emit, format_option
+from crm_es.cli.render import emit, format_option, format_table, resolved_format
 from crm_es.cli.shared import Context, emit_json
+from crm_es.cli.table_view import (
+    TABLE_LIMIT,
+    TABLE_SORT,
+    TABLE_WIDTH,
+    Selection,
+    check_sort,
+    order_rows,
+    select,
+    table_columns,
+    with_names,
+)
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -64,12 +76,95 @@ rule_options = [
 
 @click.group()
 def report() -> None:
-    """Reports computed from the read models.
+    """Reports computed from the read models: a table on a terminal, JSON otherwise.
 
     \b
     Example:
-      crm-es report segments --as-of 2026-06-30 --format table
+      crm-es report segments --as-of 2026-06-30 --owner staff:wang --sort -monetary
     """
+
+
+def owner_option(what: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--owner", default=None, metavar="STAFF", help=f"Only {what} of this owner "
+        "(e.g. staff:wang; '(unassigned)' for none)."
+    )  # fmt: skip
+
+
+def segment_option(what: str) -> Callable[[Any], Any]:
+    return click.option("--segment", default=None, metavar="NAME", help=f"Only customers {what}.")
+
+
+sort_option = click.option(
+    "--sort",
+    default=None,
+    metavar="COLUMN",
+    help="Order the rows by this column (-COLUMN: descending); numbers by value.",
+)
+limit_option = click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"At most this many rows (0: all). [default: {TABLE_LIMIT} in a table, all otherwise]",
+)
+columns_option = click.option(
+    "--columns",
+    default=None,
+    metavar="A,B,…|all",
+    help=f"The table's columns (default: the most useful that fit {TABLE_WIDTH} characters).",
+)
+_SELECTION_OPTIONS = ("owner", "segment", "sort", "limit", "columns")
+
+
+def _name_lookup(ctx: Context) -> Callable[[str], str | None]:
+    """A customer's name for a person reading a table ([erased] after an erasure)."""
+    from uuid import UUID
+
+    from crm_es.domain.errors import CustomerNotFound
+    from crm_es.domain.values import ERASED
+
+    def name_of(customer_id: str) -> str | None:
+        try:
+            customer = ctx.app.get_customer(UUID(customer_id))
+        except CustomerNotFound:
+            return None
+        return ERASED if customer.erased else customer.name
+
+    return name_of
+
+
+def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[str, Any]) -> None:
+    """The report selected, ordered and cut as asked, in the format asked (or the TTY's)."""
+    from crm_es.reports.api import TABLE_ROWS
+
+    selection = Selection(
+        owner=options.pop("owner", None),
+        segment=options.pop("segment", None),
+        sort=options.pop("sort", None),
+        limit=options.pop("limit", None),
+    )
+    columns = options.pop("columns", None)
+    fmt = resolved_format(fmt)
+    if fmt == "table" and selection.sort is None and name in TABLE_SORT:
+        selection = dataclasses.replace(selection, sort=TABLE_SORT[name])
+    rows_of = TABLE_ROWS[name]
+    all_rows = rows_of(data)
+    if all_rows:
+        check_sort(list(all_rows[0]), selection)
+    limit = selection.limit if selection.limit is not None else TABLE_LIMIT * (fmt == "table")
+    selected = select(data, selection, limit)
+    rows = order_rows(rows_of(select(data, selection, 0)), selection)
+    total = len(rows)
+    if limit:
+        rows = rows[:limit]
+    if fmt != "table":
+        emit(selected, rows, fmt)
+        return
+    rows = with_names(rows, _name_lookup(ctx))
+    text = format_table(rows, columns=table_columns(name, rows, columns), fit=TABLE_WIDTH)
+    if total > len(rows):
+        text += f"({len(rows)} of {total} rows: --limit 0 shows all)\n"
+    click.echo(text, nl=False)
 
 
 def _report_command(
@@ -82,7 +177,7 @@ def _report_command(
         ctx: Context,
         as_of: str | None,
         known_at: str | None,
-        fmt: str,
+        fmt: str | None,
         refresh: bool,
         **options: Any,
     ) -> None:
@@ -92,11 +187,12 @@ def _report_command(
                 floor_days=options.pop("floor_days"),
                 at_risk_share=options.pop("at_risk_share"),
             )
-        from crm_es.reports.api import TABLE_ROWS, Reports
+        shown = {k: options.pop(k) for k in _SELECTION_OPTIONS if k in options}
+        from crm_es.reports.api import Reports
 
         with Reports(ctx.app, refresh=refresh) as reports:
             data = getattr(reports, name)(as_of=as_of, known_at=known_at, **options)
-        emit(data, TABLE_ROWS[name](data), fmt)
+        present(ctx, name, data, fmt, shown)
 
     command.__doc__ = doc
     decorated: Callable[..., Any] = pass_ctx(command)
@@ -112,8 +208,18 @@ report.add_command(
 
         \b
         Example:
-          crm-es report segments --as-of 2026-06-30 --format table""",
-        rule_options,
+          crm-es report segments --as-of 2026-06-30 --segment 重要保持客户 --sort -monetary""",
+        [
+            *rule_options,
+            owner_option("customers"),
+            segment_option(
+                "in this segment, lifecycle stage, tier or RFM code (e.g. "
+                "Champions, 重要价值客户, churned, gold, 545)"
+            ),
+            sort_option,
+            limit_option,
+            columns_option,
+        ],
     )
 )
 report.add_command(
@@ -123,7 +229,8 @@ report.add_command(
 
         \b
         Example:
-          crm-es report satisfaction --format json""",
+          crm-es report satisfaction --sort -responses --limit 20""",
+        [sort_option, limit_option, columns_option],
     )
 )
 report.add_command(
@@ -133,9 +240,14 @@ report.add_command(
 
         \b
         Example:
-          crm-es report churn --time-unit week --horizon-days 90""",
+          crm-es report churn --segment at_risk --sort -expected_purchases""",
         [
             *rule_options,
+            owner_option("customers"),
+            segment_option("of this status (active, at_risk, churned)"),
+            sort_option,
+            limit_option,
+            columns_option,
             click.option(
                 "--time-unit",
                 type=click.Choice(["day", "week"]),
@@ -160,8 +272,12 @@ report.add_command(
 
         \b
         Example:
-          crm-es report agenda --days-ahead 7 --format table""",
+          crm-es report agenda --days-ahead 7 --owner staff:li""",
         [
+            owner_option("the items"),
+            sort_option,
+            limit_option,
+            columns_option,
             click.option(
                 "--days-ahead",
                 type=click.IntRange(0, 366),
@@ -181,7 +297,7 @@ report.add_command(
         \b
         Example:
           crm-es report kpi --format csv""",
-        rule_options,
+        [*rule_options, owner_option("the row"), sort_option, columns_option],
     )
 )
 
