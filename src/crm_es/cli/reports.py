@@ -296,8 +296,22 @@ report.add_command(
 
         \b
         Example:
-          crm-es report kpi --format csv""",
-        [*rule_options, owner_option("the row"), sort_option, columns_option],
+          crm-es report kpi --period month --as-of 2026-11-30""",
+        [
+            *rule_options,
+            click.option(
+                "--period",
+                type=click.Choice(["all", "month", "quarter", "year"]),
+                default="all",
+                show_default=True,
+                help="Count revenue, answers, complaints filed and tasks done only in the "
+                "calendar month, quarter or year holding the as-of day (customers, open "
+                "complaints and overdue tasks stay as of that day).",
+            ),
+            owner_option("the row"),
+            sort_option,
+            columns_option,
+        ],
     )
 )
 

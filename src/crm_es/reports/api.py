@@ -114,12 +114,17 @@ class Reports:
         return report
 
     def kpi(
-        self, as_of: Moment = None, known_at: Moment = None, rule: ChurnRule | None = None
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        rule: ChurnRule | None = None,
+        period: kpi.Period = "all",
     ) -> kpi.KpiReport:
-        """``rule`` decides who counts as churned and won back, as in segments and churn."""
+        """``rule`` decides who counts as churned and won back, as in segments and churn;
+        ``period`` (month, quarter, year) narrows the flows to the one holding ``as_of``."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: kpi.KpiReport = self._run(
-            lambda tx, t, q: kpi.kpi_report(tx, t, q, rule=rule), query
+            lambda tx, t, q: kpi.kpi_report(tx, t, q, rule=rule, period=period), query
         )
         return report
 

@@ -5,11 +5,19 @@ the customer's owner as of the query (as known at ``known_at``); customers witho
 grouped under ``(unassigned)``. Revenue is net spend (purchases − refunds) per currency, never
 summed across currencies. A care task is on time when the day of its completion (in the store's
 time zone) is on or before its due date.
+
+A ``period`` (month, quarter or year: the calendar one holding the as-of day in the store's time
+zone) narrows the flows to what occurred in it — revenue, survey answers, complaints filed and
+their resolution, care tasks done — while stocks stay as of the cut: customers, churned, won
+back, open complaints, overdue tasks. Revenue in a period is net spend at the cut minus net spend
+just before the period began, so a refund counts in the period it occurred in.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Final, Literal
 
 import msgspec
 
@@ -50,10 +58,16 @@ class OwnerKpi(msgspec.Struct, frozen=True, kw_only=True):
     care_tasks_overdue: int  # still scheduled, due before the reference date
 
 
+Period = Literal["all", "month", "quarter", "year"]
+PERIODS: Final = ("all", "month", "quarter", "year")
+
+
 class KpiReport(msgspec.Struct, frozen=True, kw_only=True):
     as_of: str
     known_at: str
     reference_date: str
+    period: str
+    period_start: str | None  # the first day of the period (store's zone); None for "all"
     currencies: list[str]  # every currency with sales by the cut
     owners: list[OwnerKpi]
 
@@ -66,11 +80,39 @@ def _on_time(task: TaskState) -> bool:
     )
 
 
+def period_start(period: Period, day: date) -> date | None:
+    """The first day of the calendar ``period`` holding ``day`` (None: all time)."""
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    if period == "year":
+        return date(day.year, 1, 1)
+    return None
+
+
+def _net_spend(tx: Tx, tables: dict[str, str], query: ReportQuery, currency: str) -> dict[str, int]:
+    return {
+        cid: history.net_spend
+        for cid, history in load_purchase_histories(tx, tables, query, currency).items()
+    }
+
+
 def kpi_report(
-    tx: Tx, tables: dict[str, str], query: ReportQuery, rule: ChurnRule | None = None
+    tx: Tx,
+    tables: dict[str, str],
+    query: ReportQuery,
+    rule: ChurnRule | None = None,
+    period: Period = "all",
 ) -> KpiReport:
     refs = load_refs(tx, tables, query)
     today = query.reference_date
+    first = period_start(period, today)
+    first_day = first.isoformat() if first else ""
+    before: ReportQuery | None = None
+    if first is not None:  # the instant before the period's first day began
+        began = datetime.combine(first, time.min, tzinfo=query.tz)
+        before = msgspec.structs.replace(query, as_of=began - timedelta(microseconds=1))
 
     def owner(cid: str) -> str:
         return owner_of(refs, cid)
@@ -86,14 +128,15 @@ def kpi_report(
     currencies = sales_currencies(tx, tables, query)
     revenue: dict[str, dict[str, int]] = {}
     for currency in currencies:
-        for cid, history in load_purchase_histories(tx, tables, query, currency).items():
+        earlier = _net_spend(tx, tables, before, currency) if before else {}
+        for cid, net in _net_spend(tx, tables, query, currency).items():
             spent = revenue.setdefault(owner(cid), {})
-            spent[currency] = spent.get(currency, 0) + history.net_spend
+            spent[currency] = spent.get(currency, 0) + net - earlier.get(cid, 0)
 
     def by_owner(fact: Answer | ComplaintState | TaskState) -> str:
         return owner(fact.customer_id)
 
-    answers = group_by(load_answers(tx, tables, query), by_owner)
+    answers = group_by([a for a in load_answers(tx, tables, query) if a.day >= first_day], by_owner)
     complaints = group_by(fold_complaints(tx, tables, query), by_owner)
     tasks = group_by(fold_tasks(tx, tables, query), by_owner)
 
@@ -103,9 +146,16 @@ def kpi_report(
         customers.keys() | revenue.keys() | answers.keys() | complaints.keys() | tasks.keys()
     ):
         survey = survey_fields(answers.get(name, []))
-        complaint = complaint_fields(complaints.get(name, []), as_of)
+        owned_complaints = complaints.get(name, [])
+        filed = complaint_fields([k for k in owned_complaints if k.filed_day >= first_day], as_of)
+        complaint = complaint_fields(owned_complaints, as_of)
         owned_tasks = tasks.get(name, [])
-        done = [t for t in owned_tasks if t.status == "completed"]
+        done = [
+            t
+            for t in owned_tasks
+            if t.status == "completed"
+            and (first is None or (t.completed_on is not None and t.completed_on >= first))
+        ]
         overdue = [
             t
             for t in owned_tasks
@@ -121,9 +171,9 @@ def kpi_report(
                 responses=survey["responses"],
                 csat=survey["csat"],
                 nps=survey["nps"],
-                complaints=complaint["filed"],
+                complaints=filed["filed"],
                 complaints_open=complaint["open"],
-                resolution_hours_median=complaint["resolution_hours_median"],
+                resolution_hours_median=filed["resolution_hours_median"],
                 care_tasks_done=len(done),
                 care_tasks_on_time_rate=rate(sum(1 for t in done if _on_time(t)), len(done)),
                 care_tasks_overdue=len(overdue),
@@ -133,6 +183,8 @@ def kpi_report(
         as_of=as_of,
         known_at=query.known_at_iso,
         reference_date=today.isoformat(),
+        period=period,
+        period_start=first.isoformat() if first else None,
         currencies=currencies,
         owners=rows,
     )
