@@ -7,17 +7,22 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck clean install
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,reports]'
-	touch $(STAMP)
+	@echo "==> creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> installing crm-es and its dependencies (a minute or two the first time)"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -e '.[dev,reports]'
+	@touch $(STAMP)
+	@echo "==> installed: .venv/bin/crm-es"
 
 install: $(STAMP)
 
 # The main job on the embedded default: ~2,000 customers and ~70,000 events over two years into
 # ./crm.db (replaced each time), the read models, a summary on stdout and ./crm-report.html.
 demo: $(STAMP)
+	@echo "==> building the demo store ./crm.db (progress below), then ./crm-report.html"
 	$(BIN)/crm-es demo --reset
+	@echo "==> next: the five-minute tour in README.md (.venv/bin/crm-es --help)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
