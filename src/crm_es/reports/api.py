@@ -130,19 +130,17 @@ class Reports:
 
 
 def to_csv(rows: list[dict[str, object]]) -> str:
+    """Rows as CSV, every cell escaped against formula injection (see csv_cells): a ref or a
+    name typed as ``=HYPERLINK(…)`` must not run in the spreadsheet that opens the report."""
+    from crm_es.reports.csv_cells import spreadsheet_cell
+
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
     return out.getvalue()
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, list | dict):
-        return msgspec.json.encode(value).decode()
-    return "" if value is None else value
 
 
 def to_json(report: Any) -> bytes:
