@@ -47,6 +47,9 @@ IMPORT_CHUNK_ROWS: Final = 50_000
 IMPORT_CACHE_SIZE: Final = 200_000
 
 
+COLUMNS: Final = {"customers": CUSTOMER_COLUMNS, "purchases": PURCHASE_COLUMNS}
+
+
 REQUIRED: Final = {
     "customers": ("external_ref",),
     "purchases": ("customer_ref", "occurred_at", "amount", "currency"),

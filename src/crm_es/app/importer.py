@@ -9,7 +9,6 @@ with its file line number and stores nothing, while the good rows are stored in 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from collections import Counter, deque
@@ -20,12 +19,14 @@ from typing import Any
 
 import msgspec
 
+from crm_es.app.csv_encoding import AUTO, CsvFile, open_csv
 from crm_es.app.csv_format import (
     CUSTOMER_COLUMNS,
     IMPORT_CHUNK_ROWS,
     PURCHASE_COLUMNS,
     REQUIRED,
 )
+from crm_es.app.csv_rows import CsvRowError, csv_rows
 from crm_es.app.results import CommandResult
 from crm_es.app.service import CRM, utc_now
 from crm_es.domain import commands as cmd
@@ -50,6 +51,7 @@ class RowError(msgspec.Struct, frozen=True):
 class CsvImportReport(msgspec.Struct):
     file: str
     kind: str
+    encoding: str = "utf-8"  # the codec the file was read with (detected or given)
     rows: int = 0
     stored: int = 0  # rows that appended events
     unchanged: int = 0  # rows already in the store (a re-run)
@@ -69,10 +71,6 @@ def parse_time(text: str, field: str = "occurred_at", tz: tzinfo = UTC) -> datet
     if len(text.strip()) in (8, 10) and parsed > now >= parsed - timedelta(days=1):
         return now
     return parsed
-
-
-def _blank_to_none(row: dict[str, str | None]) -> dict[str, Any]:
-    return {k: (v.strip() if isinstance(v, str) and v.strip() else None) for k, v in row.items()}
 
 
 def _customer_command(row: dict[str, Any], tz: tzinfo) -> cmd.Command:
@@ -106,16 +104,6 @@ def _purchase_command(row: dict[str, Any], seen: Counter[str], tz: tzinfo) -> cm
     return cmd.command_from_fields(cmd.RecordPurchase, {"customer": customer, **fields})
 
 
-def _rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED[kind] if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CrmError(f"{path}: missing column(s) {', '.join(missing)}")
-        for row in reader:
-            yield reader.line_num, _blank_to_none(row)
-
-
 def _required(row: dict[str, Any], kind: str) -> None:
     """A required column left blank in a row is an error of that row, not "now" or nothing."""
     for column in REQUIRED[kind]:
@@ -123,22 +111,28 @@ def _required(row: dict[str, Any], kind: str) -> None:
             raise InvalidValue(column, "", "required: this column may not be blank")
 
 
-def count_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+def count_rows(source: Path | CsvFile) -> int:
+    """About how many rows (lines after the header), for a progress bar."""
+    file = source if isinstance(source, CsvFile) else open_csv(source)
+    return max(file.lines - 1, 0)
 
 
 def import_csv(
     app: CRM,
-    path: Path,
+    source: Path | CsvFile,
     kind: str,
     *,
+    encoding: str = AUTO,
     register_missing: bool = False,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = IMPORT_CHUNK_ROWS,
 ) -> CsvImportReport:
-    """Import ``kind`` ("customers" or "purchases") rows from ``path``; see the module doc."""
-    report = CsvImportReport(file=str(path), kind=kind)
+    """Import ``kind`` ("customers" or "purchases") rows from ``source``, a path read in
+    ``encoding`` (see :func:`open_csv`) or a file already opened with it; see the module doc.
+    A file that cannot be decoded or whose header is wrong raises CrmError, storing nothing."""
+    file = source if isinstance(source, CsvFile) else open_csv(source, encoding)
+    encoding_name = file.encoding.removesuffix("-sig")  # utf-8-sig: UTF-8, BOM or not
+    report = CsvImportReport(file=str(file.path), kind=kind, encoding=encoding_name)
     tz = app.store.timezone
     started = time.monotonic()
     seen: Counter[str] = Counter()
@@ -154,8 +148,11 @@ def import_csv(
             progress(1)
 
     def commands() -> Iterator[cmd.Command]:
-        for line, row in _rows(path, kind):
+        for line, row in csv_rows(file, kind):
             report.rows += 1
+            if isinstance(row, CsvRowError):
+                rejected(line, row)
+                continue
             try:
                 _required(row, kind)
                 built = _row_commands(kind, row, seen, register_missing, tz)

@@ -38,21 +38,42 @@ batch_option = click.option(
 )
 
 
+encoding_option = click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    metavar="NAME",
+    help="The file's text encoding. auto: UTF-8 (with or without a byte order mark) when the "
+    "file decodes as UTF-8, else GB18030 (what Excel in China saves; a superset of GBK). Or "
+    "any encoding Python knows, e.g. gb18030, big5, shift_jis, cp1252, utf-16.",
+)
+
+
 def _run(
-    ctx: Context, file: Path, kind: str, register_missing: bool, cache_size: int, batch: int
+    ctx: Context,
+    file: Path,
+    kind: str,
+    register_missing: bool,
+    cache_size: int,
+    batch: int,
+    encoding: str,
 ) -> None:
+    from crm_es.app.csv_encoding import open_csv
     from crm_es.app.importer import count_rows, import_csv
 
+    source = open_csv(file, encoding)  # a file that cannot be decoded stops here
+    if source.note:
+        click.echo(source.note, err=True)
     app = ctx.app_creating
     with (
         click.progressbar(
-            length=count_rows(file), label=f"importing {kind}", file=sys.stderr
+            length=count_rows(source), label=f"importing {kind}", file=sys.stderr
         ) as bar,
         app.command_cache.resized(cache_size),
     ):
         report = import_csv(
             app,
-            file,
+            source,
             kind,
             register_missing=register_missing,
             progress=bar.update,
@@ -67,7 +88,8 @@ def _run(
 
 @click.group("import")
 def import_group() -> None:
-    """Import customers or purchases from CSV (UTF-8, header row). Safe to re-run.
+    """Import customers or purchases from CSV (a header row; UTF-8 or GB18030 detected, or
+    --encoding). Safe to re-run.
 
     \b
     Example:
@@ -78,12 +100,13 @@ def import_group() -> None:
 
 @import_group.command("customers")
 @file_argument
+@encoding_option
 @cache_option
 @batch_option
 @pass_ctx
-def import_customers(ctx: Context, file: Path, cache_size: int, batch: int) -> None:
+def import_customers(ctx: Context, file: Path, encoding: str, cache_size: int, batch: int) -> None:
     """Register the customers in FILE; rows whose external_ref exists count as unchanged."""
-    _run(ctx, file, "customers", False, cache_size, batch)
+    _run(ctx, file, "customers", False, cache_size, batch, encoding)
 
 
 @import_group.command("purchases")
@@ -93,26 +116,27 @@ def import_customers(ctx: Context, file: Path, cache_size: int, batch: int) -> N
     is_flag=True,
     help="Register customers whose customer_ref is unknown (instead of rejecting).",
 )
+@encoding_option
 @cache_option
 @batch_option
 @pass_ctx
 def import_purchases(
-    ctx: Context, file: Path, register_missing: bool, cache_size: int, batch: int
+    ctx: Context, file: Path, register_missing: bool, encoding: str, cache_size: int, batch: int
 ) -> None:
     """Record the purchases in FILE; rows already stored count as unchanged."""
-    _run(ctx, file, "purchases", register_missing, cache_size, batch)
+    _run(ctx, file, "purchases", register_missing, cache_size, batch, encoding)
 
 
 import_customers.help = (import_customers.help or "") + (
     "\n\n    Columns (only external_ref required): "
     + ", ".join(CUSTOMER_COLUMNS)
-    + ". tags: separated by ';'."
+    + ". tags: separated by ';'. Any other column is an error."
     + "\n\n    \b\n    Example:\n      crm-es import customers customers.csv"
 )
 import_purchases.help = (import_purchases.help or "") + (
     "\n\n    Columns: "
     + ", ".join(PURCHASE_COLUMNS)
     + " (the first four required). occurred_at: an ISO date or date-time."
-    + " Without order_id, a row is identified by its content."
+    + " Without order_id, a row is identified by its content. Any other column is an error."
     + "\n\n    \b\n    Example:\n      crm-es import purchases purchases.csv --register-missing"
 )
