@@ -1,10 +1,11 @@
 """Charts for the HTML report: matplotlib figures rendered as inline SVG.
 
-Text stays text (``svg.fonttype = "none"``): the browser draws labels with its own fonts, so
-Chinese segment names and regions render wherever the reader has a CJK font, nothing has to be
-installed here, and the file stays small (no glyph outlines). Matplotlib still *measures* text
-with the fonts it finds (DejaVu Sans, plus a CJK font when one is installed), so charts with
-Chinese labels get fixed, generous margins instead of relying on the measurement.
+Text stays text (``svg.fonttype = "none"``): the browser draws labels with the page's font
+stack (:mod:`crm_es.reports.html.fonts`: the reader's CJK fonts, else the embedded subset), and
+the file stays small (no glyph outlines per label). The stack is set once in the page's style
+sheet, not on every ``<text>``. Matplotlib *measures* text with its own DejaVu Sans and, for
+Chinese, the same Noto Sans SC file the page embeds, never with whatever fonts this machine has
+installed, so a chart's layout (and the page's bytes) are the same on every machine.
 
 Every SVG gets its element ids prefixed with its chart id, so several SVGs can share one HTML
 document without their clip paths and markers colliding. No pyplot: figures are plain
@@ -14,6 +15,7 @@ and restored afterwards, so rendering leaves matplotlib's global settings as it 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from typing import Final
 
 import numpy as np
+import pylopdf_fonts_zh_cn
 from matplotlib import font_manager, rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -29,20 +32,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
-# What the browser should try for chart text: Latin fonts first, then common CJK fonts.
-FONT_STACK: Final = (
-    "'DejaVu Sans', 'Helvetica Neue', Arial, 'Noto Sans CJK SC', 'Source Han Sans SC', "
-    "'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi Micro Hei', sans-serif"
-)
-CJK_FAMILIES: Final = (
-    "Noto Sans CJK SC",
-    "Source Han Sans SC",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "PingFang SC",
-    "Microsoft YaHei",
-    "SimHei",
-)
 STATUS_COLOURS: Final = {"active": "#2e7d32", "at_risk": "#ef8f00", "churned": "#c62828"}
 POINTS_COLOURS: Final = {"granted": "#1f77b4", "redeemed": "#2ca02c", "expired": "#d62728"}
 TASK_COLOURS: Final = {
@@ -56,20 +45,23 @@ BAR_COLOUR: Final = "#3a6ea5"
 WIDE: Final = (7.5, 3.6)  # inches; SVG units are points (72 per inch)
 
 
-def _cjk_fonts() -> list[str]:
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return [name for name in CJK_FAMILIES if name in installed]
+@functools.cache
+def _measuring_fonts() -> list[str]:
+    """The families matplotlib lays text out with: DejaVu Sans (its own), then Noto Sans SC
+    (the embedded font's source) for the glyphs DejaVu lacks."""
+    font_manager.fontManager.addfont(str(pylopdf_fonts_zh_cn.sans_path()))
+    return ["DejaVu Sans", "Noto Sans SC"]
 
 
 @contextmanager
-def _style(chart_id: str) -> Iterator[None]:
+def chart_style(chart_id: str) -> Iterator[None]:
     # A dict literal in the call, so it type-checks against matplotlib's rc key names.
     style = rc_context(
         {
             "svg.fonttype": "none",
             "svg.hashsalt": chart_id,  # deterministic ids, distinct per chart
             "font.family": ["sans-serif"],
-            "font.sans-serif": ["DejaVu Sans", *_cjk_fonts()],
+            "font.sans-serif": _measuring_fonts(),
             "font.size": 9,
             "axes.titlesize": 11,
             "axes.titleweight": "bold",
@@ -88,13 +80,14 @@ def _style(chart_id: str) -> Iterator[None]:
 
 def to_svg(fig: Figure, chart_id: str, title: str, lang: str | None = None) -> str:
     """The figure as an ``<svg>`` element ready to inline: no XML prologue or metadata, ids
-    prefixed with ``chart_id``, browser font stack, scaling to the page width."""
+    prefixed with ``chart_id``, no font family of its own, scaling to the page width."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
-    svg = re.sub(r"font-family: [^;\"]*", f"font-family: {FONT_STACK}", svg)
+    # The page's style sheet gives chart text its font stack (see fonts.CHART_FONT_STACK).
+    svg = re.sub(r"font-family: [^;\"]*;? ?", "", svg)
     svg = re.sub(r'\bid="([^"]+)"', rf'id="{chart_id}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart_id}-\1)", svg)
     svg = re.sub(r'href="#([^"]+)"', rf'href="#{chart_id}-\1"', svg)
@@ -133,7 +126,7 @@ def _headroom(values: Sequence[float]) -> float:
     return max(1.0, max(values, default=0)) * 1.12
 
 
-def _month_ticks(ax: Axes, months: Sequence[str]) -> None:
+def month_ticks(ax: Axes, months: Sequence[str]) -> None:
     step = max(1, -(-len(months) // 24))
     ax.set_xticks(range(0, len(months), step))
     ax.set_xticklabels(months[::step], rotation=45, ha="right")
@@ -142,7 +135,7 @@ def _month_ticks(ax: Axes, months: Sequence[str]) -> None:
 def segment_sizes(chart_id: str, sizes: Mapping[str, int], order: Sequence[str]) -> str:
     """Bar chart: customers per segment of the 10-segment R×F grid, in the grid's order."""
     title = "Customers per RFM segment (10-segment R×F grid)"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 3.8), layout="constrained")
         ax = fig.subplots()
         values = [sizes.get(name, 0) for name in order]
@@ -161,7 +154,7 @@ def segment_sizes(chart_id: str, sizes: Mapping[str, int], order: Sequence[str])
 def segment_cn_sizes(chart_id: str, sizes: Mapping[str, int], order: Sequence[str]) -> str:
     """Horizontal bars: customers per class of the Chinese 8-class map (labels in Chinese)."""
     title = "Customers per class (Chinese 8-class RFM map)"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 3.4))
         fig.subplots_adjust(left=0.2, right=0.95, top=0.88, bottom=0.15)
         ax = fig.subplots()
@@ -184,7 +177,7 @@ def rf_heatmap(
 ) -> str:
     """Heat map of customers per (R, F) score cell, each cell named with its segment."""
     title = "Customers per R×F cell, with the segment each cell maps to"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 5.2), layout="constrained")
         ax = fig.subplots()
         matrix = np.array([[counts.get((r, f), 0) for f in range(1, 6)] for r in range(5, 0, -1)])
@@ -223,7 +216,7 @@ def satisfaction_by_month(
 ) -> str:
     """Two panels sharing the month axis: CSAT (0–100) above, NPS (−100…+100) below."""
     title = "CSAT and NPS by month"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 5.0), layout="constrained")
         top, bottom = fig.subplots(2, 1, sharex=True)
         fig.suptitle(title, fontsize=11, fontweight="bold")
@@ -244,7 +237,7 @@ def satisfaction_by_month(
         bottom.set_ylabel("NPS (promoters − detractors)")
         bottom.set_xlabel("Month of the answer")
         bottom.set_xlim(-0.5, len(months) - 0.5)
-        _month_ticks(bottom, months)
+        month_ticks(bottom, months)
         return to_svg(fig, chart_id, title)
 
 
@@ -257,7 +250,7 @@ def complaint_resolution(
 ) -> str:
     """Per severity: box and jittered points of resolution hours (log scale), SLA as a line."""
     title = "Complaint resolution time against the SLA, by severity"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 4.2), layout="constrained")
         ax = fig.subplots()
         ax.set_title(title)
@@ -306,7 +299,7 @@ def complaint_resolution(
 def p_alive_histogram(chart_id: str, by_status: Mapping[str, Sequence[float]]) -> str:
     """Stacked histogram of BG/NBD P(alive), coloured by the rule status."""
     title = "Churn: distribution of P(alive) (BG/NBD), by rule status"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=WIDE, layout="constrained")
         ax = fig.subplots()
         ax.set_title(title)
@@ -334,7 +327,7 @@ def p_alive_histogram(chart_id: str, by_status: Mapping[str, Sequence[float]]) -
 def points_flow(chart_id: str, months: Sequence[str], flows: Mapping[str, Sequence[int]]) -> str:
     """Grouped bars per month: loyalty points granted, redeemed and expired."""
     title = "Loyalty points flow by month"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 3.8), layout="constrained")
         ax = fig.subplots()
         ax.set_title(title)
@@ -346,7 +339,7 @@ def points_flow(chart_id: str, months: Sequence[str], flows: Mapping[str, Sequen
             xs = [i + (k - 1) * width for i in range(len(months))]
             ax.bar(xs, list(flows.get(kind, [0] * len(months))), width, color=colour, label=kind)
         ax.set_xlim(-0.6, len(months) - 0.4)
-        _month_ticks(ax, months)
+        month_ticks(ax, months)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_xlabel("Month of the points event")
         ax.set_ylabel("Points")
@@ -357,7 +350,7 @@ def points_flow(chart_id: str, months: Sequence[str], flows: Mapping[str, Sequen
 def care_tasks(chart_id: str, counts: Mapping[str, int]) -> str:
     """Horizontal bars: care tasks by status as of the date."""
     title = "Care tasks by status"
-    with _style(chart_id):
+    with chart_style(chart_id):
         fig = Figure(figsize=(7.5, 3.0), layout="constrained")
         ax = fig.subplots()
         ax.set_title(title)

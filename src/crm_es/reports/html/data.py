@@ -1,9 +1,11 @@
 """What the HTML report shows, gathered for ONE (as_of, known_at) query: :class:`PageData`.
 
 :func:`collect` runs every report (segments, satisfaction, churn, agenda, KPIs) and, in one read
-transaction, the three small fact queries that feed the charts beyond the report Structs:
-complaint resolution times per severity (folded as the satisfaction report folds them), loyalty
-points per month and care tasks per care kind and status (folded as the agenda folds them).
+transaction, the monthly business figures (:mod:`crm_es.reports.monthly`) and the three small
+fact queries that feed the charts beyond the report Structs: complaint resolution times per
+severity (folded as the satisfaction report folds them), loyalty points per month and care tasks
+per care kind and status (folded as the agenda folds them). The action lists
+(:mod:`crm_es.reports.watchlist`) come from those reports and the listed customers' streams.
 Rendering is elsewhere: :mod:`crm_es.reports.html.sections` turns a ``PageData`` into
 HTML sections and :mod:`crm_es.reports.html.page` assembles and writes the page.
 """
@@ -23,9 +25,11 @@ from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.feedback import ComplaintState, fold_complaints, hours_between
 from crm_es.reports.html import charts
 from crm_es.reports.kpi import KpiReport
+from crm_es.reports.monthly import MonthlyReport, monthly_report
 from crm_es.reports.query import ReportQuery
 from crm_es.reports.satisfaction import SatisfactionReport
 from crm_es.reports.segments import SegmentsReport
+from crm_es.reports.watchlist import Watchlist, watchlist
 from crm_es.store.database import Tx
 
 POINTS_KINDS: Final = ("granted", "redeemed", "expired")
@@ -128,6 +132,7 @@ class PageData:
 
     query: ReportQuery
     store: str
+    zone: str  # the store's time zone name: every day and time on the page is in it
     seg: SegmentsReport
     sat: SatisfactionReport
     churn: ChurnReport
@@ -136,6 +141,13 @@ class PageData:
     complaints: dict[str, ComplaintTimes]
     points: dict[str, dict[str, int]]
     tasks: dict[str, dict[str, int]]
+    monthly: MonthlyReport
+    watch: Watchlist
+
+    @property
+    def day(self) -> str:
+        """The report date (the day of as_of in the store's time zone)."""
+        return self.query.reference_date.isoformat()
 
 
 def collect(reports: Reports, query: ReportQuery) -> PageData:
@@ -146,11 +158,13 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     churn = reports.churn(as_of, known_at)
     agenda = reports.agenda(as_of, known_at)
     kpi = reports.kpi(as_of, known_at)
+    watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
         tables = reports.engine.all_active_tables(tx)
         return PageData(
             query=query,
             store=store_label(reports.store.config.url),
+            zone=reports.store.timezone_name,
             seg=seg,
             sat=sat,
             churn=churn,
@@ -159,4 +173,6 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
             complaints=complaint_times(tx, tables, query),
             points=points_by_month(tx, tables, query),
             tasks=care_task_counts(tx, tables, query),
+            monthly=monthly_report(tx, tables, query),
+            watch=watch,
         )
