@@ -29,7 +29,8 @@ cache_option = click.option(
 
 batch_option = click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    # A batch is held in memory (a few KB a command); beyond a million a commit is no faster.
+    type=click.IntRange(min=1, max=1_000_000),
     default=IMPORT_CHUNK_ROWS,
     show_default=True,
     help="Commands per transaction (a row, and its registration with --register-missing). "
