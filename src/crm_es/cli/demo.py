@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from crm_es.cli.shared import Context
+from crm_es.cli.shared import Context, FiniteRange
 from crm_es.domain.errors import CrmError
 from crm_es.store.url import parse_store_url
 
@@ -39,7 +39,7 @@ def _reset_sqlite(db_url: str) -> None:
 )
 @click.option(
     "--years",
-    type=click.FloatRange(0.1, 20),
+    type=FiniteRange(0.1, 20),
     default=2.0,
     show_default=True,
     help="How many years of history, ending now.",

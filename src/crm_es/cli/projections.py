@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crm_es.cli.render import emit, format_option
-from crm_es.cli.shared import Context
+from crm_es.cli.shared import Context, FiniteRange
 
 if TYPE_CHECKING:
     from crm_es.projections.engine import Progress, ProjectionEngine
@@ -136,7 +136,7 @@ def rebuild(ctx: Context, names: tuple[str, ...], batch_size: int) -> None:
 @batch_option
 @click.option(
     "--poll-interval",
-    type=float,
+    type=FiniteRange(0.01, 3600),
     default=0.5,
     show_default=True,
     help="Seconds between polls (SQLite) or the longest wait for a notification.",

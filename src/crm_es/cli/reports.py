@@ -11,7 +11,7 @@ import click
 
 from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.render import emit, format_option, format_table, resolved_format
-from crm_es.cli.shared import Context, emit_json
+from crm_es.cli.shared import Context, FiniteRange, emit_json
 from crm_es.cli.table_view import (
     TABLE_LIMIT,
     TABLE_SORT,
@@ -52,7 +52,7 @@ _DEFAULT_RULE = ChurnRule()
 rule_options = [
     click.option(
         "--k",
-        type=click.FloatRange(0.5, 100),
+        type=FiniteRange(0.5, 100),
         default=_DEFAULT_RULE.k,
         show_default=True,
         help="Churn rule: churned after k x the median gap between purchase days...",
@@ -66,7 +66,7 @@ rule_options = [
     ),
     click.option(
         "--at-risk-share",
-        type=click.FloatRange(0.05, 1.0),
+        type=FiniteRange(0.05, 1.0),
         default=_DEFAULT_RULE.at_risk_share,
         show_default=True,
         help="At risk after this share of the churn threshold.",

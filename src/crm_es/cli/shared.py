@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import sys
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,9 @@ class CrmGroup(click.Group):
             raise click.ClickException(str(e)) from e
         except msgspec.ValidationError as e:
             raise click.ClickException(str(e)) from e
+        except OSError as e:  # a file to read or write: missing folder, not a folder, no room
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from e
         except Exception as e:
             if not _store_error(e):
                 raise
@@ -85,3 +89,14 @@ def emit_json(data: Any) -> None:
     """One JSON document per line on stdout (UTF-8, Chinese kept readable)."""
     sys.stdout.buffer.write(_encoder.encode(data) + b"\n")
     sys.stdout.buffer.flush()
+
+
+class FiniteRange(click.FloatRange):
+    """A float within bounds that is a number: click's FloatRange lets ``nan`` through (every
+    comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(number, float) and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

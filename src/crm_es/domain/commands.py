@@ -329,6 +329,8 @@ def decode_command(data: bytes | str) -> Command:
         raise explained(e, COMMAND_TYPES, data) from None
     except UnicodeDecodeError as e:  # msgspec's error for invalid UTF-8 inside a JSON string
         raise msgspec.DecodeError(f"JSON is malformed: not valid UTF-8 ({e})") from None
+    except RecursionError:  # objects nested deeper than Python's stack
+        raise msgspec.DecodeError("JSON is nested too deeply to be a command") from None
 
 
 def command_from_fields(command_type: type[Command], fields: dict[str, Any]) -> Command:
