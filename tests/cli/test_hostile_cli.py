@@ -46,8 +46,13 @@ INPUTS: Values = (
     ["/dev/null", "{files}/invalid-utf8.csv", "{files}/gb18030.csv", "{files}/big-field.csv",
      "{files}/unterminated.csv"],
 )  # fmt: skip
-# A missing directory may be created (report html does) or refused.
-OUTPUTS: Values = (["{dir}", "{files}/gb18030.csv/out"], ["/dev/null", "{tmp}/no/such/dir/out"])
+# A missing directory may be created (report html does) or refused. Never /dev/null: a command
+# that writes a temporary file and renames it over its --out replaces the device (as root, for
+# every process on the machine) with a regular file.
+OUTPUTS: Values = (
+    ["{dir}", "{files}/gb18030.csv/out"],
+    ["{tmp}/报告 a b.out", "{tmp}/no/such/dir/out"],
+)
 
 # What each command's required parameters get while another one is walked.
 BASE = {
