@@ -5,6 +5,7 @@ header) are errors that name the line and column, never a traceback or a row rea
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,12 @@ def test_blank_columns_at_the_end_of_the_header_are_ignored(
 def test_an_empty_file_says_what_its_first_line_must_be(sqlite_url: str, tmp_path: Path) -> None:
     code, _, err = run(sqlite_url, write(tmp_path, ""))
     assert code == 1 and "is empty: its first line must be the header, e.g. external_ref" in err
+
+
+def test_a_pipe_is_refused_as_it_cannot_be_read_twice(sqlite_url: str, tmp_path: Path) -> None:
+    # The file is decoded in full before a row is stored, then parsed: a pipe (or a device such
+    # as /dev/zero, which never ends) cannot be.
+    fifo = tmp_path / "customers.csv"
+    os.mkfifo(fifo)
+    code, _, err = run(sqlite_url, fifo)
+    assert code == 1 and f"Error: {fifo} is not a regular file (a pipe or a device?)" in err

@@ -12,6 +12,7 @@ character is there (which the rows then look for, and only then).
 from __future__ import annotations
 
 import codecs
+import stat
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -41,6 +42,7 @@ class _Bad(NamedTuple):
 
 def open_csv(path: Path, encoding: str = AUTO) -> CsvFile:
     """``path`` with its encoding: ``auto`` (see the module doc) or a Python codec name."""
+    _regular(path)
     if encoding.strip().lower() != AUTO:
         codec = _codec(encoding)
         scanned = _scan(path, codec)
@@ -65,6 +67,17 @@ def open_csv(path: Path, encoding: str = AUTO) -> CsvFile:
         f"{path} is not UTF-8 ({where}) nor GB18030{_bom_hint(path)}; give its encoding with "
         f"--encoding, e.g. {_EXAMPLES}"
     )
+
+
+def _regular(path: Path) -> None:
+    """The file is read twice (decoded, then parsed), which a pipe or a device cannot be, and
+    a device such as /dev/zero never ends."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        raise CrmError(f"{path}: cannot be read: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        raise CrmError(f"{path} is not a regular file (a pipe or a device?); save it to a file")
 
 
 def _codec(name: str) -> str:

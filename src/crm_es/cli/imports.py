@@ -29,7 +29,7 @@ cache_option = click.option(
 
 batch_option = click.option(
     "--batch",
-    # A batch is held in memory (a few KB a command); beyond a million a commit is no faster.
+    # A batch is held in memory, a few KB a command: a million is gigabytes already.
     type=click.IntRange(min=1, max=1_000_000),
     default=IMPORT_CHUNK_ROWS,
     show_default=True,
@@ -60,9 +60,11 @@ def _run(
     encoding: str,
 ) -> None:
     from crm_es.app.csv_encoding import open_csv
-    from crm_es.app.importer import count_rows, import_csv
 
     source = open_csv(file, encoding)  # a file that cannot be decoded stops here
+
+    from crm_es.app.importer import count_rows, import_csv
+
     if source.note:
         click.echo(source.note, err=True)
     app = ctx.app_creating
