@@ -5,7 +5,7 @@ a row silently read into another.
 The one quoting mistake that loses data is a quote that is opened and never closed: CSV then reads
 every following line into that value, up to the next quote. So a value may span at most
 :data:`MAX_VALUE_LINES` lines, and a record that is malformed after a line break inside quotes (or
-whose later lines would each be a full row on their own) is reported at its line as an
+one of whose inner lines would be a full row on its own) is reported at its line as an
 unterminated quote, and the lines after the quote are read again as rows of their own.
 """
 
@@ -105,23 +105,23 @@ class _Records:
             if not cells:
                 continue  # a blank line, as csv.DictReader skips it
             if len(cells) > width and any(c.strip() for c in cells[width:]):
-                yield (
-                    at,
-                    CsvRowError(
-                        f"{len(cells)} cells, but the header names {width} columns; quote a value "
-                        'that holds a comma ("a,b")'
-                    ),
-                )
+                yield at, self._too_many(len(cells))
             elif check_nul and any("\x00" in c for c in cells):
-                column = next(i for i, c in enumerate(cells) if "\x00" in c)
-                yield (
-                    at,
-                    CsvRowError(
-                        f"{self._column(column)}: a NUL character (\\x00), which no value may hold"
-                    ),
-                )
+                yield at, self._nul(cells)
             else:
                 yield at, dict(zip(names, [c.strip() or None for c in cells], strict=False))
+
+    def _too_many(self, cells: int) -> CsvRowError:
+        return CsvRowError(
+            f"{cells} cells, but the header names {len(self.names)} columns; quote a value that "
+            'holds a comma ("a,b")'
+        )
+
+    def _nul(self, cells: list[str]) -> CsvRowError:
+        column = next(i for i, c in enumerate(cells) if "\x00" in c)
+        return CsvRowError(
+            f"{self._column(column)}: a NUL character (\\x00), which no value may hold"
+        )
 
     def _header_cells(self) -> list[str]:
         path = self.file.path
@@ -148,8 +148,8 @@ class _Records:
         return f"column {index + 1}"
 
     def _swallowed(self) -> tuple[int, CsvRowError] | None:
-        """A record that spans lines without a CSV error: if the lines between its quote's line
-        and its last would each be a row of their own, they were swallowed by a quote left open
+        """A record that spans lines without a CSV error: if a line between its quote's line and
+        its last would be a full row on its own, the lines were swallowed by a quote left open
         (which a later quote happened to close); else the value holds a line break, kept."""
         raw = self.lines.record
         opened = _first_open_quote(raw)
