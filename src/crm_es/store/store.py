@@ -31,6 +31,7 @@ from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.errors import CrmError
 from crm_es.domain.events import CustomerEvent
 from crm_es.domain.snapshot import CustomerSnapshot
+from crm_es.store.access_log import AccessLog
 from crm_es.store.codec import (
     CustomerEventMapper,
     StoredRow,
@@ -95,6 +96,7 @@ class Store:
         with schema_lock(self.config):  # creating tables: one process at a time
             ensure_postgres_schema(self.config)
             self.settings = StoreSettings(self.db)
+            self.access_log = AccessLog(self.db)  # who read whose personal data
             self.secrets = self._open_secrets()
             self.factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(self.env)
             self.recorder: ApplicationRecorder = self.factory.application_recorder()
