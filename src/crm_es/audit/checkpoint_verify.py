@@ -1,7 +1,8 @@
 """Verifying signed checkpoints (:mod:`.checkpoints`): each signature, the succession from one
 checkpoint to the next, and what each covered, recomputed from the store as it is now in the one
 pass of :func:`~crm_es.audit.verify.verify`. A changed root is named customer by customer from
-the lines the store kept, when they still match the signed root.
+the lines the store kept, when they still match the signed root. The access log each covered is
+checked after that pass (:mod:`.access_chain`), row by row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from crm_es.audit.access_chain import covered_problems
 from crm_es.audit.chains import Problem
 from crm_es.audit.checkpoints import (
     Anchor,
@@ -63,7 +65,8 @@ def signature_problems(anchors: Sequence[Anchor], key: Ed25519PublicKey) -> list
             if cp.seq != previous.seq + 1 or cp.previous != expected:
                 problems.append(_global(cp.seq, f"does not follow checkpoint {previous.seq} "
                                         "(one was left out, reordered or replaced)"))  # fmt: skip
-            elif cp.head < previous.head or cp.events < previous.events:
+            elif (cp.head < previous.head or cp.events < previous.events
+                  or cp.access_rows < previous.access_rows):  # fmt: skip
                 problems.append(_global(cp.seq, "covers less than the checkpoint before it: the "
                                         "store shrank between them"))  # fmt: skip
         previous = cp
@@ -166,5 +169,11 @@ def verify_anchored(
     store = store_of(source)
     replay = CheckpointReplay(anchors, store)
     report = verify(store, snapshot_sample=snapshot_sample, observers=[replay])
-    problems = [*signature_problems(anchors, key), *replay.problems(store), *report.problems]
+    access = covered_problems(store.db, [a.checkpoint.access_log() for a in anchors])
+    problems = [
+        *signature_problems(anchors, key),
+        *replay.problems(store),
+        *access,
+        *report.problems,
+    ]
     return msgspec.structs.replace(report, ok=not problems, problems=problems)

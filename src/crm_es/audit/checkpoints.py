@@ -12,8 +12,11 @@ it stand for every event before it), a digest of the covered snapshots and one o
 records, and the pending records. The lines, in customer order, are the leaves
 of a Merkle tree (RFC 6962 hashing); the checkpoint holds its root, the counts, the cut and the
 previous checkpoint's hash, and is signed with an Ed25519 key that is not in the database
-(:mod:`.signing`). The signed checkpoint goes to a file of anchors (or a notary); the lines are
-kept in the store, where they name what changed when they still match a signed root.
+(:mod:`.signing`). Since format 2 it also covers the access log (who read whose personal data,
+:mod:`crm_es.store.access_log`): its last row and chain hash at the cut, and a digest of the row
+hashes the store keeps to name a changed row (:mod:`.access_chain`). The signed checkpoint
+goes to a file of anchors (or a notary); the lines are kept in the store, where they name what
+changed when they still match a signed root.
 
 Verifying (:mod:`.checkpoint_verify`) recomputes every checkpoint's lines from the store as it
 is now: an equal root proves the covered history unchanged; a different one is named customer by
@@ -32,6 +35,7 @@ from uuid import UUID
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from crm_es.audit.access_chain import AccessCut, CoveredLog, create_kept_table, keep, take_cut
 from crm_es.audit.ledger import CustomerFacts, customer_facts
 from crm_es.audit.merkle import EMPTY, merkle_root
 from crm_es.audit.signing import public_text
@@ -40,13 +44,16 @@ from crm_es.store.codec import stored_hash
 from crm_es.store.database import BIGINT, TEXT, Tx
 from crm_es.store.store import HasStore, Store, store_of
 
-FORMAT: Final = 1
+# 2: the access log is covered too. A format 1 checkpoint (none of the access_* fields) is
+# still verified: it covers no access-log row.
+FORMAT: Final = 2
 CHECKPOINTS_TABLE: Final = "crm_checkpoints"
 LINES_TABLE: Final = "crm_checkpoint_lines"
 
 
-class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
-    """What is signed (as canonical JSON, :func:`message`)."""
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What is signed (as canonical JSON, :func:`message`). Fields with a default are left out
+    of the message while they hold it, so a format 1 checkpoint's message is what was signed."""
 
     format: int
     seq: int
@@ -58,6 +65,14 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     records: int
     root: str  # Merkle root over the customers' lines
     previous: str  # sha256 of the previous checkpoint's signed message ("" for the first)
+    access_rows: int = 0  # the access log's last row covered
+    access_head: str = ""  # its chain hash, recomputed from the rows (hex)
+    access_since: int = 0  # the previous checkpoint's access_rows: later rows are newly covered
+    access_kept: str = ""  # sha256 of the row hashes kept in the store (see .access_chain)
+
+    def access_log(self) -> CoveredLog:
+        return CoveredLog(self.seq, self.access_rows, self.access_head, self.access_since,
+                          self.access_kept)  # fmt: skip
 
 
 class Anchor(msgspec.Struct, frozen=True):
@@ -104,6 +119,7 @@ def _create_tables(tx: Tx) -> None:
         f"CREATE TABLE IF NOT EXISTS {LINES_TABLE} (seq {BIGINT} NOT NULL, customer_id {TEXT} "
         f"NOT NULL, line {TEXT} NOT NULL, PRIMARY KEY (seq, customer_id))"
     )
+    create_kept_table(tx)
 
 
 # --- lines and roots ------------------------------------------------------------------------
@@ -197,10 +213,11 @@ def anchor(source: Store | HasStore, key: Ed25519PrivateKey) -> Anchor:
         cut = Cut(head)
         for facts in customer_facts(store, tx):
             cut(facts)
+        last = msgspec.json.decode(str(rows[0][1]), type=Anchor) if rows else None
+        access: AccessCut = take_cut(tx, last.checkpoint.access_rows if last else 0)
     previous = ""
     seq = 1
-    if rows:
-        last = msgspec.json.decode(str(rows[0][1]), type=Anchor)
+    if last is not None:
         previous, seq = hashlib.sha256(message(last.checkpoint)).hexdigest(), int(rows[0][0]) + 1
     checkpoint = Checkpoint(
         format=FORMAT,
@@ -210,6 +227,10 @@ def anchor(source: Store | HasStore, key: Ed25519PrivateKey) -> Anchor:
         customers=len(cut.lines),
         root=cut.root(),
         previous=previous,
+        access_rows=access.rows,
+        access_head=access.head,
+        access_since=access.since,
+        access_kept=access.kept_digest() if access.rows else "",
         **cut.counts,
     )
     signed = Anchor(
@@ -226,6 +247,8 @@ def anchor(source: Store | HasStore, key: Ed25519PrivateKey) -> Anchor:
             f"INSERT INTO {LINES_TABLE} (seq, customer_id, line) VALUES (?, ?, ?)",
             [(seq, line.customer_id, msgspec.json.encode(line).decode()) for line in cut.lines],
         )
+        if access.rows:
+            keep(tx, seq, access)
     return signed
 
 

@@ -13,6 +13,8 @@ For each customer (:mod:`.ledger` reads them all in one consistent pass):
   those values;
 * every command whose events the stream holds has its idempotency record, naming those events.
 
+For the whole store, the access log's chain too (:mod:`.access_chain`).
+
 Deleting the *last* events of a stream leaves a valid, shorter chain, and deleting a record of a
 command that changed nothing leaves no trace in the events: signed checkpoints (:mod:`.checkpoints`,
 ``crm-es audit anchor``) are what catch those. The report's digest covers every stream head.
@@ -27,6 +29,7 @@ from uuid import UUID
 
 import msgspec
 
+from crm_es.audit.access_chain import chain_problems
 from crm_es.audit.chains import Head, Problem, heads_digest, verify_stream
 from crm_es.audit.key_audit import erased_in_source, key_problems
 from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
@@ -92,6 +95,8 @@ def verify(
             problems.extend(found)
             events += len(facts.events)
             snapshots += replayed.checked_last
+        if cid is None:  # who read whose personal data: the store's, not a customer's
+            problems.extend(chain_problems(tx))
     if cid is not None and cid not in heads and not problems:
         raise CustomerNotFound(str(customer))
     if wipe_pending(store.db):
