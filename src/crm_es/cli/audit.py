@@ -10,6 +10,7 @@ from typing import Any
 import click
 import msgspec
 
+from crm_es.cli.audit_access import access, subject
 from crm_es.cli.shared import Context, emit_json
 from crm_es.domain.errors import TamperDetected
 
@@ -291,3 +292,7 @@ def erase(
             "completed_earlier_erasure": result.events == 0,
         }
     )
+
+
+audit.add_command(access)
+audit.add_command(subject)
