@@ -11,8 +11,8 @@ densely from 1. ``audit verify`` recomputes the chain and names a row that was e
 or moved; an insider who rewrites the chain from an edited row on is caught by the signed
 checkpoints, which cover the log's head (:mod:`crm_es.audit.checkpoints`). Two writers never
 fork the chain: the row before is read and the new rows inserted in one transaction that holds
-the table's write lock (SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a table lock that
-conflicts with itself, taken first).
+the log's write lock (SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-level advisory
+lock of the schema's log, taken first).
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ MAX_TEXT: Final = 200
 MAX_PURPOSE: Final = 500
 MAX_FIELDS: Final = 100
 _COLUMNS: Final = "seq, at, principal, customer_id, action, fields, purpose"
+# PostgreSQL: the writers of one schema's log take this lock until their transaction ends. An
+# advisory lock rather than LOCK TABLE, which a role that may only insert is not allowed.
+_WRITER_LOCK: Final = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('crm_es:access_log:' || current_schema(), 0))"
+)
 
 
 class AccessEntry(msgspec.Struct, frozen=True):
@@ -133,7 +138,7 @@ class AccessLog:
         names = list(fields)
         with self.db.transaction() as tx:
             if tx.postgres:  # one writer at a time, readers unhindered (SQLite: BEGIN IMMEDIATE)
-                tx.execute(f"LOCK TABLE {ACCESS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+                tx.query(_WRITER_LOCK)
             head = tx.query(f"SELECT seq, hash FROM {ACCESS_TABLE} ORDER BY seq DESC LIMIT 1")
             seq, previous = (0, GENESIS)
             if head:
