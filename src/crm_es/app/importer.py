@@ -5,6 +5,8 @@ from its content (customer, time, amount, currency, and how many identical rows 
 the file), so a re-run maps each row to the same order and is recognised as already stored.
 Rows are validated with the same msgspec schemas as every other command; a bad row is reported
 with its file line number and stores nothing, while the good rows are stored in batches.
+The file's text encoding is settled first (:mod:`.csv_encoding`), and its CSV read record by
+record with malformed ones as errors of their rows (:mod:`.csv_rows`).
 """
 
 from __future__ import annotations
@@ -196,7 +198,6 @@ def _row_commands(
         external_ref=ref,
         occurred_at=command.occurred_at,
         command_id=f"csv:customer:{ref}",
-        actor="system:import",
     )
     return [(cmd.validate_command(registration), True), (command, False)]
 
