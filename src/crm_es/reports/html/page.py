@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+from crm_es.domain.errors import CrmError
 from crm_es.reports.api import Moment, Reports
 from crm_es.reports.html.blocks import format_number
 from crm_es.reports.html.business import compared_with, month_label, render_business
@@ -175,6 +176,9 @@ def write_html_report(
     query = ReportQuery.at(as_of, known_at, tz=reports.store.timezone)
     page = render_html(reports, query)
     out = Path(out)
+    if out.exists() and not out.is_file():
+        # Renaming over a device or a folder would replace it (/dev/null with a plain file).
+        raise CrmError(f"{out} is not a regular file: give a file path to write the report to")
     out.parent.mkdir(parents=True, exist_ok=True)
     # A unique name next to the target (so the rename is atomic), created with the umask.
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
