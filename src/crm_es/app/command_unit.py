@@ -28,6 +28,8 @@ from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide import Envelope, decide
 from crm_es.domain.errors import CrmError, CustomerAlreadyRegistered, IdempotencyConflict
 from crm_es.domain.events import CustomerEvent, PersonalDataErased
+from crm_es.domain.policy import check_command
+from crm_es.domain.principals import Principal
 from crm_es.store.recorders import CommandRecord
 from crm_es.store.store import Store
 
@@ -43,10 +45,10 @@ class CommandUnit:
         store: Store,
         cache: CustomerCache,
         clock: Callable[[], datetime],
-        default_actor: str,
+        principal: Principal,
     ) -> None:
         self.store, self.cache, self.clock = store, cache, clock
-        self.default_actor = default_actor
+        self.principal = principal
 
     def load(self, customer_id: UUID) -> Customer | None:
         return self.store.load(customer_id)
@@ -62,7 +64,7 @@ class CommandUnit:
     ) -> Decision:
         """The events ``command`` produces on ``customer``; a refusal or no-op decided on a
         state that ``may_be_stale`` is decided again on the stored state."""
-        envelope = Envelope.for_command(command, now, self.default_actor, self.store.timezone)
+        envelope = Envelope.for_command(command, now, self.principal.name, self.store.timezone)
         if may_be_stale:
             try:
                 new_events = self._decide(command, customer_id, customer, envelope)
@@ -81,6 +83,8 @@ class CommandUnit:
         envelope: Envelope,
     ) -> list[CustomerEvent] | None:
         """The new events; None when there was nothing to decide (an erasure finished)."""
+        owner = customer.owner if customer is not None else None
+        check_command(self.principal, command, owner, exists=customer is not None)
         if isinstance(command, cmd.RegisterCustomer) and customer is not None:
             raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
         if isinstance(command, cmd.ErasePersonalData) and self.finish_erasure(customer):

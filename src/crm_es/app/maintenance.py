@@ -30,10 +30,10 @@ from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME
 from crm_es.domain.errors import InvalidValue
+from crm_es.domain.policy import require
 from crm_es.domain.times import Moment, moment
 from crm_es.store.wipe import finish_pending_wipe
 
-ACTOR = "system:maintain"
 # Only customers whose streams hold one of these can have a lot to expire or a tier to review.
 _CANDIDATE_TOPICS = (ev.PointsGranted.TOPIC, ev.PurchaseRecorded.TOPIC, ev.TierChanged.TOPIC)
 
@@ -83,7 +83,6 @@ def due_commands(customer: Customer, day: date, start: datetime) -> list[cmd.Com
             kind(
                 customer=str(customer.id),
                 occurred_at=start,
-                actor=ACTOR,
                 command_id=f"maintain:{day.isoformat()}:{customer.id}:{name}",
             )
         )
@@ -110,6 +109,7 @@ def maintain(
     app: CRM, at: Moment = None, progress: Callable[[int], None] | None = None
 ) -> MaintenanceReport:
     """Record every expiry and tier change due by the day of ``at`` (default: today)."""
+    require(app, "maintain")
     day = maintenance_day(app, at)
     start = datetime.combine(day, time(), app.store.timezone)
     report = MaintenanceReport(day=day.isoformat())

@@ -38,6 +38,14 @@ from crm_es.domain.customer import Customer
 from crm_es.domain.errors import ConcurrencyConflict, CrmError, CustomerNotFound, InvalidValue
 from crm_es.domain.events import CustomerEvent
 from crm_es.domain.ids import customer_id_for_command, customer_id_for_ref
+from crm_es.domain.masking import mask_customer, mask_event
+from crm_es.domain.policy import (
+    CustomerRead,
+    StoreAction,
+    check_customer_read,
+    check_store_action,
+)
+from crm_es.domain.principals import Principal, embedded
 from crm_es.domain.times import Moment, moment
 from crm_es.store.codec import CustomerEventMapper
 from crm_es.store.event_store import ChainedEventStore
@@ -77,14 +85,20 @@ class CRM(CommandMethods, Application[UUID]):
         snapshot_interval: int = SNAPSHOT_INTERVAL,
         key_store: KeyStore | None = None,
         cache_size: int | None = None,
+        principal: Principal | None = None,
     ) -> None:
+        """``principal``: who is calling (its name is the actor of every event it causes, and
+        :mod:`crm_es.domain.policy` decides what it may do). Default: the embedding application
+        itself, named ``default_actor``, with every right (it names the user it acts for in
+        ``on_behalf_of``)."""
         self.store = Store(url, env=env, key_store=key_store, snapshot_interval=snapshot_interval)
         self.clock = clock
-        self.default_actor = default_actor
+        self.principal = principal or embedded(default_actor)
+        self.default_actor = self.principal.name
         # Customer states kept for the command path (~3 KB each): an import over more
         # customers than this reloads them on every visit (see customer_cache.py).
         self.command_cache = CustomerCache(configured_cache_size(cache_size))
-        self.unit = CommandUnit(self.store, self.command_cache, clock, default_actor)
+        self.unit = CommandUnit(self.store, self.command_cache, clock, self.principal)
         # Straight to the event store (Application.save() adds nothing we use, but spends ~10%
         # of a command on runtime Protocol checks), through group commit.
         self.committer = GroupCommitter(self.store.save)
@@ -208,7 +222,10 @@ class CRM(CommandMethods, Application[UUID]):
     def take_snapshot(self, aggregate_id: UUID, version: int | None = None, *_: Any) -> None:
         """Snapshot a customer's state (at ``version``) now; snapshots are otherwise taken
         every ``snapshot_interval`` events."""
-        self.store.take_snapshot(self.get_customer(aggregate_id, version=version))
+        state = self.store.load(aggregate_id, version)  # as stored: never a masked copy
+        if state is None:
+            raise CustomerNotFound(str(aggregate_id))
+        self.store.take_snapshot(state)
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -219,7 +236,23 @@ class CRM(CommandMethods, Application[UUID]):
         if found is None:
             raise CustomerNotFound(str(customer))
         _check_reached(customer, found.version, version)
-        return found
+        return self._readable(found, "read_customer", customer)
+
+    def _readable(self, state: Customer, action: CustomerRead, customer: object) -> Customer:
+        """``state`` as the principal may see it (masked without the right to personal data),
+        or PermissionDenied. The owner decides by the current state, not a past one."""
+        owner = state.owner if action == "read_customer" else self._owner_now(state)
+        if check_customer_read(self.principal, action, owner, customer):
+            return state
+        return mask_customer(state)
+
+    def _owner_now(self, state: Customer) -> str | None:
+        current = self.store.load(state.id)
+        return current.owner if current is not None else state.owner
+
+    def check(self, action: StoreAction) -> None:
+        """Raise PermissionDenied unless the principal may run the store-wide ``action``."""
+        check_store_action(self.principal, action)
 
     def get_customer_as_of(
         self,
@@ -239,7 +272,8 @@ class CRM(CommandMethods, Application[UUID]):
         events = list(self.store.events.get(customer_id_for_ref(customer), lte=version))
         if events:
             _check_reached(customer, events[-1].originator_version, version)
-        return customer_as_of(events, str(customer), as_of=business, known_at=knowledge)
+        state = customer_as_of(events, str(customer), as_of=business, known_at=knowledge)
+        return self._readable(state, "history", customer)
 
     def view(
         self,
@@ -261,14 +295,16 @@ class CRM(CommandMethods, Application[UUID]):
         return customer_view(state, at, self.store.timezone)
 
     def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
-        """Every event of a customer's stream, oldest first."""
+        """Every event of a customer's stream, oldest first (personal data masked for a
+        principal without the right to it)."""
         customer_id = customer_id_for_ref(customer)
-        events: Iterator[CustomerEvent] = iter(self.events.get(customer_id))
-        first = next(events, None)
-        if first is None:
+        current = self.store.load(customer_id)
+        if current is None:
             raise CustomerNotFound(str(customer))
-        yield first
-        yield from events
+        if check_customer_read(self.principal, "history", current.owner, customer):
+            yield from self.events.get(customer_id)
+        else:
+            yield from (mask_event(e) for e in self.events.get(customer_id))
 
 
 # Stream versions are stored as 64-bit integers on both stores.

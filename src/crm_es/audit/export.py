@@ -50,6 +50,7 @@ from crm_es.audit.merkle import MerkleTree, Step
 from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.events import CustomerEvent
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.policy import require
 from crm_es.domain.times import moment
 from crm_es.store.codec import stored_hash
 from crm_es.store.store import HasStore, Store, store_of
@@ -135,6 +136,7 @@ def export_history(
     known_at: datetime | str | None = None,
 ) -> ExportEnd:
     """Write the history of one customer (or all) as export lines; returns the trailer."""
+    require(source, "export")
     store = store_of(source)
     cut = moment("known_at", known_at, tz=store.timezone)
     stored_rows = _stored(store, customer)

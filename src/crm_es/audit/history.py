@@ -37,10 +37,13 @@ def event_types(names: Sequence[str]) -> tuple[type[ev.CustomerEvent], ...]:
 
 def customer_history(store: Store | HasStore, customer: str | UUID) -> Iterator[ev.CustomerEvent]:
     """Every event of a customer's stream, oldest first; an unknown customer is an error before
-    anything is yielded."""
-    events: Iterator[ev.CustomerEvent] = iter(
-        store_of(store).events.get(customer_id_for_ref(customer))
-    )
+    anything is yielded. Through a service opened for a principal, as that principal may see
+    it (refused, or personal data masked)."""
+    events: Iterator[ev.CustomerEvent]
+    if isinstance(store, Store):
+        events = iter(store.events.get(customer_id_for_ref(customer)))
+    else:
+        events = iter(store.history(customer))  # type: ignore[attr-defined]
     first = next(events, None)
     if first is None:
         raise CustomerNotFound(str(customer))
@@ -142,11 +145,18 @@ def history_row(event: ev.CustomerEvent) -> dict[str, Any]:
         "recorded (UTC)": event.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "occurred (UTC)": event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "type": ev.event_type_name(event),
-        "actor": event.actor,
+        "actor": _actor(event),
         "reason": event.reason,
         "correlation_id": event.correlation_id,
         "summary": summarize(event),
     }
+
+
+def _actor(event: ev.CustomerEvent) -> str:
+    """The principal, and the person it acted for when it named one."""
+    if isinstance(event.on_behalf_of, str):
+        return f"{event.actor} for {event.on_behalf_of}"
+    return event.actor
 
 
 # --- JSON Lines -----------------------------------------------------------------------------------

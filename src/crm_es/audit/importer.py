@@ -47,6 +47,7 @@ from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide.envelope import FUTURE_SKEW
 from crm_es.domain.errors import ImportRefused
 from crm_es.domain.history_rules import event_problem
+from crm_es.domain.policy import require
 from crm_es.domain.times import iso
 from crm_es.store.codec import GENESIS, stored_hash
 from crm_es.store.recorders import COMMANDS_TABLE, CommandRecord, imported_hash
@@ -214,6 +215,7 @@ def import_history(
     source: Store | HasStore, path: Path, *, public_key: Ed25519PublicKey | None = None
 ) -> HistoryImportReport:
     """Import an audit export; see the module doc. A re-run completes an interrupted import."""
+    require(source, "import")
     store = store_of(source)
     seen = _check_file(store, path)
     signed = _check_signature(seen, public_key, path)

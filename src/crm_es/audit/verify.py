@@ -37,6 +37,7 @@ from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer, evolve, without_personal_data
 from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.policy import require
 from crm_es.domain.snapshot import CustomerSnapshot
 from crm_es.store.codec import (
     GENESIS,
@@ -78,6 +79,7 @@ def verify(
     """Check one customer, or the whole store; ``snapshot_sample``: replay only that many
     randomly chosen snapshots (all by default). Each customer's facts are also handed to
     ``observers`` (checkpoint verification reads the same pass)."""
+    require(source, "verify")
     store = store_of(source)
     cid = None if customer is None else customer_id_for_ref(customer)
     heads: dict[UUID, Head] = {}

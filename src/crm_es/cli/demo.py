@@ -14,6 +14,7 @@ from crm_es.domain.errors import CrmError
 from crm_es.store.url import parse_store_url
 
 if TYPE_CHECKING:
+    from crm_es.app.service import CRM
     from crm_es.reports.api import Reports
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -84,14 +85,23 @@ def demo(
     Example:
       crm-es demo --reset --customers 500 --seed 1
     """
-    from crm_es.demo.generator import generate_commands
-    from crm_es.demo.summary import demo_summary
-    from crm_es.reports.api import Reports
+    from crm_es.app.service import CRM
+    from crm_es.domain.principals import embedded
 
     state: Context = ctx.obj
     if reset:
         _reset_sqlite(state.db_url)
-    app = state.app_creating
+    # The demo stands for a shop's system: it records what its staff and channels did, each
+    # named as the person it acted for.
+    with CRM(state.db_url, principal=embedded("system:demo")) as app:
+        _build(app, customers, years, seed, out, timezone)
+
+
+def _build(app: CRM, customers: int, years: float, seed: int, out: Path, timezone: str) -> None:
+    from crm_es.demo.generator import generate_commands
+    from crm_es.demo.summary import demo_summary
+    from crm_es.reports.api import Reports
+
     if (app.recorder.max_notification_id() or 0) > 0:
         raise click.ClickException(
             f"the store {app.store.config.redacted_url()} already holds events; use --reset "

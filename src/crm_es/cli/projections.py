@@ -27,8 +27,10 @@ batch_option = click.option(
 
 
 def _engine(ctx: Context, batch_size: int = 1000) -> ProjectionEngine:
+    from crm_es.domain.policy import require
     from crm_es.projections import ProjectionEngine, read_models  # only when one runs
 
+    require(ctx.app, "projections")
     return ProjectionEngine(ctx.app, read_models(), batch_size=batch_size)
 
 

@@ -120,13 +120,13 @@ def _name_lookup(ctx: Context) -> Callable[[str], str | None]:
     """A customer's name for a person reading a table ([erased] after an erasure)."""
     from uuid import UUID
 
-    from crm_es.domain.errors import CustomerNotFound
+    from crm_es.domain.errors import CustomerNotFound, PermissionDenied
     from crm_es.domain.values import ERASED
 
     def name_of(customer_id: str) -> str | None:
         try:
             customer = ctx.app.get_customer(UUID(customer_id))
-        except CustomerNotFound:
+        except (CustomerNotFound, PermissionDenied):  # not the reader's to see
             return None
         return ERASED if customer.erased else customer.name
 

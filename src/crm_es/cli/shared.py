@@ -44,8 +44,9 @@ class Context:
         that write: exec, import, demo, audit import)."""
         if self._app is None:
             from crm_es.app.service import CRM  # the store's stack: only commands that use it
+            from crm_es.domain.principals import admin
 
-            self._app = CRM(self.db_url, default_actor="cli")
+            self._app = CRM(self.db_url, principal=admin("cli"))
         return self._app
 
     def close(self) -> None:

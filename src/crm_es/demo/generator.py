@@ -114,7 +114,8 @@ def _erase(
 def generate_commands(
     *, customers: int = 2000, years: float = 2.0, seed: int = 7, end: datetime | None = None
 ) -> Iterator[c.Command]:
-    """Yield the demo commands, each with ``occurred_at``, ``command_id`` and ``actor`` set.
+    """Yield the demo commands, each with ``occurred_at`` and ``command_id`` set and the
+    person acting (``user:li``, ``api:shop``) as ``on_behalf_of``.
 
     Deterministic for a given ``seed`` (and ``end``); ``end`` defaults to now rounded down to the
     hour minus one hour; every business time lies in ``[end - years, end]`` (+08:00).
@@ -148,7 +149,10 @@ def generate_commands(
             command,
             command_id=f"demo-{seed}-{n}",
             occurred_at=at.astimezone(CST),
-            actor=command.actor or "system:demo",
+            actor=None,  # the actor is who runs the demo; the person is who it acted for
+            on_behalf_of=command.actor
+            if command.actor not in (None, "system:demo")
+            else msgspec.UNSET,
         )
 
 

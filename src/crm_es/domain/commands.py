@@ -80,7 +80,12 @@ class Command(
     """Base of every command: the optional envelope every command accepts."""
 
     command_id: Id | None = None  # idempotency key
-    actor: Id | None = None  # "user:alice", "system:import", "api:shop"
+    # The actor is the principal the CRM was opened for: a different one here is refused
+    # (domain/policy.py). An integration names the person it acts for in on_behalf_of.
+    actor: Id | None = None
+    # "user:li" behind an "api:shop" integration; unset, it is not encoded, so the payload
+    # hashes of commands stored before it existed still match a re-send.
+    on_behalf_of: Id | UnsetType = UNSET
     correlation_id: Id | None = None
     causation_id: Id | None = None
     reason: Text | None = None

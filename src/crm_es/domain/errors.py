@@ -136,3 +136,16 @@ class CustomerNotYetKnown(CustomerNotFound):
     def __init__(self, customer: str, when: str) -> None:
         super().__init__(customer)
         self.args = (f"customer {customer!r} did not exist yet {when}",)
+
+
+class PermissionDenied(CrmError):
+    """The principal may not do this (to this customer): nothing was stored or shown."""
+
+    def __init__(
+        self, principal: object, action: str, customer: object = None, why: str = ""
+    ) -> None:
+        on = f" on customer {customer}" if customer is not None else ""
+        super().__init__(f"permission denied: {principal} may not {action}{on}{why and ': ' + why}")
+        self.principal = principal
+        self.action = action
+        self.customer = customer

@@ -49,6 +49,9 @@ class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     correlation_id: str | None = None
     causation_id: str | None = None
     reason: str | None = None
+    # The person an integration acted for (the actor is the integration): stored only when
+    # given, so events without it keep their bytes.
+    on_behalf_of: str | UnsetType = UNSET
 
 
 # --- identity ---------------------------------------------------------------------------------

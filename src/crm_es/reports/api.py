@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from crm_es.analytics.churn_rule import ChurnRule
+from crm_es.domain.policy import require
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
 from crm_es.reports import agenda, churn, kpi, satisfaction, segments
@@ -45,7 +46,9 @@ Moment = str | datetime | None
 
 class Reports:
     def __init__(self, source: Store | HasStore, *, refresh: bool = True) -> None:
-        """``source``: the store, or the service that owns it (``Reports(crm)``)."""
+        """``source``: the store, or the service that owns it (``Reports(crm)``), whose
+        principal must be allowed reports."""
+        require(source, "report")
         self.store = store_of(source)
         self.engine = ProjectionEngine(self.store, read_models())
         self.refresh = refresh

@@ -54,7 +54,7 @@ def workload(writer: int, count: int) -> list[dict[str, Any]]:
         base = {
             "customer": CUSTOMERS[rng.randrange(len(CUSTOMERS))],
             "command_id": f"w{writer}-{i}",
-            "actor": f"writer:{writer}",
+            "correlation_id": f"writer:{writer}",  # whose command it was, in the ledger
         }
         kind = rng.random()
         if kind < 0.45:
@@ -143,8 +143,8 @@ def collisions_proven(ledger: Ledger, versions: dict[str, list[int]], shared: se
     previous: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {}
     proven = 0
     for command, ok in ledger.outcomes:
-        key = (command["actor"], command["customer"])
-        if command["actor"] in shared:
+        key = (command["correlation_id"], command["customer"])
+        if command["correlation_id"] in shared:
             continue
         before = previous.get(key)
         previous[key] = (command, ok)

@@ -88,6 +88,8 @@ def with_texts(entry: dict[str, Any], marker: str, number: int) -> dict[str, Any
     care task) and the customer ref share one value."""
     out = dict(entry)
     for field, kind in _text_fields(entry["type"]).items():
+        if field in ("actor", "on_behalf_of"):  # who sends it: the principal, not a text
+            continue
         if field in ("customer", "external_ref"):
             value = marker
         elif field in LINKS:

@@ -29,7 +29,7 @@ def test_a_back_dated_import_counts_as_of_its_business_date_but_not_before_it_wa
             amount="129.90",
             currency="CNY",
             occurred_at=datetime(2026, 1, 20, 12, 0, tzinfo=UTC),
-            actor="system:import",
+            on_behalf_of="system:import",
         )
 
         def orders(**cut: object) -> list[str]:

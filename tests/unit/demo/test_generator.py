@@ -64,11 +64,17 @@ def test_every_business_time_is_aware_and_within_the_period(population: list[c.C
         assert start <= at(command) <= END, command
 
 
-def test_every_command_has_a_unique_command_id_and_an_actor(population: list[c.Command]) -> None:
+def test_every_command_has_a_unique_command_id_and_names_whom_it_acts_for(
+    population: list[c.Command],
+) -> None:
     ids = [command.command_id for command in population]
     assert len(set(ids)) == len(ids)
     assert ids[0] == "demo-7-1"
-    assert all(command.actor for command in population)
+    # the actor is whoever runs the demo; staff and channels are named as on whose behalf
+    assert all(command.actor is None for command in population)
+    persons = {command.on_behalf_of for command in population}
+    assert {"user:dpo", "api:shop"} <= persons
+    assert any(isinstance(p, str) and p.startswith("user:") for p in persons)
 
 
 def test_a_population_of_300_uses_the_whole_command_vocabulary(

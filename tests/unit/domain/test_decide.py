@@ -44,7 +44,7 @@ def test_every_event_carries_the_full_envelope() -> None:
     c = command(
         "register_customer",
         external_ref="C-1",
-        actor="user:alice",
+        on_behalf_of="user:alice",
         command_id="cmd-1",
         correlation_id="corr",
         causation_id="cause",
@@ -54,7 +54,8 @@ def test_every_event_carries_the_full_envelope() -> None:
     (e,) = when(None, c)
     assert e.recorded_at == NOW
     assert e.occurred_at.isoformat() == "2026-05-01T09:00:00+08:00"
-    assert (e.actor, e.command_id, e.correlation_id, e.causation_id, e.reason) == (
+    assert (e.actor, e.on_behalf_of, e.command_id, e.correlation_id, e.causation_id, e.reason) == (
+        "test",  # the principal that sent it
         "user:alice",
         "cmd-1",
         "corr",

@@ -39,6 +39,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     correlation_id: str | None = None
     causation_id: str | None = None
     reason: str | None = None
+    on_behalf_of: str | None = None
     tz: tzinfo = UTC
 
     @property
@@ -48,8 +49,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     @classmethod
     def for_command(
-        cls, command: cmd.Command, now: datetime, default_actor: str, tz: tzinfo = UTC
+        cls, command: cmd.Command, now: datetime, actor: str, tz: tzinfo = UTC
     ) -> Envelope:
+        """The envelope of ``command`` sent by ``actor`` (the authenticated principal: whether
+        the command may name another was decided by the policy before)."""
         occurred_at = command.occurred_at or now
         if occurred_at > now + FUTURE_SKEW:
             raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
@@ -58,11 +61,12 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return cls(
             recorded_at=now,
             occurred_at=occurred_at,
-            actor=command.actor or default_actor,
+            actor=actor,
             command_id=command.command_id,
             correlation_id=command.correlation_id,
             causation_id=command.causation_id,
             reason=command.reason,
+            on_behalf_of=command.on_behalf_of if isinstance(command.on_behalf_of, str) else None,
             tz=tz,
         )
 
@@ -89,5 +93,7 @@ class Batch:
             reason=e.reason,
             **fields,
         )
+        if e.on_behalf_of is not None:  # set only when given: other events keep their bytes
+            msgspec.structs.force_setattr(event, "on_behalf_of", e.on_behalf_of)
         self.events.append(event)
         return event

@@ -1,0 +1,144 @@
+"""Who may do what: the one place that decides every command and every query (权限管理).
+
+Three questions, each answered here and nowhere else:
+
+- :func:`check_command` — may this principal send this command to this customer?
+- :func:`check_customer_read` — may it read this customer (``show``, as-of, ``history``,
+  ``subject``), and does it see the personal data or a mask?
+- :func:`check_store_action` — may it run this store-wide action (reports, verify, export,
+  import, maintain, projections, the access log)?
+
+A refusal raises :class:`~crm_es.domain.errors.PermissionDenied` naming the principal, the
+action and the customer; the caller has stored and shown nothing. Roles add up: a principal with
+two roles may do what either may.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from crm_es.domain import commands as cmd
+from crm_es.domain.errors import PermissionDenied
+from crm_es.domain.principals import Principal, Role
+
+CustomerRead = Literal["read_customer", "history", "subject"]
+StoreAction = Literal[
+    "report", "verify", "export", "import", "maintain", "projections", "access_log"
+]
+
+# Store-wide actions, by role. Export carries personal data in clear (and the customers' keys):
+# an auditor exports only with the PII grant.
+_STORE_ACTIONS: Final[dict[Role, frozenset[str]]] = {
+    Role.ADMIN: frozenset({"report", "verify", "export", "import", "maintain", "projections",
+                           "access_log"}),
+    Role.MANAGER: frozenset({"report"}),
+    Role.STAFF: frozenset({"report"}),
+    Role.ANALYST: frozenset({"report"}),
+    Role.AUDITOR: frozenset({"verify", "export", "access_log"}),
+    Role.PRIVACY_OFFICER: frozenset({"access_log"}),
+    Role.INTEGRATION: frozenset(),
+}  # fmt: skip
+
+# Commands only the privacy officer (or an admin) sends.
+_PRIVACY_COMMANDS: Final = frozenset({"erase_personal_data", "change_consent"})
+_NEVER_INTEGRATION: Final = frozenset({"erase_personal_data"})
+
+
+def command_type(command: cmd.Command) -> str:
+    tag = type(command).__struct_config__.tag
+    return str(tag)
+
+
+def _in_scope(p: Principal, owner: str | None) -> bool:
+    """Whether a customer owned by ``owner`` is one the principal works on: its own, its team's
+    (a manager's), or the unowned pool."""
+    if owner is None:
+        return p.has(Role.STAFF) or p.has(Role.MANAGER)
+    if p.has(Role.MANAGER) and (owner in p.team or owner == p.owner_id):
+        return True
+    return p.has(Role.STAFF) and owner == p.owner_id
+
+
+def _may_own(p: Principal, new_owner: str | None) -> bool:
+    """Whether the principal may give a customer to ``new_owner``."""
+    if p.has(Role.MANAGER) and (
+        new_owner is None or new_owner in p.team or new_owner == p.owner_id
+    ):
+        return True
+    return p.has(Role.STAFF) and new_owner == p.owner_id
+
+
+def check_command(p: Principal, command: cmd.Command, owner: str | None, exists: bool) -> None:
+    """Raise PermissionDenied unless ``p`` may send ``command`` to a customer owned by
+    ``owner`` (``exists``: registered already)."""
+    kind = command_type(command)
+    customer = getattr(command, "customer", None) or getattr(command, "external_ref", None)
+    if command.actor is not None and command.actor != p.name:
+        raise PermissionDenied(
+            p, f"record {kind} as actor {command.actor!r}", customer,
+            "the actor is the authenticated principal (an integration names the person it "
+            "acts for with on_behalf_of)",
+        )  # fmt: skip
+    if isinstance(command.on_behalf_of, str) and not p.has(Role.INTEGRATION):
+        raise PermissionDenied(p, f"send {kind} on behalf of {command.on_behalf_of!r}", customer,
+                               "only an integration acts on behalf of someone")  # fmt: skip
+    if p.has(Role.ADMIN):
+        return
+    if kind in _PRIVACY_COMMANDS and p.has(Role.PRIVACY_OFFICER):
+        return
+    if p.has(Role.INTEGRATION) and kind in p.command_types and kind not in _NEVER_INTEGRATION:
+        return
+    if kind not in _PRIVACY_COMMANDS and (p.has(Role.STAFF) or p.has(Role.MANAGER)):
+        target_owner = _new_owner(command) if not exists else owner
+        if exists and not _in_scope(p, owner):
+            raise PermissionDenied(p, f"send {kind}", customer, f"the customer is {owner}'s")
+        if isinstance(command, cmd.AssignOwner) and not _may_own(p, command.owner):
+            raise PermissionDenied(p, f"give the customer to {command.owner}", customer)
+        if not exists and not _may_own(p, target_owner) and target_owner is not None:
+            raise PermissionDenied(p, f"register a customer for {target_owner}", customer)
+        return
+    raise PermissionDenied(p, f"send {kind}", customer)
+
+
+def _new_owner(command: cmd.Command) -> str | None:
+    return command.owner if isinstance(command, cmd.RegisterCustomer) else None
+
+
+def check_customer_read(
+    p: Principal, action: CustomerRead, owner: str | None, customer: object = None
+) -> bool:
+    """Raise PermissionDenied unless ``p`` may read the customer this way; True when it sees
+    personal data, False when it sees it masked."""
+    if p.has(Role.ADMIN) or p.has(Role.PRIVACY_OFFICER):
+        return True
+    if (p.has(Role.STAFF) or p.has(Role.MANAGER)) and action != "subject" and _in_scope(p, owner):
+        return True
+    if p.has(Role.AUDITOR) and action in ("read_customer", "history"):
+        return p.pii
+    why = (
+        f"the customer is {owner}'s" if owner and (p.has(Role.STAFF) or p.has(Role.MANAGER)) else ""
+    )
+    raise PermissionDenied(p, action.replace("_", " "), customer, why)
+
+
+def check_store_action(p: Principal, action: StoreAction) -> None:
+    """Raise PermissionDenied unless ``p`` may run the store-wide ``action``."""
+    for role in p.roles:
+        if action in _STORE_ACTIONS[role]:
+            if action == "export" and role is Role.AUDITOR and not p.pii:
+                continue
+            return
+    why = (
+        "an export holds personal data: the auditor needs the PII grant"
+        if action == "export"
+        else ""
+    )
+    raise PermissionDenied(p, action.replace("_", " "), None, why)
+
+
+def require(source: object, action: StoreAction) -> None:
+    """Check ``action`` for the principal of ``source`` when it has one (a CRM opened for a
+    principal); a bare store handed over by the embedding code is that code itself."""
+    principal = getattr(source, "principal", None)
+    if isinstance(principal, Principal):
+        check_store_action(principal, action)
