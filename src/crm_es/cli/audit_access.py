@@ -71,7 +71,7 @@ def subject(ctx: Context, customer: str, purpose: str | None, fmt: str | None) -
     Example:
       crm-es audit subject C-1 --purpose "ticket 4711" --format json > c1-access-request.json
     """
-    from crm_es.audit.subject import subject_access
+    from crm_es.app.subject_access import subject_access
 
     fmt = resolved_format(fmt)
     if fmt == "csv":

@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crm_es import CRM
+from crm_es.app.subject_access import subject_access
 from crm_es.audit.checkpoint_verify import verify_anchored
 from crm_es.audit.checkpoints import FORMAT, Anchor, anchor, message
-from crm_es.audit.subject import subject_access
 from crm_es.audit.verify import verify
 from crm_es.domain.errors import InvalidValue
 from crm_es.domain.ids import customer_id_for_ref

@@ -7,7 +7,8 @@ its history (the fields each event declares in ``PII_FIELDS``: free texts such a
 summary or a reason may name the person too), and what read models copied (the tables in the
 store's registry of personal tables, :mod:`crm_es.store.wipe`). Answering reads all of it, so
 the answer is itself a read: it is logged (action ``subject``) before it is handed out, and the
-list of reads it carries includes it.
+list of reads it carries includes it. It reads through the service, so the service's policy
+decides what the caller may see; it lives in the app room for that reason.
 """
 
 from __future__ import annotations
