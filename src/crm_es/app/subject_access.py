@@ -15,31 +15,26 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import UUID
 
 import msgspec
 
 from crm_es.app.views import PERSONAL_FIELDS
+from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.personal_fields import map_personal
+from crm_es.domain.policy import check_customer_read
 from crm_es.store.database import Tx
 from crm_es.store.wipe import PERSONAL_TABLES, create_registry
 
 if TYPE_CHECKING:
     from crm_es.app.service import CRM
 
-SUBJECT_ACTION: Final = "subject"
+SUBJECT_ACTION: Final[Literal["subject"]] = "subject"
 # Registered names are our own (rm_<model>_<table>_g<N>); anything else was written behind the
 # store's back and is never put into SQL.
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def principal_name(app: CRM) -> str:
-    """The name of the principal ``app`` acts for (its actor until principals exist)."""
-    principal = getattr(app, "principal", None)
-    name = getattr(principal, "name", principal)
-    return name if isinstance(name, str) and name else app.default_actor
 
 
 def subject_access(
@@ -47,20 +42,23 @@ def subject_access(
     customer: str | UUID,
     *,
     purpose: str | None = None,
-    principal: str | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """Everything personal the store holds about ``customer`` and every read of it, as one
-    JSON-ready object; the read is logged for ``principal`` (default: ``app``'s) first."""
+    JSON-ready object; the read is logged for ``app``'s principal first. Only a principal the
+    policy lets answer subject requests may (PermissionDenied, with nothing logged, else)."""
     customer_id = customer_id_for_ref(customer)
-    current = app.view(customer_id)  # CustomerNotFound before anything is logged
+    stored = app.store.load(customer_id)
+    if stored is None:
+        raise CustomerNotFound(str(customer))
+    check_customer_read(app.principal, SUBJECT_ACTION, stored.owner, customer)
+    current = app.view(customer_id)
     in_history = _history_values(app, customer_id)
     copied = _read_model_rows(app, customer_id)
     fields = sorted({*PERSONAL_FIELDS, *(f for item in in_history for f in item["fields"])})
     when = at or app.clock()
     log = app.store.access_log
-    log.record(principal or principal_name(app), [customer_id], SUBJECT_ACTION, fields,
-               purpose, when)  # fmt: skip
+    log.record(app.principal.name, [customer_id], SUBJECT_ACTION, fields, purpose, when)
     return {
         "customer_id": str(customer_id),
         "external_ref": current.get("external_ref"),

@@ -39,6 +39,7 @@ def access(ctx: Context, customer: str | None, by: str | None, fmt: str | None) 
     from crm_es.domain.ids import customer_id_for_ref
 
     customer_id = None if customer is None else customer_id_for_ref(customer)
+    ctx.app.check("access_log")  # the policy's: privacy officers, auditors, admins
     entries = ctx.app.store.access_log.entries(customer_id=customer_id, by=by)
     data = msgspec.to_builtins(entries)
     emit(data, [_row(entry) for entry in data], fmt)

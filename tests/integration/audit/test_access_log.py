@@ -25,14 +25,16 @@ from crm_es.app.subject_access import subject_access
 from crm_es.audit.checkpoint_verify import verify_anchored
 from crm_es.audit.checkpoints import FORMAT, Anchor, anchor, message
 from crm_es.audit.verify import verify
-from crm_es.domain.errors import InvalidValue
+from crm_es.domain.errors import CustomerNotFound, InvalidValue, PermissionDenied
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.principals import Principal, Role
 from crm_es.domain.values import ERASED
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.store.access_log import ACCESS_TABLE, GENESIS, AccessEntry, chain
 from tests.helpers.raw_store import raw
 
 SIGNER = Ed25519PrivateKey.generate()
+DPO = Principal(name="user:dpo", roles=frozenset({Role.PRIVACY_OFFICER}))
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 C1, C2 = customer_id_for_ref("C-1"), customer_id_for_ref("C-2")
 
@@ -369,8 +371,8 @@ def test_a_subject_request_holds_the_personal_data_and_every_read(logged: str) -
             engine.catch_up_all()
         finally:
             engine.close()
-        answer = subject_access(crm, "C-1", purpose="DSAR 12", principal="user:dpo",
-                                at=T0 + timedelta(hours=1))  # fmt: skip
+    with CRM(logged, principal=DPO) as dpo:
+        answer = subject_access(dpo, "C-1", purpose="DSAR 12", at=T0 + timedelta(hours=1))
     held = answer["personal_data"]
     assert held["profile"] == {"name": "王芳", "email": "wang@example.cn", "phone": None,
                                "birthday": "1990-06-05"}  # fmt: skip
@@ -395,6 +397,19 @@ def test_a_subject_request_after_an_erasure_lists_the_reads_and_no_value(logged:
     assert set(answer["personal_data"]["profile"].values()) <= {ERASED, None}
     assert "王芳" not in msgspec.json.encode(answer).decode()
     assert len(answer["reads"]) == 4 and answer["reads"][-1]["principal"] == "api:python"
+
+
+def test_only_a_principal_allowed_subject_requests_may_answer_one(logged: str) -> None:
+    owner = Principal(name="user:li", roles=frozenset({Role.STAFF}), owner="staff:li")
+    with opened(logged) as crm:
+        crm.assign_owner(customer="C-1", owner="staff:li")
+    for principal in (owner, Principal(name="user:au", roles=frozenset({Role.AUDITOR}), pii=True)):
+        with CRM(logged, principal=principal) as crm, pytest.raises(PermissionDenied):
+            subject_access(crm, "C-1")
+    with opened(logged) as crm:
+        assert [e.action for e in crm.store.access_log.entries()].count("subject") == 0
+        with pytest.raises(CustomerNotFound):
+            subject_access(crm, "C-404")
 
 
 def test_the_chain_is_sha256_over_the_previous_hash_and_the_canonical_row(logged: str) -> None:
