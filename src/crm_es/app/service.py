@@ -30,23 +30,16 @@ from crm_es.app import bulk
 from crm_es.app.command_methods import CommandMethods
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.customer_cache import CustomerCache, configured_cache_size
+from crm_es.app.customer_reads import CustomerReads
 from crm_es.app.results import CommandResult
-from crm_es.app.views import customer_view
 from crm_es.domain import commands as cmd
-from crm_es.domain.as_of import customer_as_of
-from crm_es.domain.customer import Customer
-from crm_es.domain.errors import ConcurrencyConflict, CrmError, CustomerNotFound, InvalidValue
-from crm_es.domain.events import CustomerEvent
-from crm_es.domain.ids import customer_id_for_command, customer_id_for_ref
-from crm_es.domain.masking import mask_customer, mask_event
+from crm_es.domain.errors import ConcurrencyConflict, CrmError, CustomerNotFound
+from crm_es.domain.ids import customer_id_for_command
 from crm_es.domain.policy import (
-    CustomerRead,
     StoreAction,
-    check_customer_read,
     check_store_action,
 )
 from crm_es.domain.principals import Principal, embedded
-from crm_es.domain.times import Moment, moment
 from crm_es.store.codec import CustomerEventMapper
 from crm_es.store.event_store import ChainedEventStore
 from crm_es.store.group_commit import GroupCommitter
@@ -62,7 +55,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class CRM(CommandMethods, Application[UUID]):
+class CRM(CommandMethods, CustomerReads, Application[UUID]):
     """The CRM core. ``CRM("postgresql://…")`` or ``CRM()`` for ``$CRM_ES_DB`` / ``sqlite:///crm.db``."""
 
     name = APPLICATION_NAME
@@ -227,96 +220,6 @@ class CRM(CommandMethods, Application[UUID]):
             raise CustomerNotFound(str(aggregate_id))
         self.store.take_snapshot(state)
 
-    # --- queries ---------------------------------------------------------------------------------
-
-    def get_customer(self, customer: str | UUID, *, version: int | None = None) -> Customer:
-        """Current state (or the state at stream ``version``) of a customer."""
-        _check_version(version)
-        found = self.store.load(customer_id_for_ref(customer), version)
-        if found is None:
-            raise CustomerNotFound(str(customer))
-        _check_reached(customer, found.version, version)
-        return self._readable(found, "read_customer", customer)
-
-    def _readable(self, state: Customer, action: CustomerRead, customer: object) -> Customer:
-        """``state`` as the principal may see it (masked without the right to personal data),
-        or PermissionDenied. The owner decides by the current state, not a past one."""
-        owner = state.owner if action == "read_customer" else self._owner_now(state)
-        if check_customer_read(self.principal, action, owner, customer):
-            return state
-        return mask_customer(state)
-
-    def _owner_now(self, state: Customer) -> str | None:
-        current = self.store.load(state.id)
-        return current.owner if current is not None else state.owner
-
     def check(self, action: StoreAction) -> None:
         """Raise PermissionDenied unless the principal may run the store-wide ``action``."""
         check_store_action(self.principal, action)
-
-    def get_customer_as_of(
-        self,
-        customer: str | UUID,
-        *,
-        as_of: Moment = None,
-        known_at: Moment = None,
-        version: int | None = None,
-    ) -> Customer:
-        """The customer as the world stood at business time ``as_of`` (events that occurred by
-        then), as recorded by ``known_at`` (events recorded by then), up to stream ``version``;
-        any combination. A bare date means the end of that day in the store's time zone."""
-        _check_version(version)
-        tz = self.store.timezone
-        business = moment("as_of", as_of, tz=tz)
-        knowledge = moment("known_at", known_at, tz=tz)
-        events = list(self.store.events.get(customer_id_for_ref(customer), lte=version))
-        if events:
-            _check_reached(customer, events[-1].originator_version, version)
-        state = customer_as_of(events, str(customer), as_of=business, known_at=knowledge)
-        return self._readable(state, "history", customer)
-
-    def view(
-        self,
-        customer: str | UUID,
-        *,
-        as_of: Moment = None,
-        known_at: Moment = None,
-        version: int | None = None,
-    ) -> dict[str, Any]:
-        """The JSON-ready view of a customer (``crm-es show``): now, or as of ``as_of`` as known
-        at ``known_at``, with the tier and points as of that time."""
-        if as_of is None and known_at is None:
-            state = self.get_customer(customer, version=version)
-        else:
-            state = self.get_customer_as_of(
-                customer, as_of=as_of, known_at=known_at, version=version
-            )
-        at = moment("as_of", as_of, tz=self.store.timezone) or self.clock()
-        return customer_view(state, at, self.store.timezone)
-
-    def history(self, customer: str | UUID) -> Iterator[CustomerEvent]:
-        """Every event of a customer's stream, oldest first (personal data masked for a
-        principal without the right to it)."""
-        customer_id = customer_id_for_ref(customer)
-        current = self.store.load(customer_id)
-        if current is None:
-            raise CustomerNotFound(str(customer))
-        if check_customer_read(self.principal, "history", current.owner, customer):
-            yield from self.events.get(customer_id)
-        else:
-            yield from (mask_event(e) for e in self.events.get(customer_id))
-
-
-# Stream versions are stored as 64-bit integers on both stores.
-MAX_VERSION: Final = 2**63 - 1
-
-
-def _check_version(version: int | None) -> None:
-    if version is not None and not 1 <= version <= MAX_VERSION:
-        raise InvalidValue("version", version, f"stream versions run from 1 to {MAX_VERSION}")
-
-
-def _check_reached(customer: str | UUID, last: int, version: int | None) -> None:
-    """A version past the end of the stream is an error, not quietly the last one."""
-    if version is not None and version > last:
-        raise InvalidValue("version", version, f"{customer}'s history has {last} versions")

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import msgspec
 
-from crm_es.app.views import PERSONAL_FIELDS
+from crm_es.app.views import PERSONAL_FIELDS, customer_view
 from crm_es.domain.errors import CustomerNotFound
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.personal_fields import map_personal
@@ -52,7 +52,9 @@ def subject_access(
     if stored is None:
         raise CustomerNotFound(str(customer))
     check_customer_read(app.principal, SUBJECT_ACTION, stored.owner, customer)
-    current = app.view(customer_id)
+    # Read from the store: the policy has decided above, and this whole answer is logged once
+    # as the subject read (the service's own reads would log a show and a history besides).
+    current = customer_view(stored, app.clock(), app.store.timezone)
     in_history = _history_values(app, customer_id)
     copied = _read_model_rows(app, customer_id)
     fields = sorted({*PERSONAL_FIELDS, *(f for item in in_history for f in item["fields"])})
@@ -77,7 +79,7 @@ def subject_access(
 def _history_values(app: CRM, customer_id: UUID) -> list[dict[str, Any]]:
     """Each event's personal values (only the events that hold some)."""
     out = []
-    for event in app.history(customer_id):
+    for event in app.store.events.get(customer_id):
         values = map_personal(event, _same)
         if values:
             out.append(

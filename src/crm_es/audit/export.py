@@ -48,7 +48,7 @@ from crm_es.audit.checkpoints import Anchor, Line, kept_anchor
 from crm_es.audit.history import event_record, summarize
 from crm_es.audit.merkle import MerkleTree, Step
 from crm_es.domain.errors import CustomerNotFound
-from crm_es.domain.events import CustomerEvent
+from crm_es.domain.events import PERSONAL_PATHS, CustomerEvent
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.policy import require
 from crm_es.domain.times import moment
@@ -181,6 +181,9 @@ def export_history(
         events += 1
     end = ExportEnd(streams=len(heads), events=events, digest=heads_digest(heads))
     emit(end)
+    log_reads = getattr(source, "log_reads", None)  # a service opened for a principal
+    if log_reads is not None:  # an export is a read of every personal value it carries
+        log_reads(list(heads), "export", PERSONAL_PATHS, None)
     return end
 
 

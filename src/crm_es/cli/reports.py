@@ -116,21 +116,15 @@ columns_option = click.option(
 _SELECTION_OPTIONS = ("owner", "segment", "sort", "limit", "columns")
 
 
-def _name_lookup(ctx: Context) -> Callable[[str], str | None]:
-    """A customer's name for a person reading a table ([erased] after an erasure)."""
+def _name_lookup(ctx: Context, rows: list[dict[str, Any]]) -> Callable[[str], str | None]:
+    """The names of the listed customers for a person reading the table, as the principal may
+    see them ([erased] after an erasure; none for a customer that is not the reader's); the
+    read is written to the access log."""
     from uuid import UUID
 
-    from crm_es.domain.errors import CustomerNotFound, PermissionDenied
-    from crm_es.domain.values import ERASED
-
-    def name_of(customer_id: str) -> str | None:
-        try:
-            customer = ctx.app.get_customer(UUID(customer_id))
-        except (CustomerNotFound, PermissionDenied):  # not the reader's to see
-            return None
-        return ERASED if customer.erased else customer.name
-
-    return name_of
+    ids = list(dict.fromkeys(UUID(str(r["customer_id"])) for r in rows if "customer_id" in r))
+    names = ctx.app.names(ids, purpose="report table") if ids else {}
+    return lambda customer_id: names.get(UUID(customer_id))
 
 
 def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[str, Any]) -> None:
@@ -160,7 +154,7 @@ def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[s
     if fmt != "table":
         emit(selected, rows, fmt)
         return
-    rows = with_names(rows, _name_lookup(ctx))
+    rows = with_names(rows, _name_lookup(ctx, rows))
     text = format_table(rows, columns=table_columns(name, rows, columns), fit=TABLE_WIDTH)
     if total > len(rows):
         text += f"({len(rows)} of {total} rows: --limit 0 shows all)\n"

@@ -12,7 +12,7 @@ into a summary, a reason, a tag); the codec encrypts exactly those with the cust
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from uuid import UUID
 
 import msgspec
@@ -356,6 +356,9 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
     )
 }
 """Topic -> event class: the single registry the mapper resolves stored topics with."""
+
+PERSONAL_PATHS: Final = tuple(sorted({p for cls in EVENT_TYPES.values() for p in cls.PII_FIELDS}))
+"""Every path of personal data any event declares: what reading a whole history reads."""
 
 
 def event_type_name(event: CustomerEvent | type[CustomerEvent]) -> str:
