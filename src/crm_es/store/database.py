@@ -25,14 +25,29 @@ REAL = "DOUBLE PRECISION"
 BUSY_TIMEOUT_MS = 30_000
 
 _QMARK = re.compile(r"\?")
+# The "create if missing" statements a store runs each time it opens. PostgreSQL refuses them
+# to a role that does not own the schema even when the object is there, so a session of such a
+# role (those of ``crm-es roles init``) skips them: the owner made the objects, and roles init
+# refuses a store it has not. Anything else such a role may not do still fails in the database.
+_ENSURE = re.compile(
+    r"\s*(CREATE (UNIQUE )?INDEX IF NOT EXISTS|CREATE TABLE IF NOT EXISTS"
+    r"|ALTER TABLE \S+ ADD COLUMN IF NOT EXISTS)",
+    re.IGNORECASE,
+)
+# Whether the session's role owns the schema (a superuser does): it creates what is missing.
+_OWNS_SCHEMA = (
+    "SELECT COALESCE((SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace "
+    "WHERE nspname = current_schema()), true)"
+)
 
 
 class Tx:
     """One open transaction: execute statements, run queries."""
 
-    def __init__(self, cursor: Any, postgres: bool) -> None:
+    def __init__(self, cursor: Any, postgres: bool, creates_tables: bool = True) -> None:
         self._cursor = cursor
         self.postgres = postgres
+        self.creates_tables = creates_tables
         self._streams = 0
 
     def _sql(self, sql: str) -> str:
@@ -40,6 +55,8 @@ class Tx:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; how many rows it changed."""
+        if not self.creates_tables and _ENSURE.match(sql):
+            return 0
         self._cursor.execute(self._sql(sql), params)
         return int(self._cursor.rowcount)
 
@@ -101,6 +118,15 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._creates_tables: bool | None = None if self.postgres else True
+
+    @property
+    def creates_tables(self) -> bool:
+        """Whether this session creates and alters the store's tables: always on SQLite; on
+        PostgreSQL when its role owns the schema (or the schema is not there yet)."""
+        if self._creates_tables is None:
+            self._connect()
+        return self._creates_tables is not False
 
     def _connect(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -115,7 +141,10 @@ class Database:
                 conn.execute(
                     sql.SQL("SET search_path TO {}").format(sql.Identifier(self.config.schema))
                 )
-                conn.commit()
+            if self._creates_tables is None:
+                row = conn.execute(_OWNS_SCHEMA).fetchone()
+                self._creates_tables = bool(row and row[0])
+            conn.commit()
         else:
             name = self.config.env["SQLITE_DBNAME"]
             conn = sqlite3.connect(
@@ -138,7 +167,7 @@ class Database:
         conn = self._connect()
         if self.postgres:
             with conn.transaction(), conn.cursor() as cur:
-                yield Tx(cur, True)
+                yield Tx(cur, True, self.creates_tables)
             return
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
@@ -156,7 +185,7 @@ class Database:
         if self.postgres:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield Tx(cur, True)
+                yield Tx(cur, True, self.creates_tables)
             return
         cur = conn.cursor()
         cur.execute("BEGIN")

@@ -16,6 +16,14 @@ table is rewritten (``VACUUM FULL``) after the erasure commits, so the old row v
 the table's pages. Backups, WAL archives and replicas taken before keep the wrapped key until
 they expire: the master key is what protects them (docs/guarantees.md).
 
+On PostgreSQL with the roles of ``crm-es roles init`` (:mod:`crm_es.store.pg_roles`), a session
+whose role may not select ``key_material`` reaches the keys only through the owner's functions,
+which check the caller's role and log each access in ``crm_key_reads`` in the same
+transaction: :data:`READ_KEY_FUNCTION`, :data:`CREATE_KEY_FUNCTION`, and
+:data:`ERASE_KEYS_FUNCTION` (privacy officers and admins only; it also deletes the erased
+customers' read-model rows and leaves the wipe of the freed bytes to the owner's
+``crm-es maintain``, since only the owner may rewrite a table).
+
 Plugging in a KMS: implement :class:`KeyStore` (or a :class:`KeyWrapper` whose ``wrap`` and
 ``unwrap`` call the KMS) and pass it as ``CRM(url, key_store=...)``.
 """
@@ -38,6 +46,10 @@ from crm_es.store.url import StoreConfig
 from crm_es.store.wipe import wipe
 
 KEY_TABLE: Final = "crm_customer_keys"
+# The functions of ``crm-es roles init`` (see the module doc and :mod:`crm_es.store.pg_roles`).
+READ_KEY_FUNCTION: Final = "crm_customer_key"
+CREATE_KEY_FUNCTION: Final = "crm_create_customer_key"
+ERASE_KEYS_FUNCTION: Final = "crm_erase_customer_keys"
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
 _RAW, _WRAPPED = "k1:", "w1:"
@@ -117,6 +129,14 @@ class SqlKeyStore:
                 f"CREATE TABLE IF NOT EXISTS {KEY_TABLE} (customer_id {TEXT} PRIMARY KEY, "
                 f"key_material {TEXT}, created_at {TEXT} NOT NULL, erased_at {TEXT})"
             )
+            # Asked of the database, not of a setting anyone could write: may this role read
+            # key material itself (the owner may), or only through the functions?
+            self.through_functions = (
+                tx.postgres
+                and not tx.query(
+                    "SELECT has_column_privilege(?, 'key_material', 'SELECT')", (KEY_TABLE,)
+                )[0][0]
+            )
 
     def _encode(self, customer_id: UUID, key: bytes) -> str:
         return _WRAPPED + base64.b64encode(self.wrapper.wrap(customer_id, key)).decode()
@@ -129,7 +149,10 @@ class SqlKeyStore:
 
     def wrap_clear_keys(self) -> int:
         """Wrap the keys an older version stored in clear (``k1:``); how many there were. Run
-        once per store, when it is first opened by a version that wraps keys."""
+        once per store, when it is first opened by a version that wraps keys (by its owner:
+        ``roles init`` refuses a store that was not)."""
+        if self.through_functions:
+            return 0
         with self.db.transaction() as tx:
             rows = tx.query(
                 f"SELECT customer_id, key_material FROM {KEY_TABLE} WHERE key_material LIKE ?",
@@ -155,6 +178,9 @@ class SqlKeyStore:
         return True
 
     def _material(self, customer_id: UUID) -> list[tuple[object, ...]]:
+        if self.through_functions:  # it writes the key-read log: a write transaction
+            with self.db.transaction() as tx:
+                return tx.query(f"SELECT {READ_KEY_FUNCTION}(?, ?)", (str(customer_id), "decrypt"))
         with self.db.reading() as tx:
             return tx.query(
                 f"SELECT key_material FROM {KEY_TABLE} WHERE customer_id = ?", (str(customer_id),)
@@ -168,18 +194,26 @@ class SqlKeyStore:
 
     def create(self, customer_id: UUID) -> bytes:
         material = self._encode(customer_id, AESGCM.generate_key(bit_length=KEY_BYTES * 8))
+        rows = self._insert(customer_id, material, "encrypt")
+        if rows[0][0] is None:
+            raise CustomerErased(customer_id, "store personal data: its key has been deleted")
+        return self._decode(customer_id, str(rows[0][0]))
+
+    def _insert(self, customer_id: UUID, material: str, purpose: str) -> list[tuple[object, ...]]:
+        """Store ``material`` unless the customer has a key row; the row's material now."""
         with self.db.transaction() as tx:
+            if self.through_functions:
+                return tx.query(
+                    f"SELECT {CREATE_KEY_FUNCTION}(?, ?, ?)", (str(customer_id), material, purpose)
+                )
             tx.execute(
                 f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (customer_id) DO NOTHING",
                 (str(customer_id), material, _now()),
             )
-            rows = tx.query(
+            return tx.query(
                 f"SELECT key_material FROM {KEY_TABLE} WHERE customer_id = ?", (str(customer_id),)
             )
-        if rows[0][0] is None:
-            raise CustomerErased(customer_id, "store personal data: its key has been deleted")
-        return self._decode(customer_id, str(rows[0][0]))
 
     def delete(self, customer_id: UUID) -> bool:
         return self.delete_many([customer_id]) == 1
@@ -187,6 +221,10 @@ class SqlKeyStore:
     def delete_many(self, customer_ids: Sequence[UUID]) -> int:
         """Destroy these customers' keys for good (tombstones remain); how many existed. The
         freed bytes are wiped once, after all of them (see the module doc)."""
+        if self.through_functions:
+            with self.db.transaction() as tx:
+                ids = [str(c) for c in customer_ids]
+                return int(tx.query(f"SELECT {ERASE_KEYS_FUNCTION}(?, ?)", (ids, "erasure"))[0][0])
         existed = 0
         with self.db.transaction() as tx:
             if not tx.postgres:
@@ -215,13 +253,8 @@ class SqlKeyStore:
         wipe(self.db, [KEY_TABLE])
 
     def put(self, customer_id: UUID, key: bytes) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (customer_id) DO NOTHING",
-                (str(customer_id), self._encode(customer_id, key), _now()),
-            )
-        if self.get(customer_id) != key:
+        rows = self._insert(customer_id, self._encode(customer_id, key), "restore")
+        if rows[0][0] is None or self._decode(customer_id, str(rows[0][0])) != key:
             msg = f"customer {customer_id} already has a different (or erased) key in this store"
             raise ValueError(msg)
 
@@ -234,9 +267,11 @@ class SqlKeyStore:
 
     def key_status(self) -> dict[UUID, bool]:
         """Every customer with a key row: True while its key exists, False once erased."""
+        # A role that may not read key material sees the tombstones' erasure times instead.
+        column = "erased_at IS NULL" if self.through_functions else "key_material IS NOT NULL"
         with self.db.reading() as tx:
-            rows = tx.query(f"SELECT customer_id, key_material FROM {KEY_TABLE}")
-        return {UUID(str(cid)): material is not None for cid, material in rows}
+            rows = tx.query(f"SELECT customer_id, {column} FROM {KEY_TABLE}")
+        return {UUID(str(cid)): bool(present) for cid, present in rows}
 
     def close(self) -> None:
         self.db.close()

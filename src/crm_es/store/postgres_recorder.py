@@ -10,7 +10,10 @@ before the answer comes back:
    before drawing notification ids, so ids are issued in commit order and a tailing reader never
    steps past an id that commits later. The lock is held until the commit, as in the library's
    protocol (its own ``POSTGRES_ENABLE_DB_FUNCTIONS`` function skips the lock, which is why it
-   loses events; this one does not).
+   loses events; this one does not). It is taken by ``<events>_lock()``, a SECURITY DEFINER
+   function of the table's owner: PostgreSQL grants that lock mode only to a role that may
+   update or delete the table, which the writing roles of ``crm-es roles init`` may not
+   (:mod:`crm_es.store.pg_roles`).
 2. ``NOTIFY`` on the library's channel, delivered at commit: followers wake as before.
 3. The events, then the ``crm_commands`` rows and the snapshots with their position (see
    :mod:`crm_es.store.save_rows`), all in one transaction; the new notification ids return.
@@ -65,6 +68,23 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
         )
         function = f"{self.events_table_name}_save"
         self.check_identifier_length(function)
+        lock = f"{self.events_table_name}_lock"
+        self.check_identifier_length(lock)
+        self._lock_function = SQL("{}.{}").format(schema, Identifier(lock))
+        # The table lock as the owner (see the module doc); nobody else may call it unless
+        # granted (a caller could hold back every writer until its transaction ends).
+        self.sql_create_statements += [
+            SQL(
+                "CREATE OR REPLACE FUNCTION {lock}() RETURNS void LANGUAGE plpgsql "
+                "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ "
+                "BEGIN LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE; END $$"
+            ).format(
+                lock=self._lock_function,
+                schema=schema,
+                events=Identifier(self.events_table_name),
+            ),
+            SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(self._lock_function),
+        ]
         id_type = SQL("uuid") if self.datastore.originator_id_type == "uuid" else SQL("text")
         # Rows travel as JSON arrays (bytes as base64): one text parameter each costs the client
         # a fraction of what psycopg spends adapting typed arrays. The snapshots table is the
@@ -77,7 +97,7 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
                 "DECLARE v_ids bigint[]; v_position bigint; "
                 "BEGIN "
                 "PERFORM set_config('lock_timeout', p_lock_timeout, true); "
-                "LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE; "
+                "PERFORM {lock}(); "
                 "NOTIFY {channel}; "
                 "WITH inserted AS (INSERT INTO {schema}.{events} AS t "
                 "(originator_id, originator_version, topic, state) "
@@ -98,6 +118,7 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             ).format(
                 schema=schema,
                 function=Identifier(function),
+                lock=self._lock_function,
                 id_type=id_type,
                 events=Identifier(self.events_table_name),
                 channel=Identifier(self.channel_name),
@@ -138,14 +159,15 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
 
     def save_statements(self) -> list[Composable]:
         """The bulk save's protocol, in the order of :class:`SaveStatements`: the lock timeout,
-        the table lock and the NOTIFY, then the COPYs of the events, the records and the
-        snapshots, then the next and the last notification id. Shared by the save in this
-        process and the bulk writer process (:mod:`crm_es.app.bulk.writer`)."""
+        the table lock (through the owner's function) and the NOTIFY, then the COPYs of the
+        events, the records and the snapshots, then the next and the last notification id.
+        Shared by the save in this process and the bulk writer process
+        (:mod:`crm_es.app.bulk.writer`)."""
         events_table = Identifier(self.datastore.schema, self.events_table_name)
         sequence = Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')
         return [
             SQL("SELECT set_config('lock_timeout', {}, true)").format(Literal(self._lock_timeout)),
-            SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events_table),
+            SQL("SELECT {}()").format(self._lock_function),
             SQL("NOTIFY {}").format(Identifier(self.channel_name)),
             SQL(
                 "COPY {} (originator_id, originator_version, topic, state) "

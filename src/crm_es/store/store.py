@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
 from typing import Any, Final, Protocol, cast
 from uuid import UUID
@@ -88,13 +88,23 @@ class Store:
     ) -> None:
         self.config: StoreConfig = parse_store_url(resolve_url(url))
         self.snapshot_interval = snapshot_interval
+        self.db = Database(self.config)  # our own small tables: settings, keys
+        # A PostgreSQL role that does not own the schema (those of ``crm-es roles init``)
+        # creates nothing: the owner did, and such a role may not (see database.py).
+        owner = self.db.creates_tables
         self.env = Environment(
             APPLICATION_NAME,
-            {**os.environ, **self.config.env, "IS_SNAPSHOTTING_ENABLED": "y", **(env or {})},
+            {
+                **os.environ,
+                **self.config.env,
+                "IS_SNAPSHOTTING_ENABLED": "y",
+                **({} if owner else {"CREATE_TABLE": "n"}),
+                **(env or {}),
+            },
         )
-        self.db = Database(self.config)  # our own small tables: settings, keys
         with schema_lock(self.config):  # creating tables: one process at a time
-            ensure_postgres_schema(self.config)
+            if owner:
+                ensure_postgres_schema(self.config)
             self.settings = StoreSettings(self.db)
             self.access_log = AccessLog(self.db)  # who read whose personal data
             self.secrets = self._open_secrets()
@@ -108,7 +118,10 @@ class Store:
             if key_store is not None:
                 sql_keys.close()
                 keys = key_store
-        self.personal_data = CustomerKeyCipher(keys, on_shred=self._forget_personal_rows)
+        forget: Callable[[Sequence[UUID]], None] | None = self._forget_personal_rows
+        if keys is sql_keys and sql_keys.through_functions:
+            forget = None  # the database's erase function deletes the read models' rows too
+        self.personal_data = CustomerKeyCipher(keys, on_shred=forget)
         self.timezone_name = self.settings.get("timezone") or "UTC"
         self._timezone = zone(self.timezone_name)
         self._zone_fixed = False
@@ -139,7 +152,9 @@ class Store:
             self.config, self.env.get(MASTER_KEY_FILE_SETTING), new_store=recorded is None
         )
         secrets = StoreSecrets(key)
-        if self.settings.claim("master_key_check", secrets.check_value()) != secrets.check_value():
+        check = secrets.check_value()
+        # Claimed only when missing: a role that may only read the settings opens the store too.
+        if (recorded or self.settings.claim("master_key_check", check)) != check:
             msg = f"the master key from {source} is not this store's: it was set up with another"
             raise MasterKeyError(msg)
         self.master_key_source = source
