@@ -17,6 +17,7 @@ from crm_es.cli.imports import import_group
 from crm_es.cli.maintenance import maintain
 from crm_es.cli.projections import projections
 from crm_es.cli.reports import report
+from crm_es.cli.roles import roles
 from crm_es.cli.shared import Context, CrmGroup
 from crm_es.store.url import DEFAULT_URL, URL_ENV_VAR
 
@@ -57,6 +58,7 @@ for command in (
     maintain,
     audit,
     erase,
+    roles,
 ):
     main.add_command(command)
 

@@ -45,8 +45,15 @@ class Context:
         if self._app is None:
             from crm_es.app.service import CRM  # the store's stack: only commands that use it
             from crm_es.domain.principals import admin
+            from crm_es.store.url import parse_store_url
 
-            self._app = CRM(self.db_url, principal=admin("cli"))
+            config = parse_store_url(self.db_url)
+            principal = admin("cli")  # SQLite: one user, the file is the boundary
+            if config.is_postgres:  # the database session's role (crm-es roles init)
+                from crm_es.store.pg_roles import principal_for_session
+
+                principal = principal_for_session(config)
+            self._app = CRM(self.db_url, principal=principal)
         return self._app
 
     def close(self) -> None:
