@@ -31,6 +31,7 @@ import msgspec
 
 from crm_es.audit.access_chain import chain_problems
 from crm_es.audit.chains import Head, Problem, heads_digest, verify_stream
+from crm_es.audit.grants_chain import chain_problems as grants_chain_problems
 from crm_es.audit.key_audit import erased_in_source, key_problems
 from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
 from crm_es.domain import events as ev
@@ -99,6 +100,7 @@ def verify(
             snapshots += replayed.checked_last
         if cid is None:  # who read whose personal data: the store's, not a customer's
             problems.extend(chain_problems(tx))
+            problems.extend(grants_chain_problems(tx))  # who holds which role
     if cid is not None and cid not in heads and not problems:
         raise CustomerNotFound(str(customer))
     if wipe_pending(store.db):
