@@ -19,6 +19,7 @@ from crm_es.cli.projections import projections
 from crm_es.cli.reports import report
 from crm_es.cli.roles import roles
 from crm_es.cli.shared import Context, CrmGroup
+from crm_es.cli.users import users
 from crm_es.store.url import DEFAULT_URL, URL_ENV_VAR
 
 
@@ -59,6 +60,7 @@ for command in (
     audit,
     erase,
     roles,
+    users,
 ):
     main.add_command(command)
 

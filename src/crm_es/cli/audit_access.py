@@ -17,25 +17,37 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.command("access")
 @click.argument("customer", required=False)
 @click.option("--by", "by", metavar="PRINCIPAL", default=None,
-              help="Only the reads by this principal (e.g. user:li).")  # fmt: skip
+              help="Only the reads (grant changes) by this principal (e.g. user:li).")  # fmt: skip
+@click.option("--grants", is_flag=True,
+              help="List the changes of grants (crm-es users) instead of reads.")  # fmt: skip
+@click.option("--user", "user", metavar="NAME", default=None,
+              help="With --grants: only the changes of this user's grants.")  # fmt: skip
 @format_option
 @pass_ctx
-def access(ctx: Context, customer: str | None, by: str | None, fmt: str | None) -> None:
+def access(
+    ctx: Context, customer: str | None, by: str | None, grants: bool, user: str | None,
+    fmt: str | None,
+) -> None:  # fmt: skip
     """List the reads of personal data: of CUSTOMER (UUID or external ref), by a principal
-    (--by), or both; oldest first.
+    (--by), or both; oldest first. With --grants, every change of who holds which role
+    (add, grant, revoke, remove), of a --user, by a principal (--by), or all.
 
     Each read names who, when, the customer, which fields, the action (show, history, export,
     subject) and the purpose given. The log is append-only and hash-chained (`audit verify`
     checks it) and covered by the signed checkpoints; it keeps its rows after an erasure (they
-    hold no personal values).
+    hold no personal values). The grants log is hash-chained and checked by `audit verify` too.
 
     \b
     Example:
       crm-es audit access C-1
       crm-es audit access --by user:li --format csv > reads.csv
+      crm-es audit access --grants --user li
     """
+    if grants or user is not None:
+        _grants(ctx, customer, by, grants, user, fmt)
+        return
     if customer is None and by is None:
-        raise click.UsageError("give a CUSTOMER, --by PRINCIPAL, or both")
+        raise click.UsageError("give a CUSTOMER, --by PRINCIPAL, or both (or --grants)")
     from crm_es.domain.ids import customer_id_for_ref
 
     customer_id = None if customer is None else customer_id_for_ref(customer)
@@ -48,6 +60,21 @@ def access(ctx: Context, customer: str | None, by: str | None, fmt: str | None) 
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
     """A read as one flat row (the field names joined)."""
     return {**entry, "fields": ",".join(entry["fields"])}
+
+
+def _grants(
+    ctx: Context, customer: str | None, by: str | None, grants: bool, user: str | None,
+    fmt: str | None,
+) -> None:  # fmt: skip
+    """The grant changes (``--grants``), oldest first."""
+    if customer is not None or not grants:
+        raise click.UsageError("--grants lists users' grants, not a CUSTOMER's reads; --user "
+                               "goes with --grants")  # fmt: skip
+    from crm_es.app.users import Users
+
+    changes = msgspec.to_builtins(Users(ctx.app).changes(user=user, by=by))
+    rows = [{k: ",".join(v) if isinstance(v, list) else v for k, v in c.items()} for c in changes]
+    emit(changes, rows, fmt)
 
 
 @click.command("subject")
