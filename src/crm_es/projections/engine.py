@@ -116,7 +116,9 @@ class ProjectionEngine:
                 if active is None:
                     create_generation(tx, model, 1, active=True)
                     create_indexes(tx, model, 1)
-                else:  # tables of a store from before the registry of personal tables
+                elif tx.creates_tables:  # a store's tables from before the registry of
+                    # personal tables; registered by the owner (a login of `roles init` may
+                    # not write the registry, which the erase function trusts)
                     register_personal_tables(tx, model, active[0])
 
     def close(self) -> None:

@@ -159,7 +159,8 @@ def key_functions(
         "VALUES (v_id, NULL, v_now, v_now) ON CONFLICT (customer_id) DO UPDATE "
         "SET key_material = NULL, erased_at = COALESCE(k.erased_at, v_now); "
         "{log} v_id, 'erase', p_purpose); END LOOP; "
-        "FOR v_table IN SELECT name FROM {registry} ORDER BY name LOOP "
+        # Read-model tables only, whatever else the registry names (rm_<model>_<table>_gN).
+        "FOR v_table IN SELECT name FROM {registry} WHERE name LIKE 'rm\\_%' ORDER BY name LOOP "
         f"EXECUTE format('DELETE FROM %I.%I WHERE customer_id = ANY($1)', "
         f"{sql.Literal(schema).as_string(None)}, v_table) USING p_customer_ids; "
         "GET DIAGNOSTICS v_rows = ROW_COUNT; "
