@@ -39,9 +39,9 @@ def init_roles(ctx: Context, prefix: str) -> None:
 
     \b
     Example:
-      crm-es --db postgresql://crm_owner@db/crm?schema=shop roles init
-      psql -c 'CREATE ROLE li LOGIN PASSWORD $$…$$ IN ROLE crm_staff'
-      crm-es --db postgresql://li@db/crm?schema=shop show C-1
+      crm-es --db 'postgresql://crm_owner@db/crm?schema=shop' roles init
+      psql -c 'CREATE ROLE li LOGIN IN ROLE crm_staff'   # then \\password li
+      crm-es --db 'postgresql://li@db/crm?schema=shop' show C-1
     """
     from crm_es.store.pg_roles import init_roles as run_init
     from crm_es.store.url import parse_store_url
