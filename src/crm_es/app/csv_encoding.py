@@ -12,6 +12,7 @@ character is there (which the rows then look for, and only then).
 from __future__ import annotations
 
 import codecs
+import re
 import stat
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -59,6 +60,12 @@ def open_csv(path: Path, encoding: str = AUTO) -> CsvFile:
     not_utf8 = scanned
     scanned = _scan(path, "gb18030")
     where = f"byte 0x{not_utf8.byte:02x} at offset {not_utf8.offset}, line {not_utf8.line}"
+    if not isinstance(scanned, _Bad) and (odd := _private_use(path, "gb18030")) is not None:
+        raise CrmError(
+            f"{path} is not UTF-8 ({where}), and read as GB18030 line {odd} has characters no "
+            f"text uses (private use): it is in another encoding; give it with --encoding, "
+            f"e.g. {_EXAMPLES}"
+        )
     if not isinstance(scanned, _Bad):
         note = f"reading {path} as GB18030: it is not UTF-8 ({where}); if its text looks wrong, "
         note += "give its encoding with --encoding"
@@ -67,6 +74,20 @@ def open_csv(path: Path, encoding: str = AUTO) -> CsvFile:
         f"{path} is not UTF-8 ({where}) nor GB18030{_bom_hint(path)}; give its encoding with "
         f"--encoding, e.g. {_EXAMPLES}"
     )
+
+
+def _private_use(path: Path, codec: str) -> int | None:
+    """The first line holding a private-use character when ``path`` is read as ``codec``: GB18030
+    decodes almost any bytes, and a Big5 or Shift-JIS file read as it comes out as such
+    characters, not as text anyone wrote."""
+    with path.open(encoding=codec) as f:
+        for number, line in enumerate(f, start=1):
+            if _PRIVATE_USE.search(line):
+                return number
+    return None
+
+
+_PRIVATE_USE: Final = re.compile("[\ue000-\uf8ff]")
 
 
 def _regular(path: Path) -> None:

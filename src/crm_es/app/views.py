@@ -1,6 +1,7 @@
 """The JSON-ready view of a customer for ``crm-es show``.
 
-Money is rendered as decimal strings with the currency's exact decimals, times as ISO 8601, and
+Money is rendered as decimal strings with the currency's exact decimals, times as ISO 8601 in the
+store's time zone (the same instants, with their offset), and
 personal fields of an erased customer as ``[erased]``. Time-driven state is shown as of the
 view's time whether or not an event has caught up with it: the tier by the rolling 12-month
 rule, the points balance without lots past their expiry (``tier_recorded`` and
@@ -28,6 +29,11 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
     """The state of one customer as of ``at`` as one JSON-ready object; ``tz`` is the store's
     time zone (the day points expire on)."""
     day = at.astimezone(tz).date()
+
+    def local(moment: datetime | None) -> str | None:
+        """An instant as read in the store's time zone (the same instant, with its offset)."""
+        return moment.astimezone(tz).isoformat() if moment is not None else None
+
     live = c.live_lots(day)
     personal = {f: (ERASED if c.erased else getattr(c, f)) for f in PERSONAL_FIELDS}
     net = {cur: paid - c.refunded.get(cur, 0) for cur, paid in c.paid.items()}
@@ -35,7 +41,7 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
         "customer_id": str(c.id),
         "external_ref": c.external_ref,
         "version": c.version,
-        "registered_at": c.registered_at.isoformat(),
+        "registered_at": local(c.registered_at),
         "profile": {
             "kind": c.kind,
             "category": c.category,
@@ -54,8 +60,8 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
             "paid": _money_map(c.paid),
             "refunded": _money_map(c.refunded),
             "net": _money_map(net),
-            "first_purchase_at": c.first_purchase_at.isoformat() if c.first_purchase_at else None,
-            "last_purchase_at": c.last_purchase_at.isoformat() if c.last_purchase_at else None,
+            "first_purchase_at": local(c.first_purchase_at),
+            "last_purchase_at": local(c.last_purchase_at),
         },
         "contacts": c.contacts,
         "services": c.services,
@@ -65,8 +71,8 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
                 "category": k.category,
                 "severity": k.severity,
                 "status": k.status,
-                "filed_at": k.filed_at.isoformat(),
-                "sla_due": k.sla_due.isoformat(),
+                "filed_at": local(k.filed_at),
+                "sla_due": local(k.sla_due),
                 "reopen_count": k.reopen_count,
             }
             for cid, k in sorted(c.open_complaints().items())
@@ -74,7 +80,14 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
         "points": {
             "balance": sum(lot.remaining for lot in live),
             "expired_unrecorded": c.points_balance - sum(lot.remaining for lot in live),
-            "lots": [msgspec.to_builtins(lot) for lot in live],
+            "lots": [
+                msgspec.to_builtins(
+                    msgspec.structs.replace(lot, granted_at=lot.granted_at.astimezone(tz))
+                    if lot.granted_at is not None
+                    else lot
+                )
+                for lot in live
+            ],
         },
         "tier": c.tier_at(at),
         "tier_recorded": c.tier,
@@ -84,7 +97,7 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
         ],
         "churn": {
             "churned": c.churned,
-            "churned_at": c.churned_at.isoformat() if c.churned_at else None,
+            "churned_at": local(c.churned_at),
             "reason": c.churn_reason,
             "won_back_count": c.won_back_count,
         },

@@ -216,7 +216,9 @@ def export(ctx: Context, customer: str | None, known_at: str | None, out: Path |
         end = export_history(ctx.app, sys.stdout.buffer.write, customer=customer, known_at=known_at)
         sys.stdout.buffer.flush()
     else:
-        with out.open("wb") as f:
+        from crm_es.store.files import replaced
+
+        with replaced(out, private=True) as f:  # an earlier file stays if the export fails
             end = export_history(ctx.app, f.write, customer=customer, known_at=known_at)
     click.echo(
         f"exported {end.events} events of {end.streams} customers, digest {end.digest}", err=True
@@ -280,6 +282,10 @@ def erase(
     Example:
       crm-es erase C-1 --reason "ticket 4711" --requested-by customer --legal-basis "PIPL Art. 47"
     """
+    if not reason.strip():  # irreversible: the history must say why
+        raise click.BadParameter(
+            "give the reason for the erasure (a ticket id)", param_hint="--reason"
+        )
     result = ctx.app.erase_personal_data(
         customer=customer, requested_by=requested_by, legal_basis=legal_basis, reason=reason
     )

@@ -240,6 +240,10 @@ def history(ctx: Context, customer: str, since: str | None, until: str | None,
         return
     rows = [history_row(e) for e in events]
     if fmt == "table":
-        sys.stdout.write(format_table(rows, max_width=72))  # summaries need the room
+        # What happened first, where a terminal has room; the rest as the width allows.
+        first = ["version", *(c for c in rows[0] if c.startswith("occurred")), "type", "actor",
+                 "summary"] if rows else []  # fmt: skip
+        columns = first + [c for c in (rows[0] if rows else {}) if c not in first]
+        sys.stdout.write(format_table(rows, max_width=48, columns=columns, fit=120))
     else:
         emit(rows, rows, fmt)

@@ -49,18 +49,33 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` terminal columns, with an ellipsis when cut."""
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
 def format_table(
     rows: list[dict[str, Any]],
     max_width: int = 40,
     columns: list[str] | None = None,
     fit: int | None = None,
 ) -> str:
-    """Rows as an aligned text table (cells cut at ``max_width``). With ``fit``, the last
-    columns that do not fit in that many terminal columns are left out, and a note says which."""
+    """Rows as an aligned text table (cells cut at ``max_width`` terminal columns). With
+    ``fit``, the last columns that do not fit in that many terminal columns are left out, and a
+    note says how many."""
     if not rows:
         return "(no rows)\n"
     columns = columns if columns is not None else list(rows[0])
-    cells = [[_text(row.get(c))[:max_width] for c in columns] for row in rows]
+    cells = [[clip(_text(row.get(c)), max_width) for c in columns] for row in rows]
     widths = [
         max(display_width(c), *(display_width(r[i]) for r in cells)) for i, c in enumerate(columns)
     ]
@@ -79,7 +94,7 @@ def format_table(
     out.extend(line(r) for r in cells)
     text = "\n".join(s.rstrip() for s in out) + "\n"
     if shown < len(columns):
-        text += f"(not shown for width: {', '.join(columns[shown:])}; see --columns)\n"
+        text += f"({len(columns) - shown} more columns not shown for width: --columns all)\n"
     return text
 
 

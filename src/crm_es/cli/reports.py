@@ -13,6 +13,7 @@ from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.render import emit, format_option, format_table, resolved_format
 from crm_es.cli.shared import Context, FiniteRange, emit_json
 from crm_es.cli.table_view import (
+    TABLE_CELL,
     TABLE_LIMIT,
     TABLE_SORT,
     TABLE_WIDTH,
@@ -155,7 +156,13 @@ def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[s
         emit(selected, rows, fmt)
         return
     rows = with_names(rows, _name_lookup(ctx, rows))
-    text = format_table(rows, columns=table_columns(name, rows, columns), fit=TABLE_WIDTH)
+    # Columns asked for by name are all shown; the default ones are fitted to the width.
+    text = format_table(
+        rows,
+        max_width=TABLE_CELL,
+        columns=table_columns(name, rows, columns),
+        fit=None if columns else TABLE_WIDTH,
+    )
     if total > len(rows):
         text += f"({len(rows)} of {total} rows: --limit 0 shows all)\n"
     click.echo(text, nl=False)

@@ -11,7 +11,12 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @click.group()
 def roles() -> None:
-    """Database roles for the service's roles (PostgreSQL only)."""
+    """Database roles for the service's roles (PostgreSQL only).
+
+    \b
+    Example:
+      crm-es --db postgresql://postgres@127.0.0.1/crm roles init
+    """
 
 
 @roles.command("init")

@@ -2,9 +2,9 @@
 in the order of ``--sort``, cut at ``--limit``, and for a table the columns that fit a terminal.
 
 Selection works on the report itself, so JSON and CSV carry the same rows as the table: every
-list of the report whose items have the field is filtered, and the per-customer (or per-owner)
-lists are sorted and cut. Totals and fitted models stay those of the whole population: a
-selection chooses what is listed, not what is counted.
+list of the report is filtered (by the fields its items have), sorted and cut. Totals and
+fitted models stay those of the whole population: a selection chooses what is listed, not what
+is counted.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ SEGMENT_FIELDS: Final = ("segment", "segment_cn", "lifecycle", "tier", "status",
 # A table is for reading: this many rows unless --limit says otherwise (0: all).
 TABLE_LIMIT: Final = 50
 TABLE_WIDTH: Final = 120
+TABLE_CELL: Final = 24  # terminal columns of one cell: a long company name is cut, not the table
 
 # The columns a table shows first, most useful first: the last ones go when the terminal is
 # too narrow. Every column is in JSON and CSV, and --columns all shows them.
@@ -45,10 +46,6 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
 
 # A table's order when --sort is not given (JSON and CSV keep the report's own, by id).
 TABLE_SORT: Final[dict[str, str]] = {"segments": "-monetary", "churn": "p_alive"}
-
-# The per-row lists --sort and --limit apply to (agenda: each of its sections).
-_LISTED: Final = ("customers", "owners", "care_tasks_due", "care_tasks_overdue", "birthdays",
-                  "complaints_past_sla")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,11 +112,8 @@ def select(report: Any, selection: Selection, limit: int | None) -> Any:
         if not isinstance(items, list) or not items or not isinstance(items[0], msgspec.Struct):
             continue
         kept = [i for i in items if _matches(i, selection)]
-        if field in _LISTED:
-            kept = _ordered(kept, selection, lambda i, c: getattr(i, c, None))
-            if limit:
-                kept = kept[:limit]
-        changes[field] = kept
+        kept = _ordered(kept, selection, lambda i, c: getattr(i, c, None))
+        changes[field] = kept[:limit] if limit else kept
     return msgspec.structs.replace(report, **changes) if changes else report
 
 
@@ -151,8 +145,10 @@ def table_columns(report_name: str, rows: list[dict[str, Any]], wanted: str | No
     available = list(rows[0]) if rows else []
     if wanted == "all":
         return available
-    if wanted:
-        chosen = [c.strip() for c in wanted.split(",") if c.strip()]
+    if wanted is not None:
+        chosen = list(dict.fromkeys(c.strip() for c in wanted.split(",") if c.strip()))
+        if not chosen:
+            raise CrmError(f"--columns {wanted!r} names no column; one of: {', '.join(available)}")
         unknown = [c for c in chosen if c not in available]
         if unknown and rows:
             raise CrmError(

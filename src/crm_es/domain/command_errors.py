@@ -19,12 +19,12 @@ _MONEY: Final = (
     "separators or full-width digits)"
 )
 _RULES: Final[dict[str, str]] = {
-    r"^(0|[1-9][0-9]*)(\.[0-9]+)?$": _MONEY,
-    r"^[A-Z]{3}$": "a three-letter currency code in capitals, such as CNY",
+    r"^(0|[1-9][0-9]*)(\.[0-9]+)?\Z": _MONEY,
+    r"^[A-Z]{3}\Z": "a three-letter currency code in capitals, such as CNY",
 }
 _ID_RULE: Final = (
-    "1 to 128 characters with at least one visible one; no control, invisible (zero-width) "
-    "or bidirectional characters"
+    "1 to 128 characters, not starting or ending with a space; no control, invisible "
+    "(zero-width, tag, separator) or bidirectional characters"
 )
 _TEXT_RULE: Final = "text without control characters"
 _AT: Final = re.compile(r"^(?P<text>.*) - at `\$(?P<path>[^`]*)`$", re.S)
@@ -49,6 +49,8 @@ def explained(
     if found is None:
         return error
     message, path = found["text"], found["path"]
+    if path == ".type" and not message.startswith("Invalid value"):  # null, a number…
+        return msgspec.ValidationError(f"{text}: a command type, one of {', '.join(names)}")
     if path == ".type" and message.startswith("Invalid value"):
         given = _value(message)
         ordered = difflib.get_close_matches(given, names, n=len(names), cutoff=0.0)
@@ -106,6 +108,10 @@ def _unwrapped(t: msgspec.inspect.Type) -> msgspec.inspect.Type:
 
 
 def _hint(message: str, field: msgspec.inspect.Type | None, path: str) -> str:
+    if message == "Invalid RFC3339 encoded date":
+        return "a date is written YYYY-MM-DD, e.g. 2026-01-31"
+    if message.startswith("Invalid RFC3339 encoded datetime") or "timezone" in message:
+        return "a time is ISO 8601 with its offset, e.g. 2026-01-05T10:00:00+08:00"
     if isinstance(field, msgspec.inspect.EnumType):
         allowed = ", ".join(str(m.value) for m in field.cls)
         return f"allowed values: {allowed}"

@@ -144,7 +144,9 @@ class PermissionDenied(CrmError):
     def __init__(
         self, principal: object, action: str, customer: object = None, why: str = ""
     ) -> None:
-        on = f" on customer {customer}" if customer is not None else ""
+        on = f" customer {customer}" if customer is not None else ""
+        if customer is not None and not action.startswith(("read", "answer")):
+            on = f" on{on}"
         super().__init__(f"permission denied: {principal} may not {action}{on}{why and ': ' + why}")
         self.principal = principal
         self.action = action

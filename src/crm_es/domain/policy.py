@@ -118,7 +118,14 @@ def check_customer_read(
     why = (
         f"the customer is {owner}'s" if owner and (p.has(Role.STAFF) or p.has(Role.MANAGER)) else ""
     )
-    raise PermissionDenied(p, action.replace("_", " "), customer, why)
+    raise PermissionDenied(p, _READ_WORDS[action], customer, why)
+
+
+_READ_WORDS: Final[dict[str, str]] = {
+    "read_customer": "read",
+    "history": "read the history of",
+    "subject": "answer a subject request for",
+}
 
 
 def check_store_action(p: Principal, action: StoreAction) -> None:

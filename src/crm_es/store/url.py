@@ -12,6 +12,7 @@ URL is only ever shown with its password hidden (:meth:`StoreConfig.redacted_url
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,11 +76,16 @@ def redacted(url: str) -> str:
     from a URL parser: a password with an unescaped ``#``, ``/`` or ``?`` makes parsers end the
     user part early and show the rest. Everything up to the last ``@`` is the user part (an
     ``@`` further on, in a query, hides more than needed, never less)."""
+    url = _SECRET_PARAM.sub(r"\1=***", url)  # libpq also takes ?password=…
     scheme, sep, rest = url.partition("://")
     user_part, at, host_part = rest.rpartition("@")
     if not sep or not at or ":" not in user_part:
         return url
     return f"{scheme}://{user_part.split(':', 1)[0]}:***@{host_part}"
+
+
+# Query parameters that carry a secret, up to the next parameter.
+_SECRET_PARAM: Final = re.compile(r"((?<=[?&;])(?:ssl)?password)=[^&#]*", re.IGNORECASE)
 
 
 def parse_store_url(url: str) -> StoreConfig:

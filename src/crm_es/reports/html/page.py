@@ -23,13 +23,10 @@ and :mod:`crm_es.reports.html.sections` (one section per report).
 
 from __future__ import annotations
 
-import os
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from crm_es.domain.errors import CrmError
 from crm_es.reports.api import Moment, Reports
 from crm_es.reports.html.blocks import format_number
 from crm_es.reports.html.business import compared_with, month_label, render_business
@@ -38,6 +35,7 @@ from crm_es.reports.html.fonts import CHART_FONT_STACK, TEXT_FONT_STACK, font_fa
 from crm_es.reports.html.people import change, html_text, money, no_data, time_html
 from crm_es.reports.html.sections import render_sections
 from crm_es.reports.query import ReportQuery
+from crm_es.store.files import replaced
 
 STYLE: Final = f"""
 body {{ font-family: {TEXT_FONT_STACK}; margin: 0;
@@ -176,17 +174,6 @@ def write_html_report(
     query = ReportQuery.at(as_of, known_at, tz=reports.store.timezone)
     page = render_html(reports, query)
     out = Path(out)
-    if out.exists() and not out.is_file():
-        # Renaming over a device or a folder would replace it (/dev/null with a plain file).
-        raise CrmError(f"{out} is not a regular file: give a file path to write the report to")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name next to the target (so the rename is atomic), created with the umask.
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replaced(out) as f:  # whole or not at all; never over a device or a folder
+        f.write(page.encode("utf-8"))
     return out
