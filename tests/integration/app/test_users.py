@@ -9,6 +9,7 @@ own, names its users with that prefix, and drops them all afterwards.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -182,6 +183,26 @@ def test_verify_names_an_edited_and_a_deleted_grants_row(setup: Setup) -> None:
     raw(setup.url, f"DELETE FROM {GRANTS_TABLE} WHERE seq = 1")
     problems = [p.problem for p in verify(setup.crm).problems]
     assert "grants log: row 1 is missing (deleted behind the store's back)" in problems
+
+
+def test_two_writers_at_once_keep_one_dense_chain(setup: Setup) -> None:
+    """Each change is decided and chained under the log's write lock: two CRMs (two
+    connections) adding users at the same time leave one chain, numbered densely."""
+
+    def add_users(tag: str) -> None:
+        with CRM(setup.url) as crm:
+            users = Users(crm)
+            for i in range(6):
+                users.add(setup.name(f"{tag}{i}"), ["analyst"])
+
+    threads = [threading.Thread(target=add_users, args=(tag,)) for tag in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [c.seq for c in setup.users.changes()] == list(range(1, 13))
+    assert len(setup.users.list()) == 12
+    assert verify(setup.crm).ok
 
 
 # --- PostgreSQL: the users are logins in the groups of roles init ----------------------------
