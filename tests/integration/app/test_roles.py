@@ -8,13 +8,16 @@ from the policy module they test.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from crm_es import CRM
+from crm_es.app.importer import import_csv
 from crm_es.audit.export import export_history
+from crm_es.audit.importer import import_history
 from crm_es.audit.verify import verify
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import CrmError, PermissionDenied
@@ -217,3 +220,38 @@ def test_the_bulk_path_decides_by_the_same_policy(store: str) -> None:
     with CRM(store) as crm:  # what staff could not do left no event on C-WANG
         assert all(e.actor != "user:li" for e in crm.history(WANG))
         assert crm.recorder.max_notification_id() > head
+
+
+def test_a_staff_member_gets_nothing_of_anothers_customers_on_any_path(
+    store: str, tmp_path: Path
+) -> None:
+    """The hostile staff member: other owners' personal data, erasure, imports and a forged
+    actor through every way in; nothing succeeds and nothing is stored."""
+    export = tmp_path / "export.jsonl"
+    with CRM(store) as crm, export.open("wb") as f:
+        export_history(crm, f.write, customer=WANG)
+        head = crm.recorder.max_notification_id()
+    purchases = tmp_path / "purchases.csv"
+    purchases.write_text(
+        f"customer_ref,occurred_at,amount,currency,order_id\n{WANG},2026-01-05,10.00,CNY,O-CSV\n",
+        encoding="utf-8",
+    )
+    staff = PRINCIPALS["staff"]
+    with CRM(store, principal=staff) as crm:
+        for attempt in (
+            lambda: crm.view(WANG),
+            lambda: list(crm.history(WANG)),
+            lambda: crm.erase_personal_data(customer=WANG, requested_by="customer"),
+            lambda: crm.erase_personal_data(customer=LI, requested_by="customer"),
+            lambda: crm.grant_points(customer=LI, points=1, actor="user:boss"),
+            lambda: import_history(crm, export),
+            lambda: export_history(crm, lambda _: None, customer=LI),
+            lambda: verify(crm),
+        ):
+            with pytest.raises(PermissionDenied):
+                attempt()
+        report = import_csv(crm, purchases, "purchases")
+        assert report.stored == 0 and report.rejected == 1
+        assert "permission denied" in report.errors[0].error
+        assert crm.recorder.max_notification_id() == head
+        assert crm.store.access_log.entries(by=staff.name) == []
