@@ -46,6 +46,7 @@ class CustomerReads:
     ) -> Customer:
         """Current state (or the state at stream ``version``) of a customer."""
         _check_version(version)
+        _may_read_some(self.principal, "read_customer", customer)
         customer_id = customer_id_for_ref(customer)
         found = self.store.load(customer_id, version)
         if found is None:
@@ -67,6 +68,7 @@ class CustomerReads:
         then), as recorded by ``known_at`` (events recorded by then), up to stream ``version``;
         any combination. A bare date means the end of that day in the store's time zone."""
         _check_version(version)
+        _may_read_some(self.principal, "read_customer", customer)
         tz = self.store.timezone
         business = moment("as_of", as_of, tz=tz)
         knowledge = moment("known_at", known_at, tz=tz)
@@ -103,6 +105,7 @@ class CustomerReads:
     ) -> Iterator[CustomerEvent]:
         """Every event of a customer's stream, oldest first (personal data masked for a
         principal without the right to it)."""
+        _may_read_some(self.principal, "history", customer)
         customer_id = customer_id_for_ref(customer)
         current = self.store.load(customer_id)
         if current is None:
@@ -156,6 +159,12 @@ class CustomerReads:
             self.log_reads([state.id], "show", STATE_FIELDS, purpose)
             return state
         return mask_customer(state)
+
+
+def _may_read_some(principal: Principal, action: CustomerRead, customer: object) -> None:
+    """Refuse at once a principal that may read no customer this way (an analyst), before
+    anything is loaded: on PostgreSQL its database role may not even read the events."""
+    check_customer_read(principal, action, None, customer)
 
 
 def _check_version(version: int | None) -> None:

@@ -51,7 +51,8 @@ class Reports:
         require(source, "report")
         self.store = store_of(source)
         self.engine = ProjectionEngine(self.store, read_models())
-        self.refresh = refresh
+        # A role that may not read events reads the read models as a follower keeps them.
+        self.refresh = refresh and self.store.reads_events
 
     def __enter__(self) -> Reports:
         return self

@@ -32,6 +32,9 @@ from psycopg import sql
 from crm_es.domain.errors import CrmError
 from crm_es.domain.principals import Principal, Role
 from crm_es.store.access_log import ACCESS_TABLE
+from crm_es.store.database import Tx
+from crm_es.store.grants import GRANTS_TABLE, attributes_for
+from crm_es.store.grants import create_table as create_grants_table
 from crm_es.store.keys import KEY_TABLE
 from crm_es.store.pg_functions import (
     KEY_READS_TABLE,
@@ -89,7 +92,9 @@ def init_roles(config: StoreConfig, prefix: str = "") -> dict[str, Any]:
                 s, sql.Identifier(PERSONAL_TABLES)
             )
         )
-        for statement in refuse_changes(s, (EVENTS_TABLE, KEY_READS_TABLE)):
+        with conn.cursor() as cursor:  # the grants log, which a login's principal is read from
+            create_grants_table(Tx(cursor, True))
+        for statement in refuse_changes(s, (EVENTS_TABLE, KEY_READS_TABLE, GRANTS_TABLE)):
             conn.execute(statement)
         functions = key_functions(
             schema,
@@ -219,7 +224,7 @@ def _grant(
             (schema, READ_MODELS_TABLE),
         ).fetchall()
     ]
-    for name in (SETTINGS_TABLE, PERSONAL_TABLES, *read_models):
+    for name in (SETTINGS_TABLE, PERSONAL_TABLES, GRANTS_TABLE, *read_models):
         run(sql.SQL("GRANT SELECT ON {} TO {}").format(table(name), all_roles))
     run(
         sql.SQL(
@@ -270,6 +275,7 @@ def principal_for_session(config: StoreConfig) -> Principal:
             "FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
         prefix = _stored_prefix(conn)
+        held = attributes_for(conn, str(user))  # what `crm-es users` gave beyond the groups
         roles: set[Role] = set()
         if prefix is not None and not superuser:
             wanted = {group_role(prefix, role): role for role in Role}
@@ -281,8 +287,17 @@ def principal_for_session(config: StoreConfig) -> Principal:
             roles = {wanted[str(r[0])] for r in rows}
     if not roles and (superuser or owns):
         roles = {Role.ADMIN}
-    owner = f"staff:{user}" if Role.STAFF in roles else None
-    return Principal(name=f"pg:{user}", roles=frozenset(roles), owner=owner)
+    if held is None:
+        owner = f"staff:{user}" if Role.STAFF in roles else None
+        return Principal(name=f"pg:{user}", roles=frozenset(roles), owner=owner)
+    return Principal(
+        name=f"pg:{user}",
+        roles=frozenset(roles),
+        owner=held.owner or (f"staff:{user}" if Role.STAFF in roles else None),
+        team=frozenset(held.team),
+        pii=held.pii,
+        command_types=frozenset(held.command_types),
+    )
 
 
 def _stored_prefix(conn: Any) -> str | None:

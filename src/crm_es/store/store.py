@@ -10,6 +10,7 @@ Nothing here decides anything about customers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
@@ -195,8 +196,20 @@ class Store:
             name = self.settings.get("timezone") or "UTC"
             if name != self.timezone_name:
                 self.timezone_name, self._timezone = name, zone(name)
-            self._zone_fixed = self.head() > 0
+            # A role that may not read events (an analyst) takes the zone as set.
+            self._zone_fixed = not self.reads_events or self.head() > 0
         return self._timezone
+
+    @functools.cached_property
+    def reads_events(self) -> bool:
+        """Whether this connection's role may read the events (on PostgreSQL an analyst's
+        may not: ``crm-es roles init`` gives it the read models only)."""
+        if not self.config.is_postgres:
+            return True
+        with self.db.reading() as tx:
+            rows = tx.query("SELECT has_table_privilege(current_user, ?, 'SELECT')",
+                            (self.events_table,))  # fmt: skip
+        return bool(rows[0][0])
 
     def reader(self, personal_fields: frozenset[str] | None = None) -> CustomerEventMapper:
         """A codec that decrypts only ``personal_fields`` (None: all) when reading: bulk readers

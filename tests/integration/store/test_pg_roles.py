@@ -26,6 +26,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain.errors import CrmError, PermissionDenied
 from crm_es.domain.principals import Role
 from crm_es.projections import ProjectionEngine, read_models
+from crm_es.reports import Reports
 from crm_es.store.pg_roles import drop_roles, init_roles, principal_for_session
 from crm_es.store.url import parse_store_url
 from tests.helpers.postgres import drop_schema, new_postgres_url, require_postgres
@@ -178,6 +179,11 @@ def test_an_analyst_reads_read_models_and_nothing_else(inst: Installation) -> No
             refused(conn, f"SELECT count(*) FROM {table}")
         refused(conn, "SELECT customer_id FROM crm_customer_keys")
         refused(conn, "INSERT INTO rm_later_facts_g1 VALUES ('x', 1)")
+    # ... and the app gives it the reports, from the read models as they stand
+    with inst.app("analyst") as crm, Reports(crm) as reports:
+        assert sum(reports.segments().lifecycle_sizes.values()) == 2
+        with pytest.raises(PermissionDenied):
+            crm.view("C-1")
 
 
 def test_the_session_role_is_the_principal(inst: Installation) -> None:
