@@ -13,7 +13,8 @@ For each customer (:mod:`.ledger` reads them all in one consistent pass):
   those values;
 * every command whose events the stream holds has its idempotency record, naming those events.
 
-For the whole store, the access log's chain too (:mod:`.access_chain`).
+For the whole store, the chains of the access log (:mod:`.access_chain`) and of the grants log
+(:mod:`.grants_chain`) too.
 
 Deleting the *last* events of a stream leaves a valid, shorter chain, and deleting a record of a
 command that changed nothing leaves no trace in the events: signed checkpoints (:mod:`.checkpoints`,

@@ -20,7 +20,8 @@ A chunk is ``(event_rows, command_rows, snapshot_rows)`` (:data:`ChunkRequest`).
 
 - SQLite: between ``BEGIN IMMEDIATE`` and ``COMMIT``, on a connection opened like the library's
   (database name in URI mode, lock timeout, WAL), with the page cache of bulk saves.
-- PostgreSQL: the bulk save's protocol (lock timeout, ``LOCK TABLE … IN EXCLUSIVE MODE``,
+- PostgreSQL: the bulk save's protocol (lock timeout, the events table's exclusive lock taken
+  through the owner's ``crm_events_lock()``,
   ``NOTIFY``, binary COPYs, see :mod:`crm_es.store.postgres_recorder`), one commit. A lost
   connection is reconnected and the chunk tried again, as the library retries saves.
 
