@@ -83,13 +83,17 @@ class CommandUnit:
         envelope: Envelope,
     ) -> list[CustomerEvent] | None:
         """The new events; None when there was nothing to decide (an erasure finished)."""
-        owner = customer.owner if customer is not None else None
-        check_command(self.principal, command, owner, exists=customer is not None)
+        self.may_send(command, customer)
         if isinstance(command, cmd.RegisterCustomer) and customer is not None:
             raise CustomerAlreadyRegistered(command.external_ref or "", customer_id)
         if isinstance(command, cmd.ErasePersonalData) and self.finish_erasure(customer):
             return None  # the erasure's event was stored before; its key is now gone too
         return decide(customer, command, envelope, customer_id)
+
+    def may_send(self, command: cmd.Command, customer: Customer | None) -> None:
+        """PermissionDenied unless the principal may send ``command`` to ``customer``."""
+        owner = customer.owner if customer is not None else None
+        check_command(self.principal, command, owner, exists=customer is not None)
 
     def finish_erasure(self, customer: Customer | None) -> bool:
         """An erasure whose event was saved but whose key survived (a crash in between) is

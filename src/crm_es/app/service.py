@@ -33,7 +33,12 @@ from crm_es.app.customer_cache import CustomerCache, configured_cache_size
 from crm_es.app.customer_reads import CustomerReads
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
-from crm_es.domain.errors import ConcurrencyConflict, CrmError, CustomerNotFound
+from crm_es.domain.errors import (
+    ConcurrencyConflict,
+    CrmError,
+    CustomerNotFound,
+    PermissionDenied,
+)
 from crm_es.domain.ids import customer_id_for_command
 from crm_es.domain.policy import (
     StoreAction,
@@ -161,6 +166,8 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
             return done
         try:
             return self._decide_and_commit(command, customer_id)
+        except PermissionDenied:  # never answered from the log: it would tell whose it was
+            raise
         except CrmError:
             if not check_log and (done := self._done(command)) is not None:
                 return done

@@ -25,7 +25,7 @@ from crm_es.domain.policy import check_store_action
 from crm_es.domain.principals import Principal, Role
 from crm_es.store import pg_logins
 from crm_es.store.database import Tx
-from crm_es.store.grants import GrantChange, GrantError, GrantLog, UserGrants, fold
+from crm_es.store.grants import GrantChange, GrantError, GrantLog, UserGrants, fold, login_name
 
 if TYPE_CHECKING:
     from crm_es.app.service import CRM
@@ -60,12 +60,16 @@ class Users:
         command_types: Iterable[str] = (),
     ) -> UserGrants:
         """Add user ``name`` with ``roles`` (at least one) and the attributes they need: a
-        staff member's or manager's ``owner`` id (default ``staff:`` + the name's last part), a
+        staff member's or manager's ``owner`` id (default ``staff:`` + its login name), a
         manager's ``team`` of owner ids, an auditor's ``pii`` grant, an integration's
         ``command_types``. On PostgreSQL: a login role in the roles' groups."""
         wanted = _roles(roles)
         if not wanted:
             raise GrantError(f"user {name!r}: give at least one role ({_ROLE_NAMES})")
+        if owner is None and {"staff", "manager"} & set(wanted):
+            # One owner id per user, the same on every path: its login's name (east:li and
+            # west:li are two people, never both staff:li).
+            owner = f"staff:{login_name(_name(name))}"
         change = GrantChange(seq=0, at="", by="", user=_name(name), change="add", roles=wanted,
                              owner=_owner(owner), team=_team(team), pii=bool(pii),
                              command_types=_command_types(command_types))  # fmt: skip

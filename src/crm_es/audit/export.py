@@ -154,6 +154,8 @@ def export_history(
             known_at=None if cut is None else cut.isoformat(),
         )
     )
+    # A service opened for a principal logs the export as a read of every personal value.
+    log_reads = getattr(source, "log_reads", None)
     proofs = _Proofs(store)
     if proofs.anchor is not None:
         emit(ExportCheckpoint(anchor=proofs.anchor))
@@ -169,6 +171,8 @@ def export_history(
             stopped.add(cid)
             continue
         if cid not in heads:
+            if log_reads is not None:  # before its key and events are handed out
+                log_reads([cid], "export", PERSONAL_PATHS, None)
             key = store.personal_data.key(cid)
             emit(ExportKey(customer_id=cid, key=key, erased=store.personal_data.is_erased(cid)))
             if (proof := proofs.of(cid)) is not None:
@@ -181,9 +185,6 @@ def export_history(
         events += 1
     end = ExportEnd(streams=len(heads), events=events, digest=heads_digest(heads))
     emit(end)
-    log_reads = getattr(source, "log_reads", None)  # a service opened for a principal
-    if log_reads is not None:  # an export is a read of every personal value it carries
-        log_reads(list(heads), "export", PERSONAL_PATHS, None)
     return end
 
 

@@ -269,11 +269,16 @@ def principal_for_session(config: StoreConfig) -> Principal:
     """
     conn = _connect(config, "a session principal")
     with conn:
-        user, superuser, owns = conn.execute(
-            "SELECT current_user, rolsuper, COALESCE((SELECT pg_has_role(nspowner, 'USAGE') "
-            "FROM pg_namespace WHERE nspname = current_schema()), true) "
-            "FROM pg_roles WHERE rolname = current_user"
+        user, session, superuser, owns = conn.execute(
+            "SELECT current_user, session_user, rolsuper, COALESCE((SELECT "
+            "pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = current_schema()), "
+            "false) FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
+        if user != session:  # SET ROLE to a group would hide who acts behind the group's name
+            msg = (
+                f"the session acts as {user!r}, not as its login {session!r}: connect as the login"
+            )
+            raise RolesError(msg)
         prefix = _stored_prefix(conn)
         held = attributes_for(conn, str(user))  # what `crm-es users` gave beyond the groups
         roles: set[Role] = set()

@@ -3,6 +3,8 @@ which fields, why — and nothing else is: a masked read, a refused one and a co
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from crm_es import CRM
@@ -65,3 +67,22 @@ def test_names_in_a_report_table_are_a_logged_read(sqlite_url: str) -> None:
     assert {(e.action, tuple(e.fields), e.purpose) for e in entries} == {
         ("list", ("name",), "report table")
     }
+
+
+def test_an_export_cut_short_has_logged_what_it_handed_out(store_url: str) -> None:
+    _customers(store_url)
+    written: list[bytes] = []
+
+    def write(line: bytes) -> None:
+        if len(written) > 3:  # the reader went away after the first customer
+            raise BrokenPipeError
+        written.append(line)
+
+    with CRM(store_url) as crm:
+        with pytest.raises(BrokenPipeError):
+            export_history(crm, write)
+        logged = [e.customer_id for e in crm.store.access_log.entries() if e.action == "export"]
+    handed_out = {
+        str(line["customer_id"]) for line in map(json.loads, written) if "customer_id" in line
+    }
+    assert handed_out and handed_out <= set(logged)  # logged before it was written

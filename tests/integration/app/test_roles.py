@@ -255,3 +255,18 @@ def test_a_staff_member_gets_nothing_of_anothers_customers_on_any_path(
         assert "permission denied" in report.errors[0].error
         assert crm.recorder.max_notification_id() == head
         assert crm.store.access_log.entries(by=staff.name) == []
+
+
+def test_another_principals_command_id_is_never_answered_from_the_log(store: str) -> None:
+    """A re-sent command is answered with its first result only to a principal that may send
+    it: otherwise "duplicate" against "conflict" would tell whose amounts a guess matched."""
+    grant = {"type": "grant_points", "customer": WANG, "points": 500, "command_id": "cmd-wu-42"}
+    with CRM(store) as crm:
+        crm.execute(cmd.decode_command(msgspec.json.encode(grant)))
+    with CRM(store, principal=PRINCIPALS["staff"]) as crm:
+        for points in (500, 499):
+            command = cmd.decode_command(msgspec.json.encode({**grant, "points": points}))
+            with pytest.raises(PermissionDenied):
+                crm.execute(command)
+            (outcome,) = crm.execute_many([command])
+            assert isinstance(outcome, PermissionDenied)

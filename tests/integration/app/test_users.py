@@ -271,3 +271,11 @@ def test_a_change_on_postgresql_needs_roles_init_first(postgres_url: str) -> Non
         with pytest.raises(GrantError, match=r"run `crm-es roles init`"):
             users.add(f"t{uuid.uuid4().hex[:8]}_li", ["staff"])
         assert users.changes() == []
+
+
+def test_two_users_with_one_last_name_part_hold_customers_apart(setup: Setup) -> None:
+    east, west = setup.name("east:li"), setup.name("west:li")
+    setup.users.add(east, ["staff"])
+    setup.users.add(west, ["staff"])
+    owners = {setup.users.principal(u).owner for u in (east, west)}
+    assert owners == {f"staff:{login_name(east)}", f"staff:{login_name(west)}"}

@@ -84,11 +84,15 @@ class Chunk:
         for command, target in zip(self.commands, targets, strict=True):
             try:
                 checked = command if self.validated else cmd.validate_command(command)
-                if checked.command_id is not None and checked.command_id in done:
-                    self.outcomes.append(unit.replayed(checked, done[checked.command_id]))
-                    continue
                 customer_id = target if target is not None else customer_id_for_command(checked)
                 key = customer_id.int
+                if checked.command_id is not None and checked.command_id in done:
+                    # Answered from the log only to a principal that may send it at all.
+                    if key not in self.states:
+                        self.states[key] = self._take_state(customer_id, before)
+                    unit.may_send(checked, self.states[key])
+                    self.outcomes.append(unit.replayed(checked, done[checked.command_id]))
+                    continue
                 customer, new_events = self._decide_one(checked, customer_id, now, before)
             except (CrmError, msgspec.ValidationError) as e:
                 self.outcomes.append(e)
