@@ -3,10 +3,13 @@ raw store, a file or an export means personal data leaked."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from crm_es import CRM
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.store.wipe import finish_pending_wipe
 
 # Distinctive values: any of them found in the raw store means personal data leaked.
 NAME, EMAIL, PHONE, BIRTHDAY = (
@@ -69,3 +72,13 @@ def leaks(data: bytes) -> list[str]:
 
 def sqlite_bytes(tmp_path: Path) -> dict[str, bytes]:
     return {f.name: f.read_bytes() for f in sorted(tmp_path.glob("crm.db*"))}
+
+
+def settle_wipe(crm: Any) -> None:
+    """Finish a wipe an older reader held back, as ``crm-es maintain`` does: on a shared
+    PostgreSQL server another session's transaction may be that reader for a moment (the wipe
+    itself is tested in test_erasure_wipe.py)."""
+    for _ in range(50):
+        if finish_pending_wipe(crm.store.db) is not False:
+            return
+        time.sleep(0.1)

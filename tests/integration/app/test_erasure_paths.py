@@ -30,7 +30,7 @@ from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.values import ERASED
 from crm_es.reports import Reports
 from tests.helpers.cli import run
-from tests.helpers.personal_data import BIRTHDAY, EMAIL, NAME, PHONE, fill, leaks
+from tests.helpers.personal_data import BIRTHDAY, EMAIL, NAME, PHONE, fill, leaks, settle_wipe
 from tests.helpers.postgres import drop_schema, new_postgres_url, require_postgres
 from tests.helpers.raw_bytes import store_bytes
 
@@ -135,6 +135,7 @@ def test_an_erasure_leaves_no_personal_value_anywhere(
     cid = customer_id_for_ref("C-1")
     with CRM(url) as crm:
         assert crm.store.personal_data.key(cid) is None and crm.store.personal_data.is_erased(cid)
+        settle_wipe(crm)
         report = verify(crm)
         assert report.ok, report.problems
         history = json.dumps([event_record(e) for e in crm.history("C-1")], ensure_ascii=False)

@@ -31,6 +31,7 @@ from crm_es.domain.principals import Principal, Role
 from crm_es.domain.values import ERASED
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.store.access_log import ACCESS_TABLE, GENESIS, AccessEntry, chain
+from tests.helpers.personal_data import settle_wipe
 from tests.helpers.raw_store import raw
 
 SIGNER = Ed25519PrivateKey.generate()
@@ -175,6 +176,7 @@ def test_a_bad_entry_is_refused_and_stores_nothing(sqlite_url: str) -> None:
 def test_rows_hold_no_personal_values_and_outlive_an_erasure(logged: str) -> None:
     with opened(logged) as crm:
         crm.erase_personal_data(customer="C-1", requested_by="customer", reason="asked")
+        settle_wipe(crm)
         assert len(crm.store.access_log.entries(customer_id=C1)) == 3
     cells = " ".join(str(c) for row in raw(logged, f"SELECT * FROM {ACCESS_TABLE}") for c in row)
     assert "王芳" not in cells and "wang@example.cn" not in cells
