@@ -90,10 +90,13 @@ class CommandUnit:
             return None  # the erasure's event was stored before; its key is now gone too
         return decide(customer, command, envelope, customer_id)
 
-    def may_send(self, command: cmd.Command, customer: Customer | None) -> None:
-        """PermissionDenied unless the principal may send ``command`` to ``customer``."""
+    def may_send(
+        self, command: cmd.Command, customer: Customer | None, *, replay: bool = False
+    ) -> None:
+        """PermissionDenied unless the principal may send ``command`` to ``customer`` (or,
+        ``replay``, be answered its first result from the log)."""
         owner = customer.owner if customer is not None else None
-        check_command(self.principal, command, owner, exists=customer is not None)
+        check_command(self.principal, command, owner, exists=customer is not None, replay=replay)
 
     def finish_erasure(self, customer: Customer | None) -> bool:
         """An erasure whose event was saved but whose key survived (a crash in between) is

@@ -90,7 +90,7 @@ class Chunk:
                     # Answered from the log only to a principal that may send it at all.
                     if key not in self.states:
                         self.states[key] = self._take_state(customer_id, before)
-                    unit.may_send(checked, self.states[key])
+                    unit.may_send(checked, self.states[key], replay=True)
                     self.outcomes.append(unit.replayed(checked, done[checked.command_id]))
                     continue
                 customer, new_events = self._decide_one(checked, customer_id, now, before)
