@@ -111,8 +111,8 @@ class AesKeyWrapper:
         nonce, sealed = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
         try:
             return self._aead.decrypt(nonce, sealed, customer_id.bytes)
-        except InvalidTag:
-            why = "the master key does not unwrap its key"
+        except (InvalidTag, ValueError):  # ValueError: too short to be a wrapped key at all
+            why = "the master key does not unwrap its key (altered or planted in the key table)"
             raise PersonalDataUnreadable(customer_id, why) from None
 
 

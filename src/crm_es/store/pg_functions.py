@@ -71,6 +71,43 @@ def refuse_changes(s: sql.Identifier, tables: Sequence[str]) -> list[sql.Compose
     return statements
 
 
+ERASURE_GUARD_FUNCTION: Final = "crm_erasure_guard"
+
+
+def guard_erasures(
+    s: sql.Identifier, events_table: str, topic: str, erasers: Sequence[str]
+) -> list[sql.Composed]:
+    """A trigger that lets only the erasers' groups (and the table's owner) insert an erasure
+    event: the key deletion is the erase function's, and a staff login must not record the
+    event that would make a privacy officer "finish" an erasure nobody asked for."""
+    guard = sql.SQL("{}.{}").format(s, sql.Identifier(ERASURE_GUARD_FUNCTION))
+    table = sql.SQL("{}.{}").format(s, sql.Identifier(events_table))
+    allowed = sql.SQL(" OR ").join(
+        [
+            sql.SQL(
+                "pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID),"
+                " 'MEMBER')"
+            ),
+            *(sql.SQL("pg_has_role(session_user, {}, 'MEMBER')").format(sql.Literal(g))
+              for g in erasers),
+        ]
+    )  # fmt: skip
+    trigger = sql.Identifier(f"{events_table}_erasure_guard")
+    return [
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.topic = {} AND NOT ({}) THEN RAISE EXCEPTION "
+            "'permission denied: % may not record an erasure (privacy officers and admins do)', "
+            "session_user USING ERRCODE = 'insufficient_privilege'; END IF; RETURN NEW; END $$"
+        ).format(guard, sql.Literal(topic), allowed),
+        sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(guard),
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER {} BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+        ).format(trigger, table, guard),
+        sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(table, trigger),
+    ]
+
+
 @dataclass
 class KeyFunctions:
     statements: list[sql.Composed] = field(default_factory=list)

@@ -30,6 +30,7 @@ from typing import Any, Final
 from psycopg import sql
 
 from crm_es.domain.errors import CrmError
+from crm_es.domain.events import PersonalDataErased
 from crm_es.domain.principals import Principal, Role
 from crm_es.store.access_log import ACCESS_TABLE
 from crm_es.store.database import Tx
@@ -38,6 +39,7 @@ from crm_es.store.grants import create_table as create_grants_table
 from crm_es.store.keys import KEY_TABLE
 from crm_es.store.pg_functions import (
     KEY_READS_TABLE,
+    guard_erasures,
     key_functions,
     key_reads_table,
     refuse_changes,
@@ -103,6 +105,9 @@ def init_roles(config: StoreConfig, prefix: str = "") -> dict[str, Any]:
             erasers=[names[r] for r in ERASERS],
         )
         for statement in functions.statements:
+            conn.execute(statement)
+        erasers = [names[r] for r in ERASERS]
+        for statement in guard_erasures(s, EVENTS_TABLE, PersonalDataErased.TOPIC, erasers):
             conn.execute(statement)
         _grant(conn, schema, owner, names, functions.grants)
     return {

@@ -179,3 +179,17 @@ def test_a_key_read_while_it_is_erased_is_not_used_after_the_erasure_returned(
         assert reader.decrypt(cid, token) == ERASED  # never the old key once it returned
     finally:
         keys.close()
+
+
+def test_a_key_planted_for_a_future_customer_is_a_clear_error_not_a_crash(store_url: str) -> None:
+    """A row written behind the store's back for a ref not yet registered: its registration
+    says the key is unreadable (and stores nothing) instead of a cipher's traceback."""
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1", name="王芳")
+        cid = str(customer_id_for_ref("FUTURE-1"))
+        raw(store_url, f"INSERT INTO {KEY_TABLE} (customer_id, key_material, created_at) "
+            "VALUES (?, ?, ?)", (cid, "w1:AAAA", "2026-01-01T00:00:00Z"))  # fmt: skip
+        head = crm.recorder.max_notification_id()
+        with pytest.raises(PersonalDataUnreadable, match="planted"):
+            crm.register_customer(external_ref="FUTURE-1", name="李雷")
+        assert crm.recorder.max_notification_id() == head

@@ -24,7 +24,7 @@ from psycopg import sql
 from crm_es import CRM
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import CrmError, PermissionDenied
-from crm_es.domain.principals import Role
+from crm_es.domain.principals import Principal, Role
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.reports import Reports
 from crm_es.store.pg_roles import drop_roles, init_roles, principal_for_session
@@ -143,6 +143,13 @@ def test_only_a_privacy_officer_or_an_admin_erases(inst: Installation) -> None:
     for group in ("staff", "analyst", "auditor"):
         with inst.connect(group) as conn:
             refused(conn, "SELECT crm_erase_customer_keys(%s, 'x')", [inst.c2])
+    # nor records the erasure event itself, whatever principal its own code claims to be
+    with inst.app("staff") as crm:
+        crm.principal = Principal(name="pg:someone", roles=frozenset({Role.ADMIN}))
+        crm.unit.principal = crm.principal
+        with pytest.raises(Exception, match="may not record an erasure"):
+            crm.erase_personal_data(customer="C-2", requested_by="nobody asked")
+        assert not crm.store.load(uuid.UUID(inst.c2)).erased  # type: ignore[union-attr]
     with inst.app("privacy_officer") as crm:  # the event, then the key through the function
         crm.erase_personal_data(customer="C-2", requested_by="dsar-7")
         assert crm.get_customer("C-2").erased
