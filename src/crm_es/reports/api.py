@@ -51,8 +51,9 @@ class Reports:
         require(source, "report")
         self.store = store_of(source)
         self.engine = ProjectionEngine(self.store, read_models())
-        # A role that may not read events reads the read models as a follower keeps them.
-        self.refresh = refresh and self.store.reads_events
+        # A role that may not read events or write the read models (a login of roles init)
+        # reads them as the owner's follower keeps them.
+        self.refresh = refresh and self.store.reads_events and self.store.db.creates_tables
 
     def __enter__(self) -> Reports:
         return self
