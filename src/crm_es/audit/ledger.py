@@ -16,6 +16,7 @@ from uuid import UUID
 
 from crm_es.store.database import Tx
 from crm_es.store.keys import KEY_TABLE
+from crm_es.store.pg_functions import LOGIN_COLUMN
 from crm_es.store.recorders import COMMANDS_TABLE
 from crm_es.store.store import Store
 
@@ -27,6 +28,7 @@ class EventRow(NamedTuple):
     version: int
     topic: str
     state: bytes
+    login: str | None = None  # PostgreSQL after roles init: the login that inserted it
 
 
 class SnapshotRow(NamedTuple):
@@ -50,7 +52,11 @@ class CustomerFacts(NamedTuple):
     snapshots: list[SnapshotRow]  # in version order
     records: list[RecordRow]
     key: bool | None  # True: a key exists; False: erased (a tombstone); None: no key row
-    key_material: str | None = None  # the wrapped key, while it exists
+    key_material: str | None = None  # the wrapped key, while it exists (or MATERIAL_HIDDEN)
+
+
+# A login that may not read key material (an auditor's) sees whether a key exists, not the key.
+MATERIAL_HIDDEN = "(key material not readable by this login)"
 
 
 def _hex(value: Any) -> str:
@@ -66,10 +72,11 @@ def customer_facts(store: Store, tx: Tx, customer: UUID | None = None) -> Iterat
     params: tuple[Any, ...] = ()
     if customer is not None:
         only_stream, only_text = " WHERE originator_id = ?", " WHERE customer_id = ?"
+    login = LOGIN_COLUMN if pg and _has_column(tx, store.events_table, LOGIN_COLUMN) else "NULL"
     events = _rows(
         tx,
         f"SELECT {'notification_id' if pg else 'rowid'}, originator_id, originator_version, "
-        f"topic, state FROM {store.events_table}{only_stream} "
+        f"topic, state, {login} FROM {store.events_table}{only_stream} "
         "ORDER BY originator_id, originator_version",
         _stream_id(customer, pg),
     )
@@ -86,13 +93,27 @@ def customer_facts(store: Store, tx: Tx, customer: UUID | None = None) -> Iterat
         f"{text_order}",
         params if customer is None else (str(customer),),
     )
+    material = "key_material"
+    if pg and not tx.query("SELECT has_column_privilege(?, 'key_material', 'SELECT')",
+                           (KEY_TABLE,))[0][0]:  # fmt: skip
+        material = f"CASE WHEN erased_at IS NULL THEN '{MATERIAL_HIDDEN}' END"
     keys = _rows(
         tx,
-        f"SELECT customer_id, key_material FROM {KEY_TABLE}{only_text} "
+        f"SELECT customer_id, {material} FROM {KEY_TABLE}{only_text} "
         f"ORDER BY customer_id{text_order}",
         params if customer is None else (str(customer),),
     )
     yield from _merge(events, snapshots, records, keys)
+
+
+def _has_column(tx: Tx, table: str, column: str) -> bool:
+    return bool(
+        tx.query(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) AND attname = ? "
+            "AND NOT attisdropped",
+            (table, column),
+        )
+    )
 
 
 def _stream_id(customer: UUID | None, postgres: bool) -> tuple[Any, ...]:
@@ -139,7 +160,7 @@ def _merge(
         e, s, r, k = (source.take_while(key) for source in sources)
         yield CustomerFacts(
             customer_id=UUID(key),
-            events=[EventRow(int(n), int(v), t, bytes(st)) for n, _, v, t, st in e],
+            events=[EventRow(int(n), int(v), t, bytes(st), lg) for n, _, v, t, st, lg in e],
             snapshots=[SnapshotRow(int(v), t, bytes(st), int(p)) for _, v, t, st, p in s],
             records=[RecordRow(c, bytes(h), int(v), int(n), int(p)) for _, c, h, v, n, p in r],
             key=k[0][1] is not None if k else None,

@@ -35,6 +35,7 @@ from crm_es.audit.chains import Head, Problem, heads_digest, verify_stream
 from crm_es.audit.grants_chain import chain_problems as grants_chain_problems
 from crm_es.audit.key_audit import erased_in_source, key_problems
 from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
+from crm_es.audit.login_audit import TrustedLogins, actor_problems, envelope_of
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer, evolve, without_personal_data
 from crm_es.domain.errors import CustomerNotFound
@@ -44,12 +45,10 @@ from crm_es.domain.snapshot import CustomerSnapshot
 from crm_es.store.codec import (
     GENESIS,
     HASH_SIZE,
-    HEADER_SIZE,
     chain_hash,
     snapshot_seal_ok,
     stored_hash,
     stored_prev_hash,
-    to_domain_names,
 )
 from crm_es.store.recorders import payload_hash_known
 from crm_es.store.store import HasStore, Store, store_of
@@ -90,10 +89,11 @@ def verify(
     replayed = _Sample(snapshot_sample)
     erased_elsewhere = erased_in_source(store)
     with store.db.reading() as tx:
+        trusted = TrustedLogins(tx, store.events_table) if tx.postgres else None
         for facts in customer_facts(store, tx, cid):
             for observe in observers:
                 observe(facts)
-            head, found = _check(store, facts, replayed, erased_elsewhere)
+            head, found = _check(store, facts, replayed, erased_elsewhere, trusted)
             if facts.events:
                 heads[facts.customer_id] = head
             problems.extend(found)
@@ -145,7 +145,11 @@ class _Sample:
 
 
 def _check(
-    store: Store, facts: CustomerFacts, sample: _Sample, erased_elsewhere: frozenset[str]
+    store: Store,
+    facts: CustomerFacts,
+    sample: _Sample,
+    erased_elsewhere: frozenset[str],
+    trusted: TrustedLogins | None,
 ) -> tuple[Head, list[Problem]]:
     cid = facts.customer_id
     rows = [(e.version, e.topic, e.state) for e in facts.events]
@@ -158,6 +162,8 @@ def _check(
     if broken is None:  # the rules below read the events: only when they are the stored ones
         problems += key_problems(store, facts, erased_elsewhere)
         problems += _record_problems(store, facts)
+        if trusted is not None:
+            problems += actor_problems(store, facts, trusted)
     return head, problems
 
 
@@ -273,21 +279,6 @@ def _record_problems(store: Store, facts: CustomerFacts) -> list[Problem]:
     return problems
 
 
-class _Envelope(msgspec.Struct):
-    command_id: str | None = None
-
-
-_ENVELOPE = msgspec.msgpack.Decoder(_Envelope)  # reads the one field, skips the rest
-
-
 def _command_ids(store: Store, facts: CustomerFacts) -> list[str | None]:
     """The command id in each event's envelope (nothing decrypted)."""
-    out: list[str | None] = []
-    for row in facts.events:
-        if row.state[1]:  # compressed or enciphered: the codec opens it
-            event = store.envelope_reader.decode_state(row.topic, row.state)
-            out.append(event.command_id)
-            continue
-        body = to_domain_names(row.state[HEADER_SIZE:-HASH_SIZE])
-        out.append(_ENVELOPE.decode(body).command_id)
-    return out
+    return [envelope_of(store, row).command_id for row in facts.events]

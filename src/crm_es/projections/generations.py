@@ -51,6 +51,10 @@ def register_personal_tables(tx: Tx, model: ReadModel, generation: int) -> None:
     the customer's rows from them at once (:mod:`crm_es.store.wipe`)."""
     for table in sorted(model.personal_tables):
         register_personal_table(tx, physical_table(model.name, table, generation))
+        if tx.postgres:  # psycopg's sql module is loaded only for a PostgreSQL store
+            from crm_es.store.pg_roles import withhold_personal_table
+
+            withhold_personal_table(tx, physical_table(model.name, table, generation))
 
 
 def create_indexes(tx: Tx, model: ReadModel, generation: int) -> None:

@@ -108,6 +108,34 @@ def guard_erasures(
     ]
 
 
+LOGIN_COLUMN: Final = "recorded_by"
+STAMP_FUNCTION: Final = "crm_stamp_login"
+
+
+def stamp_logins(s: sql.Identifier, events_table: str) -> list[sql.Composed]:
+    """A column the database fills with the login (``session_user``) that inserted each event,
+    whatever the insert says: the actor inside the event is the writer's word, this column is
+    the database's, and ``audit verify`` compares them (:mod:`crm_es.audit.login_audit`).
+    Events stored before roles init have none."""
+    stamp = sql.SQL("{}.{}").format(s, sql.Identifier(STAMP_FUNCTION))
+    table = sql.SQL("{}.{}").format(s, sql.Identifier(events_table))
+    trigger = sql.Identifier(f"{events_table}_login_stamp")
+    return [
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
+            table, sql.Identifier(LOGIN_COLUMN)
+        ),
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "NEW.{} := session_user; RETURN NEW; END $$"
+        ).format(stamp, sql.Identifier(LOGIN_COLUMN)),
+        sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(stamp),
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER {} BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
+        ).format(trigger, table, stamp),
+        sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(table, trigger),
+    ]
+
+
 @dataclass
 class KeyFunctions:
     statements: list[sql.Composed] = field(default_factory=list)

@@ -43,6 +43,7 @@ from crm_es.store.pg_functions import (
     key_functions,
     key_reads_table,
     refuse_changes,
+    stamp_logins,
 )
 from crm_es.store.recorders import COMMANDS_TABLE
 from crm_es.store.settings import SETTINGS_TABLE
@@ -108,6 +109,8 @@ def init_roles(config: StoreConfig, prefix: str = "") -> dict[str, Any]:
             conn.execute(statement)
         erasers = [names[r] for r in ERASERS]
         for statement in guard_erasures(s, EVENTS_TABLE, PersonalDataErased.TOPIC, erasers):
+            conn.execute(statement)
+        for statement in stamp_logins(s, EVENTS_TABLE):
             conn.execute(statement)
         _grant(conn, schema, owner, names, functions.grants)
     return {
@@ -231,6 +234,10 @@ def _grant(
     ]
     for name in (SETTINGS_TABLE, PERSONAL_TABLES, GRANTS_TABLE, *read_models):
         run(sql.SQL("GRANT SELECT ON {} TO {}").format(table(name), all_roles))
+    personal = [str(r[0]) for r in run(sql.SQL("SELECT name FROM {}").format(
+        table(PERSONAL_TABLES))).fetchall()]  # fmt: skip
+    for name in set(personal) & set(read_models):  # analysts see aggregates, not birthdays
+        run(sql.SQL("REVOKE SELECT ON {} FROM {}").format(table(name), to([Role.ANALYST])))
     run(
         sql.SQL(
             "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
@@ -265,6 +272,16 @@ def _grant(
                 sql.SQL(", ").join(sql.Identifier(n) for n in grantees),
             )
         )
+
+
+def withhold_personal_table(tx: Tx, table: str) -> None:
+    """Take SELECT on a read-model table that holds personal data from the analysts (who see
+    aggregates only) once its generation is created, after the default privileges gave it to
+    every group. PostgreSQL only; nothing to do before roles init."""
+    found = tx.query(f"SELECT value FROM {SETTINGS_TABLE} WHERE name = ?", (PREFIX_SETTING,))
+    analysts = group_role(str(found[0][0]), Role.ANALYST) if found else None
+    if analysts and tx.query("SELECT 1 FROM pg_roles WHERE rolname = ?", (analysts,)):
+        tx.execute(f'REVOKE SELECT ON {table} FROM "{analysts}"')
 
 
 def principal_for_session(config: StoreConfig) -> Principal:

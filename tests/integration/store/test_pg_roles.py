@@ -23,7 +23,9 @@ from psycopg import sql
 
 from crm_es import CRM
 from crm_es.domain import commands as cmd
+from crm_es.audit.verify import verify
 from crm_es.domain.errors import CrmError, PermissionDenied
+from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.principals import Principal, Role
 from crm_es.projections import ProjectionEngine, read_models
 from crm_es.reports import Reports
@@ -186,6 +188,15 @@ def test_an_analyst_reads_read_models_and_nothing_else(inst: Installation) -> No
             refused(conn, f"SELECT count(*) FROM {table}")
         refused(conn, "SELECT customer_id FROM crm_customer_keys")
         refused(conn, "INSERT INTO rm_later_facts_g1 VALUES ('x', 1)")
+        refused(conn, "SELECT tag FROM rm_customers_tag_facts_g1")  # personal: tags
+        refused(conn, "SELECT * FROM rm_care_birthday_facts_g1")  # personal: birthdays
+    with CRM(inst.url) as crm:  # a generation rebuilt after roles init is withheld too
+        ProjectionEngine(crm, read_models()).rebuild("customers")
+    with inst.connect("analyst") as conn:
+        assert conn.execute("SELECT count(*) FROM rm_customers_profile_g2").fetchone()
+        refused(conn, "SELECT tag FROM rm_customers_tag_facts_g2")
+    with inst.connect("staff") as conn:  # the staff's agenda reads them
+        assert conn.execute("SELECT count(*) FROM rm_customers_tag_facts_g2").fetchone()
     # ... and the app gives it the reports, from the read models as they stand
     with inst.app("analyst") as crm, Reports(crm) as reports:
         assert sum(reports.segments().lifecycle_sizes.values()) == 2
@@ -257,6 +268,51 @@ def test_the_command_line_runs_as_the_session_role(inst: Installation) -> None:
     assert done.returncode == 0 and '"ok":true' in done.stdout.replace(" ", ""), done
     history = crm_es(inst.url_of("staff"), "history", "C-1")
     assert history.returncode == 0 and f"pg:{inst.logins['staff']}" in history.stdout
+
+
+def test_an_event_under_a_name_its_login_does_not_hold_is_named_by_verify(
+    inst: Installation,
+) -> None:
+    staff = inst.logins["staff"]
+    with CRM(inst.url) as crm:  # the owner may record as anyone: an embedded admin
+        crm.register_customer(external_ref="C-F", name="赵六", owner=f"staff:{staff}")
+    with inst.app("staff") as crm:
+        crm.change_tags(customer="C-F", add=["honest"])  # recorded as pg:<its login>
+        # Its own code claims another name: the service believes it, the database does not.
+        crm.principal = Principal(name="pg:the-boss", roles=frozenset({Role.STAFF}),
+                                  owner=f"staff:{staff}")  # fmt: skip
+        crm.unit.principal = crm.principal
+        crm.change_tags(customer="C-F", add=["forged"])
+    with inst.connect() as conn:  # the database stamped the login, whatever the insert said
+        logins = conn.execute(
+            "SELECT originator_version, recorded_by FROM crm_events WHERE originator_id = %s "
+            "ORDER BY originator_version",
+            (uuid.UUID(str(customer_id_for_ref("C-F"))),),
+        ).fetchall()
+        assert [login for _, login in logins] == ["postgres"] * (len(logins) - 2) + [staff] * 2
+    forged_version = logins[-1][0]
+    with CRM(inst.url) as crm:
+        report = verify(crm, "C-F")
+    assert not report.ok  # (an earlier test's erasure may leave a store-wide wipe pending)
+    assert [(p.version, p.problem) for p in report.problems if p.customer_id] == [
+        (forged_version, f"recorded by the database login {staff!r} under the actor 'pg:the-boss': "
+            f"a login records as pg:{staff} (actor forged)")
+    ]  # fmt: skip
+    # the command line says so too, naming the customer
+    done = subprocess.run([sys.executable, "-m", "crm_es.cli", "--db", inst.url, "audit", "verify",
+                           "C-F"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode != 0 and "actor forged" in done.stdout + done.stderr, done
+
+
+def test_an_auditor_login_verifies_without_reading_key_material(inst: Installation) -> None:
+    with inst.app("auditor") as crm:
+        report = verify(crm, "C-1")
+    assert [p for p in report.problems if p.customer_id] == []
+    assert report.events >= 1
+    with inst.connect() as conn:  # its personal values opened through the logged function
+        reads = conn.execute("SELECT count(*) FROM crm_key_reads WHERE login = %s",
+                             (inst.logins["auditor"],)).fetchone()  # fmt: skip
+        assert reads is not None and reads[0] >= 1
 
 
 def test_roles_init_on_sqlite_is_a_clear_error(tmp_path: Any) -> None:
