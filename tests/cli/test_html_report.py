@@ -43,6 +43,7 @@ CHART_IDS = (
     "chart-satisfaction",
     "chart-complaints-sla",
     "chart-churn",
+    "chart-retention",
     "chart-points",
     "chart-care-tasks",
 )
@@ -55,6 +56,7 @@ SECTION_IDS = (
     "satisfaction",
     "complaints",
     "churn",
+    "retention",
     "points",
     "care",
 )

@@ -26,12 +26,12 @@ from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.domain.policy import require
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
-from crm_es.reports import agenda, churn, kpi, satisfaction, segments
+from crm_es.reports import agenda, churn, kpi, retention, satisfaction, segments
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 from crm_es.store.store import HasStore, Store, store_of
 
-REPORT_NAMES: Final = ("segments", "satisfaction", "churn", "agenda", "kpi")
+REPORT_NAMES: Final = ("segments", "satisfaction", "churn", "agenda", "kpi", "retention")
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "segments": segments.table_rows,
@@ -39,6 +39,7 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "churn": churn.table_rows,
     "agenda": agenda.table_rows,
     "kpi": kpi.table_rows,
+    "retention": retention.table_rows,
 }
 
 Moment = str | datetime | None
@@ -130,6 +131,26 @@ class Reports:
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: kpi.KpiReport = self._run(
             lambda tx, t, q: kpi.kpi_report(tx, t, q, rule=rule, period=period), query
+        )
+        return report
+
+    def retention(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        rule: ChurnRule | None = None,
+        owner: str | None = None,
+        segment: str | None = None,
+        region: str | None = None,
+    ) -> retention.RetentionReport:
+        """Cohorts by month of first purchase × months since, and the churn rule's statuses at
+        each month's end; ``owner``, ``segment``, ``region`` choose the customers counted."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        report: retention.RetentionReport = self._run(
+            lambda tx, t, q: retention.retention_report(
+                tx, t, q, rule=rule, owner=owner, segment=segment, region=region
+            ),
+            query,
         )
         return report
 

@@ -46,13 +46,13 @@ from tests.helpers.clock import Clock
 
 END = datetime(2026, 6, 30, 12, tzinfo=UTC)
 CHARTS = ("chart-monthly", "chart-segment-sizes", "chart-segment-cn-sizes", "chart-rfm-grid",
-          "chart-satisfaction", "chart-complaints-sla", "chart-churn", "chart-points",
-          "chart-care-tasks")  # fmt: skip
+          "chart-satisfaction", "chart-complaints-sla", "chart-churn", "chart-retention",
+          "chart-points", "chart-care-tasks")  # fmt: skip
 HEADINGS = (
     "1. Revenue, orders and new customers by month", "2. At-risk customers worth most",
     "3. Overdue care tasks", "4. Segments", "5. R×F grid", "6. Satisfaction",
-    "7. Complaint resolution against the SLA", "8. Churn", "9. Loyalty points",
-    "10. Care tasks and agenda", "11. Staff KPIs",
+    "7. Complaint resolution against the SLA", "8. Churn", "9. Retention by cohort",
+    "10. Loyalty points", "11. Care tasks and agenda", "12. Staff KPIs",
 )  # fmt: skip
 PROBE = """(async () => {
   await document.fonts.ready;

@@ -1,0 +1,319 @@
+"""The retention report: cohorts by month of first purchase × months since, and the churn rule's
+statuses at the end of every month.
+
+Cohorts and periods (the maths is :mod:`crm_es.analytics.cohorts`): a customer's cohort is the
+calendar month, in the store's time zone, of their first purchase day as of the query; period p
+is the p-th month after it (0 = the cohort's own month). Per cohort and period:
+
+- ``retained``: customers of the cohort with a purchase day in that month (all of them at p = 0);
+  ``retention_rate`` = retained / the cohort's customers × 100;
+- ``repeat_customers``: customers of the cohort with a second distinct purchase day on or before
+  the last day of that month (same-day orders merge, as in the RFM frequency, so a second order
+  on the first day is not a repeat); ``repeat_rate`` = repeat customers / the cohort's customers
+  × 100 — the share that had bought again by then, which never falls;
+- ``active`` / ``at_risk`` / ``churned``: the churn rule's status of the cohort's customers at
+  the end of that month (they add up to the cohort's customers).
+
+Per month (``months``): the statuses at the end of the month of every customer counted who
+existed by then (``prospect``: no purchase yet). A month's end is the end of its last day in the
+store's time zone; the report date's month, not over yet, is taken at the report's own ``as_of``
+(``partial``), so its figures are the churn report's. Statuses are those of
+:func:`~crm_es.reports.facts.population.load_population` asked as of each month end — the one
+rule (:mod:`crm_es.analytics.churn_rule`) and the one loader the segments, churn and KPI reports
+use — known at the report's ``known_at``: facts recorded later, or occurring after the report's
+``as_of``, are invisible to every month, so a report for (D, T) is the same forever.
+
+Filters (``owner``, ``segment``, ``region``) choose the customers counted, by their values as of
+the report's (D, T): the owner (``(unassigned)`` for none), the region (``(none)`` for none), and
+a segment in the vocabulary of the segments report (R×F segment, Chinese class, lifecycle stage,
+tier, churn status or RFM code). Each status load costs one population load: the report reads
+the population once per month shown.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+import numpy as np
+
+from crm_es.analytics.churn_rule import STATUS_NAMES, BoolArray, ChurnRule, IntArray
+from crm_es.analytics.cohorts import (
+    CohortGrid,
+    cohort_grid,
+    cohort_status_counts,
+    month_numbers,
+    month_text,
+)
+from crm_es.analytics.rfm import CN8_CELLS, RF_GRID_CELLS, RFM_CODES
+from crm_es.analytics.satisfaction import rate
+from crm_es.domain.errors import InvalidValue
+from crm_es.domain.times import day_number, moment
+from crm_es.domain.values import TIER_CURRENCY, Tier
+from crm_es.reports.facts.customers import UNASSIGNED
+from crm_es.reports.facts.population import LIFECYCLE_STAGES, Population, load_population
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
+
+NO_REGION: Final = "(none)"
+_ACTIVE, _AT_RISK, _CHURNED = (STATUS_NAMES.index(s) for s in ("active", "at_risk", "churned"))
+
+
+class CohortPeriod(msgspec.Struct, frozen=True, kw_only=True):
+    period: int  # months since the cohort's month
+    month: str  # YYYY-MM: the cohort's month + period
+    partial: bool  # the report date's month, counted up to that date
+    retained: int
+    retention_rate: float | None  # % of the cohort's customers
+    repeat_customers: int
+    repeat_rate: float | None  # % of the cohort's customers
+    active: int  # statuses at the end of the month
+    at_risk: int
+    churned: int
+
+
+# The figures of a cell (a grid can show any one of them).
+_MEASURES: Final = tuple(
+    f for f in CohortPeriod.__struct_fields__ if f not in ("period", "month", "partial")
+)
+
+
+class Cohort(msgspec.Struct, frozen=True, kw_only=True):
+    cohort: str  # YYYY-MM of the first purchase day
+    customers: int
+    periods: list[CohortPeriod]  # period 0 first, up to the report date's month
+
+
+class MonthStatus(msgspec.Struct, frozen=True, kw_only=True):
+    month: str  # YYYY-MM
+    status_on: str  # the day the statuses are of: the month's last day, or the report date
+    partial: bool
+    customers: int  # counted customers that existed by then
+    prospect: int
+    active: int
+    at_risk: int
+    churned: int
+
+
+class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: str
+    known_at: str
+    reference_date: str
+    rule: ChurnRule
+    owner: str | None  # the filters asked for (None: every customer)
+    segment: str | None
+    region: str | None
+    customers: int  # customers counted (present as of the report and matching the filters)
+    buyers: int  # of them, with a purchase day: the customers of the cohorts
+    cohorts: list[Cohort]  # oldest first; months without a first purchase have none
+    months: list[MonthStatus]  # from the first cohort's month to the report date's
+
+
+def _segment_labels(pop: Population) -> list[tuple[tuple[str, ...], IntArray, IntArray | None]]:
+    """(names, index into names, at) of each vocabulary ``--segment`` takes; ``at``: the
+    customers the index is of (None: every customer)."""
+    scores, buyers = pop.scores, pop.buyers
+    tiers = tuple(t.value for t in Tier)
+    tier_index = np.array([tiers.index(t) for t in pop.customers.tiers], dtype=np.int64)
+    return [
+        (RF_GRID_CELLS, scores.grid_index(), buyers),
+        (CN8_CELLS, scores.cn_index(), buyers),
+        (RFM_CODES, scores.code_index(), buyers),
+        (LIFECYCLE_STAGES, pop.stages, None),
+        (tiers, tier_index, None),
+        (STATUS_NAMES, pop.statuses, None),
+    ]
+
+
+def _in_segment(pop: Population, segment: str) -> BoolArray:
+    mask = np.zeros(len(pop.customers.ids), dtype=bool)
+    known = False
+    for names, index, at in _segment_labels(pop):
+        hits = [i for i, name in enumerate(names) if name == segment]
+        if not hits:
+            continue
+        known = True
+        matched = np.isin(index, hits)
+        if at is None:
+            mask |= matched
+        else:
+            mask[at[matched]] = True
+    if not known:
+        raise InvalidValue(
+            "segment", segment, "not a segment, class, lifecycle stage, tier, churn status or "
+            "RFM code (e.g. Champions, 重要价值客户, repeat, gold, at_risk, 545)"
+        )  # fmt: skip
+    return mask
+
+
+def selected_customers(
+    pop: Population, owner: str | None, segment: str | None, region: str | None
+) -> BoolArray:
+    """Which customers of ``pop`` the filters keep, by their values in ``pop``."""
+    customers = pop.customers
+    keep = np.ones(len(customers.ids), dtype=bool)
+    if owner is not None:
+        keep &= np.array([(o or UNASSIGNED) == owner for o in customers.owners], dtype=bool)
+    if region is not None:
+        keep &= np.array([(r or NO_REGION) == region for r in customers.regions], dtype=bool)
+    if segment is not None:
+        keep &= _in_segment(pop, segment)
+    return keep
+
+
+def _month_end(month: int) -> str:
+    """The last day (ISO) of a month number."""
+    following = np.datetime64(month_text(month + 1) + "-01") - np.timedelta64(1, "D")
+    return str(following)
+
+
+def _statuses_by_month(
+    tx: Tx,
+    tables: dict[str, str],
+    query: ReportQuery,
+    rule: ChurnRule,
+    pop: Population,
+    keep: BoolArray,
+    first_month: int,
+    last_month: int,
+) -> list[tuple[IntArray, BoolArray, str]]:
+    """For each month, first to last: (status code of each customer of ``pop``, present by the
+    month's end, the day the statuses are of). The last month is the report's own ``pop``."""
+    ids = pop.customers.ids
+    wanted = np.flatnonzero(keep)
+    out = []
+    for month in range(first_month, last_month + 1):
+        if month == last_month:
+            present = np.ones(len(ids), dtype=bool)
+            out.append((pop.statuses, present, query.reference_date.isoformat()))
+            continue
+        day = _month_end(month)
+        as_of = moment("as_of", day, tz=query.tz)
+        assert as_of is not None
+        then = load_population(
+            tx, tables, ReportQuery(as_of=as_of, known_at=query.known_at, tz=query.tz),
+            TIER_CURRENCY, rule,
+        )  # fmt: skip
+        index = {cid: i for i, cid in enumerate(then.customers.ids)}
+        codes = np.zeros(len(ids), dtype=np.int64)
+        present = np.zeros(len(ids), dtype=bool)
+        at = np.array([index.get(ids[i], -1) for i in wanted.tolist()], dtype=np.int64)
+        found = at >= 0
+        codes[wanted[found]] = then.statuses[at[found]]
+        present[wanted[found]] = True
+        out.append((codes, present, day))
+    return out
+
+
+def retention_report(
+    tx: Tx,
+    tables: dict[str, str],
+    query: ReportQuery,
+    rule: ChurnRule | None = None,
+    owner: str | None = None,
+    segment: str | None = None,
+    region: str | None = None,
+) -> RetentionReport:
+    rule = rule or ChurnRule()
+    pop = load_population(tx, tables, query, TIER_CURRENCY, rule)
+    keep = selected_customers(pop, owner, segment, region)
+    today = query.reference_date
+    last_month = int(month_numbers(np.array([day_number(today)]))[0])
+    facts = pop.facts
+    kept_days = keep[facts.day_owner]
+    grid = cohort_grid(
+        facts.day_owner[kept_days], facts.day_of[kept_days], len(pop.customers.ids), last_month
+    )
+    cohorts: list[Cohort] = []
+    months: list[MonthStatus] = []
+    if grid.cohorts.size:
+        first_month = int(grid.cohorts[0])
+        by_month = _statuses_by_month(tx, tables, query, rule, pop, keep, first_month, last_month)
+        status_cells = np.zeros((grid.cohorts.size, grid.periods, len(STATUS_NAMES)), np.int64)
+        for j, (codes, present, day) in enumerate(by_month):
+            month = first_month + j
+            counted = keep & present
+            # Only customers whose cohort has begun by this month have a status in its column.
+            begun = np.where(grid.cohort_of >= 0, grid.cohorts[grid.cohort_of] <= month, False)
+            cohort_of = np.where(counted & begun, grid.cohort_of, -1)
+            counts = cohort_status_counts(cohort_of, codes, grid.cohorts.size, len(STATUS_NAMES))
+            rows = np.flatnonzero(grid.cohorts <= month)
+            status_cells[rows, month - grid.cohorts[rows]] = counts[rows]
+            totals = np.bincount(codes[counted], minlength=len(STATUS_NAMES)).tolist()
+            months.append(
+                MonthStatus(
+                    month=month_text(month), status_on=day, partial=_partial(month, day),
+                    customers=int(counted.sum()), prospect=totals[STATUS_NAMES.index("prospect")],
+                    active=totals[_ACTIVE], at_risk=totals[_AT_RISK], churned=totals[_CHURNED],
+                )
+            )  # fmt: skip
+        cohorts = _cohorts(grid, status_cells, last_month, months[-1].partial)
+    return RetentionReport(
+        as_of=query.as_of_iso,
+        known_at=query.known_at_iso,
+        reference_date=today.isoformat(),
+        rule=rule,
+        owner=owner,
+        segment=segment,
+        region=region,
+        customers=int(keep.sum()),
+        buyers=int((keep & (facts.purchase_days > 0)).sum()),
+        cohorts=cohorts,
+        months=months,
+    )
+
+
+def _partial(month: int, day: str) -> bool:
+    return day < _month_end(month)
+
+
+def _cohorts(
+    grid: CohortGrid, status_cells: IntArray, last_month: int, partial: bool
+) -> list[Cohort]:
+    """The grid as Structs; ``partial``: the last month is the report date's, not over."""
+    out = []
+    sizes = grid.customers.tolist()
+    for r, (month, size) in enumerate(zip(grid.cohorts.tolist(), sizes, strict=True)):
+        periods = []
+        for p in range(last_month - month + 1):
+            retained, repeat = int(grid.retained[r, p]), int(grid.repeat[r, p])
+            status = status_cells[r, p].tolist()
+            periods.append(
+                CohortPeriod(
+                    period=p, month=month_text(month + p),
+                    partial=partial and month + p == last_month,
+                    retained=retained, retention_rate=rate(retained, size),
+                    repeat_customers=repeat, repeat_rate=rate(repeat, size),
+                    active=status[_ACTIVE], at_risk=status[_AT_RISK], churned=status[_CHURNED],
+                )
+            )  # fmt: skip
+        out.append(Cohort(cohort=month_text(month), customers=size, periods=periods))
+    return out
+
+
+def table_rows(report: RetentionReport) -> list[dict[str, object]]:
+    """One row per cohort and period (CSV): the cohort's figures beside the period's."""
+    return [
+        {"cohort": c.cohort, "customers": c.customers, **msgspec.structs.asdict(p)}
+        for c in report.cohorts
+        for p in c.periods
+    ]
+
+
+def grid_rows(report: RetentionReport, measure: str = "retention_rate") -> list[dict[str, object]]:
+    """The cohort × period grid of one measure, for a table: a row per cohort, a column per
+    period (``m0`` = the cohort's month)."""
+    if measure not in _MEASURES:
+        raise InvalidValue("measure", measure, f"one of {', '.join(_MEASURES)}")
+    width = max((len(c.periods) for c in report.cohorts), default=0)
+    rows: list[dict[str, object]] = []
+    for c in report.cohorts:
+        row: dict[str, object] = {"cohort": c.cohort, "customers": c.customers}
+        values = [getattr(p, measure) for p in c.periods]
+        row.update({f"m{p}": values[p] if p < len(values) else None for p in range(width)})
+        rows.append(row)
+    return rows
+
+
+def month_rows(report: RetentionReport) -> list[dict[str, object]]:
+    return [msgspec.structs.asdict(m) for m in report.months]
