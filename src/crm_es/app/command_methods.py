@@ -47,6 +47,18 @@ class CommandMethods:
     def record_service(self, **fields: Any) -> CommandResult:
         return self._run(cmd.RecordService, fields)
 
+    def open_opportunity(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.OpenOpportunity, fields)
+
+    def advance_opportunity(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.AdvanceOpportunity, fields)
+
+    def win_opportunity(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.WinOpportunity, fields)
+
+    def lose_opportunity(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.LoseOpportunity, fields)
+
     def file_complaint(self, **fields: Any) -> CommandResult:
         return self._run(cmd.FileComplaint, fields)
 

@@ -28,8 +28,10 @@ from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide import Envelope, decide
 from crm_es.domain.errors import CrmError, CustomerAlreadyRegistered, IdempotencyConflict
 from crm_es.domain.events import CustomerEvent, PersonalDataErased
+from crm_es.domain.pipeline import DEFAULT_PIPELINE
 from crm_es.domain.policy import check_command
 from crm_es.domain.principals import Principal
+from crm_es.store.pipeline_setting import pipeline_setting
 from crm_es.store.recorders import CommandRecord
 from crm_es.store.store import Store
 
@@ -64,7 +66,12 @@ class CommandUnit:
     ) -> Decision:
         """The events ``command`` produces on ``customer``; a refusal or no-op decided on a
         state that ``may_be_stale`` is decided again on the stored state."""
-        envelope = Envelope.for_command(command, now, self.principal.name, self.store.timezone)
+        pipeline = DEFAULT_PIPELINE  # looked up only for a command that sets a stage
+        if isinstance(command, cmd.OpenOpportunity | cmd.AdvanceOpportunity):
+            pipeline = pipeline_setting(self.store.settings).accepting(command.stage)
+        envelope = Envelope.for_command(
+            command, now, self.principal.name, self.store.timezone, pipeline=pipeline
+        )
         if may_be_stale:
             try:
                 new_events = self._decide(command, customer_id, customer, envelope)

@@ -105,6 +105,15 @@ SUMMARIES: dict[type[Any], Any] = {
     ev.PurchaseRefunded: lambda e: f"refund on {e.order_id} {_money(e.amount, e.currency)}",
     ev.ServiceRecorded: lambda e: f"{e.phase} {e.kind} service{_opt(e.order_id, ' for {}')}"
     f"{_opt(e.summary, ': {}')}",
+    ev.OpportunityOpened: lambda e: f"opportunity {e.opportunity_id} opened: {e.title}, "
+    f"{format_minor(e.amount, e.currency)} {e.currency} at {e.stage} ({e.probability}%)"
+    f"{_opt(e.owner, ', {}')}{_opt(e.expected_close_on, ', close by {}')}",
+    ev.OpportunityAdvanced: lambda e: f"opportunity {e.opportunity_id} → {e.stage} "
+    f"({e.probability}%)",
+    ev.OpportunityWon: lambda e: f"opportunity {e.opportunity_id} won"
+    f"{_opt(e.order_id, ' as order {}')}",
+    ev.OpportunityLost: lambda e: f"opportunity {e.opportunity_id} lost: {e.lost_reason}"
+    f"{_opt(e.note, ' ({})')}",
     ev.ComplaintFiled: lambda e: f"complaint {e.complaint_id} filed ({e.severity}, {e.category})",
     ev.ComplaintEscalated: lambda e: f"complaint {e.complaint_id} escalated"
     f"{_opt(e.escalated_to, ' to {}')}",

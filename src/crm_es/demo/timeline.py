@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Final
 
 from crm_es.demo import texts
+from crm_es.demo.deals import draw_deals
 from crm_es.demo.population import (
     PRODUCTS,
     SEASON_MAX,
@@ -83,6 +84,7 @@ class Life(Touches):
             self.episode(self.reg + wait * DAY)
         elif p.category is Category.POTENTIAL and rng.random() < 0.08:
             self.churn(self.later(self.reg, 30, 180), comeback=False)  # a lost lead
+        draw_deals(self)  # after the purchases: a won deal may name the order it became
         self.background()
         self.greetings()
         self.campaigns()

@@ -1,14 +1,14 @@
-"""Business-time order inside an entity: a step of a complaint, an order or a care task cannot
-have happened before the entity it acts on began.
+"""Business-time order inside an entity: a step of a complaint, an order, a care task or a sales
+opportunity cannot have happened before the entity it acts on began.
 
 Commands may be back-dated (a late-recorded resolution, a purchase keyed in from paper), so the
 stream order of events says nothing about when they happened. What it must not say is that a
 complaint was resolved before it was filed, an order refunded before it was paid, a care task
-completed before it was scheduled, a complaint step before its previous step, or a churn or
-win-back before the customer's last one: reports would show negative resolution hours or a
-win-back that precedes its churn. One rule for the deciders
-(a command that breaks it is refused and stores nothing) and for :mod:`history_rules` (an
-imported history that breaks it is refused).
+completed before it was scheduled, a complaint or sales-opportunity step before its previous
+step, or a churn or win-back before the customer's last one: reports would show negative
+resolution hours, a sales cycle shorter than nothing, or a win-back that precedes its churn. One
+rule for the deciders (a command that breaks it is refused and stores nothing) and for
+:mod:`history_rules` (an imported history that breaks it is refused).
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ _COMPLAINT_STEPS: dict[type[ev.CustomerEvent], str] = {
 _TASK_STEPS: dict[type[ev.CustomerEvent], str] = {
     ev.CareTaskCompleted: "completed",
     ev.CareTaskCancelled: "cancelled",
+}
+_OpportunityStep = ev.OpportunityAdvanced | ev.OpportunityWon | ev.OpportunityLost
+_OPPORTUNITY_STEPS: dict[type[ev.CustomerEvent], str] = {
+    ev.OpportunityAdvanced: "moved to another stage",
+    ev.OpportunityWon: "won",
+    ev.OpportunityLost: "lost",
 }
 
 
@@ -57,6 +63,14 @@ def earliest_time(state: Customer, event: ev.CustomerEvent) -> tuple[datetime, s
         return task.scheduled_at, f"care task {event.task_id!r} was scheduled"
     if isinstance(event, ev.CustomerChurned | ev.CustomerWonBack) and state.churn_since:
         return state.churn_since, "the customer's last churn or win-back"
+    if isinstance(event, _OpportunityStep):
+        opportunity = state.opportunities.get(event.opportunity_id)
+        if opportunity is None:
+            return None
+        name = f"opportunity {event.opportunity_id!r}"
+        if opportunity.last_step_at == opportunity.opened_at:
+            return opportunity.opened_at, f"{name} was opened"
+        return opportunity.last_step_at, f"the last step of {name}"
     return None
 
 
@@ -73,4 +87,6 @@ def order_problem(state: Customer, event: ev.CustomerEvent) -> str | None:
 def _step_name(event: ev.CustomerEvent) -> str:
     if isinstance(event, ev.PurchaseRefunded):
         return "refunded"
+    if isinstance(event, _OpportunityStep):
+        return _OPPORTUNITY_STEPS[type(event)]
     return "churned" if isinstance(event, ev.CustomerChurned) else "won back"

@@ -17,6 +17,7 @@ from uuid import UUID
 import msgspec
 
 from crm_es.domain import events as ev
+from crm_es.domain.opportunity import OPPORTUNITY_EVOLVERS, Opportunity
 from crm_es.domain.values import (
     TIER_CURRENCY,
     Category,
@@ -102,6 +103,7 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
     points_balance: int = 0
     tier: Tier = Tier.STANDARD
     care_tasks: dict[str, CareTask] = {}
+    opportunities: dict[str, Opportunity] = {}  # sales opportunities by id, open or closed
     # Business time of the latest fact of each kind. An attribute change back-dated before
     # the last one is history, not the current value (as the reports read attributes); tier,
     # points and churn changes are only ever recorded forward of theirs (see decide).
@@ -191,11 +193,8 @@ def evolve(customer: Customer | None, events: Iterable[ev.CustomerEvent]) -> Cus
 def _registered(c: Customer, e: ev.CustomerRegistered) -> None:
     c.external_ref = e.external_ref
     c.kind, c.category, c.region, c.industry = e.kind, e.category, e.region, e.industry
-    c.company_size, c.income_band, c.source_channel = (
-        e.company_size,
-        e.income_band,
-        e.source_channel,
-    )
+    c.company_size, c.income_band = e.company_size, e.income_band
+    c.source_channel = e.source_channel
     c.name, c.email, c.phone, c.birthday = e.name, e.email, e.phone, e.birthday
     given = [f for f in _PROFILE_FIELDS if getattr(c, f) is not None]
     c.attribute_times = dict.fromkeys(given, e.occurred_at)  # as the reports keep its facts
@@ -382,11 +381,11 @@ _EVOLVERS: dict[type[ev.CustomerEvent], Callable[[Customer, Any], None]] = {
     ev.CustomerChurned: _churned,
     ev.CustomerWonBack: _won_back,
     ev.PersonalDataErased: _erased,
+    **OPPORTUNITY_EVOLVERS,
 }
 assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs an evolver"
 
 
-# Personal fields of the state: kept out of the snapshot body so they are encrypted.
 # The state's personal fields: blanked by an erasure, carried encrypted beside a snapshot.
 PERSONAL_STATE_FIELDS = ("name", "email", "phone", "birthday", "tags", "churn_reason")
 

@@ -12,12 +12,16 @@ into a summary, a reason, a tag); the codec encrypts exactly those with the cust
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Final
-from uuid import UUID
+from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from crm_es.domain.event_base import CustomerEvent as CustomerEvent
+from crm_es.domain.opportunity_events import OpportunityAdvanced as OpportunityAdvanced
+from crm_es.domain.opportunity_events import OpportunityLost as OpportunityLost
+from crm_es.domain.opportunity_events import OpportunityOpened as OpportunityOpened
+from crm_es.domain.opportunity_events import OpportunityWon as OpportunityWon
 from crm_es.domain.values import (
     CareKind,
     Category,
@@ -30,29 +34,6 @@ from crm_es.domain.values import (
     Severity,
     Tier,
 )
-
-
-class CustomerEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Base of every customer event: the envelope."""
-
-    TOPIC: ClassVar[str]
-    class_version: ClassVar[int] = 1
-    # The envelope's reason is free text (why the command was issued): personal data too.
-    PII_FIELDS: ClassVar[tuple[str, ...]] = ("reason",)
-
-    originator_id: UUID
-    originator_version: int
-    recorded_at: datetime  # knowledge time: when the system recorded it (set by the system)
-    occurred_at: datetime  # business time: when it happened in the world
-    actor: str
-    command_id: str | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    reason: str | None = None
-    # The person an integration acted for (the actor is the integration): stored only when
-    # given, so events without it keep their bytes.
-    on_behalf_of: str | UnsetType = UNSET
-
 
 # --- identity ---------------------------------------------------------------------------------
 
@@ -337,6 +318,10 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
         PurchaseRecorded,
         PurchaseRefunded,
         ServiceRecorded,
+        OpportunityOpened,
+        OpportunityAdvanced,
+        OpportunityWon,
+        OpportunityLost,
         ComplaintFiled,
         ComplaintEscalated,
         ComplaintResolved,

@@ -4,9 +4,9 @@ forged and re-hashed by whoever wrote it.
 
 Each event is judged against the state its predecessors left, as the decider that would have
 produced it judges a command: amounts within bounds and in a known currency, ids unique or
-existing, complaints and care tasks in a state that allows the step, points drawn from lots that
-hold them, no personal value after an erasure, business time within bounds and in order inside
-each entity (:mod:`crm_es.domain.business_order`). A history that
+existing, complaints, care tasks and sales opportunities in a state that allows the step,
+points drawn from lots that hold them, no personal value after an erasure, business time within
+bounds and in order inside each entity (:mod:`crm_es.domain.business_order`). A history that
 passes is one the service could have recorded; one that fails is refused, naming the event.
 """
 
@@ -21,6 +21,7 @@ from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer, PointsLot, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
+from crm_es.domain.pipeline import is_stage_key
 from crm_es.domain.values import CURRENCY_EXPONENTS, MAX_MINOR_UNITS, MAX_QUANTITY, MAX_SCORE
 
 MAX_POINTS: Final = 1_000_000_000
@@ -191,6 +192,34 @@ def _won_back(c: Customer, e: ev.CustomerWonBack) -> str | None:
     return None if c.churned else "won back while not churned"
 
 
+def _stage(stage: str, probability: int) -> str | None:
+    """Any stage key at a percentage: the source store's pipeline may differ from this one's."""
+    if not is_stage_key(stage) or not 0 <= probability <= 100:
+        return f"a stage {stage!r} at {probability}% that no pipeline holds"
+    return None
+
+
+def _opened(c: Customer, e: ev.OpportunityOpened) -> str | None:
+    if e.opportunity_id in c.opportunities:
+        return f"opportunity {e.opportunity_id!r} opened twice"
+    return _stage(e.stage, e.probability) or _money(e.amount, e.currency)
+
+
+def _opportunity_step(
+    c: Customer, e: ev.OpportunityAdvanced | ev.OpportunityWon | ev.OpportunityLost
+) -> str | None:
+    opportunity = c.opportunities.get(e.opportunity_id)
+    if opportunity is None:
+        return f"a step of unknown opportunity {e.opportunity_id!r}"
+    if not opportunity.is_open:
+        return f"a step of opportunity {e.opportunity_id!r} after it was {opportunity.status}"
+    if isinstance(e, ev.OpportunityAdvanced):
+        return _stage(e.stage, e.probability)
+    if isinstance(e, ev.OpportunityWon) and e.order_id is not None and e.order_id not in c.orders:
+        return f"opportunity {e.opportunity_id!r} won as unknown order {e.order_id!r}"
+    return None
+
+
 def _erased(c: Customer, e: ev.PersonalDataErased) -> str | None:
     return "erased twice" if c.erased else None
 
@@ -215,4 +244,8 @@ _RULES: Final[dict[type[ev.CustomerEvent], Callable[[Customer, Any], str | None]
     ev.CustomerChurned: _churned,
     ev.CustomerWonBack: _won_back,
     ev.PersonalDataErased: _erased,
+    ev.OpportunityOpened: _opened,
+    ev.OpportunityAdvanced: _opportunity_step,
+    ev.OpportunityWon: _opportunity_step,
+    ev.OpportunityLost: _opportunity_step,
 }

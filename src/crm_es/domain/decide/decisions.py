@@ -7,7 +7,8 @@ gets back events numbered from ``customer.version + 1``, ready to save in one tr
 :func:`decide` is the entry point: its ``_DECIDERS`` table maps every command type to one decider.
 The deciders of the customer record, purchases, tier, loyalty points, churn and erasure live
 here; the after-sales ones (service records, complaints, surveys, care tasks) live in
-:mod:`crm_es.domain.decide.after_sales`. :class:`Envelope` and the event batch come from
+:mod:`crm_es.domain.decide.after_sales`, the sales opportunities' in
+:mod:`crm_es.domain.decide.opportunities`. :class:`Envelope` and the event batch come from
 :mod:`crm_es.domain.decide.envelope`, shared by both.
 """
 
@@ -24,7 +25,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer, PointsLot
-from crm_es.domain.decide import after_sales
+from crm_es.domain.decide import after_sales, opportunities
 from crm_es.domain.decide.envelope import Batch as _Batch
 from crm_es.domain.decide.envelope import Envelope
 from crm_es.domain.errors import (
@@ -298,6 +299,10 @@ _DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]
     cmd.RecordPurchase: _record_purchase,
     cmd.RefundPurchase: _refund_purchase,
     cmd.RecordService: after_sales.record_service,
+    cmd.OpenOpportunity: opportunities.open_opportunity,
+    cmd.AdvanceOpportunity: opportunities.advance_opportunity,
+    cmd.WinOpportunity: opportunities.win_opportunity,
+    cmd.LoseOpportunity: opportunities.lose_opportunity,
     cmd.FileComplaint: after_sales.file_complaint,
     cmd.EscalateComplaint: after_sales.escalate_complaint,
     cmd.ResolveComplaint: after_sales.resolve_complaint,

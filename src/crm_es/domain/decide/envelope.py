@@ -19,6 +19,7 @@ import msgspec
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.errors import FutureBusinessTime, InvalidValue
+from crm_es.domain.pipeline import DEFAULT_PIPELINE, Pipeline
 from crm_es.domain.times import business_day
 
 # Clocks of embedding applications drift; more than this into the future is an input error.
@@ -41,6 +42,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reason: str | None = None
     on_behalf_of: str | None = None
     tz: tzinfo = UTC
+    # The store's sales pipeline (not stamped): the stages an opportunity may be at.
+    pipeline: Pipeline = DEFAULT_PIPELINE
 
     @property
     def day(self) -> date:
@@ -49,10 +52,16 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     @classmethod
     def for_command(
-        cls, command: cmd.Command, now: datetime, actor: str, tz: tzinfo = UTC
+        cls,
+        command: cmd.Command,
+        now: datetime,
+        actor: str,
+        tz: tzinfo = UTC,
+        pipeline: Pipeline = DEFAULT_PIPELINE,
     ) -> Envelope:
         """The envelope of ``command`` sent by ``actor`` (the authenticated principal: whether
-        the command may name another was decided by the policy before)."""
+        the command may name another was decided by the policy before), in a store of time
+        zone ``tz`` that works with ``pipeline``."""
         occurred_at = command.occurred_at or now
         if occurred_at > now + FUTURE_SKEW:
             raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
@@ -68,6 +77,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             reason=command.reason,
             on_behalf_of=command.on_behalf_of if isinstance(command.on_behalf_of, str) else None,
             tz=tz,
+            pipeline=pipeline,
         )
 
 
