@@ -124,9 +124,10 @@ def _name_lookup(ctx: Context, rows: list[dict[str, Any]]) -> Callable[[str], st
     read is written to the access log."""
     from uuid import UUID
 
-    ids = list(dict.fromkeys(UUID(str(r["customer_id"])) for r in rows if "customer_id" in r))
+    ids = list(dict.fromkeys(UUID(str(r["customer_id"])) for r in rows if r.get("customer_id")))
     names = ctx.app.names(ids, purpose="report table") if ids else {}
-    return lambda customer_id: names.get(UUID(customer_id))
+    listed = {str(i) for i in ids}  # rows about no customer (totals beside them) have no name
+    return lambda customer_id: names.get(UUID(customer_id)) if customer_id in listed else None
 
 
 def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[str, Any]) -> None:
@@ -294,7 +295,7 @@ report.add_command(
     _report_command(
         "kpi",
         """Per owner: customers, churned and won back, revenue per currency, CSAT/NPS,
-        complaint resolution, care tasks on time.
+        complaint resolution, care tasks on time, contacts logged.
 
         \b
         Example:
@@ -306,12 +307,48 @@ report.add_command(
                 type=click.Choice(["all", "month", "quarter", "year"]),
                 default="all",
                 show_default=True,
-                help="Count revenue, answers, complaints filed and tasks done only in the "
-                "calendar month, quarter or year holding the as-of day (customers, open "
+                help="Count revenue, answers, complaints filed, tasks done and contacts only in "
+                "the calendar month, quarter or year holding the as-of day (customers, open "
                 "complaints and overdue tasks stay as of that day).",
             ),
             owner_option("the row"),
             sort_option,
+            columns_option,
+        ],
+    )
+)
+report.add_command(
+    _report_command(
+        "contacts",
+        """Last contact per customer and channel, first response times (median, p90) by
+        channel and staff, customers not contacted for N days (never contacted: since their
+        registration), service records by phase and kind, contacts per staff member. A
+        table reads best one --section at a time.
+
+        \b
+        Examples:
+          crm-es report contacts --section idle --idle-days 60 --owner staff:li
+          crm-es report contacts --section response --as-of 2026-06-30 --format json""",
+        [
+            click.option(
+                "--idle-days",
+                type=click.IntRange(1, 36500),
+                default=90,
+                show_default=True,
+                help="List customers whose last contact (or registration) is this many days "
+                "or more before the as-of day.",
+            ),
+            click.option(
+                "--section",
+                type=click.Choice(
+                    ["idle", "idle_by_owner", "last_contact", "response", "service", "staff"]
+                ),
+                default=None,
+                help="List only this section's rows (the table then has only its columns).",
+            ),
+            owner_option("the idle and last-contact rows"),
+            sort_option,
+            limit_option,
             columns_option,
         ],
     )

@@ -26,14 +26,23 @@ from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.domain.policy import require
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
-from crm_es.reports import agenda, churn, kpi, pipeline, retention, satisfaction, segments
+from crm_es.reports import (
+    agenda,
+    churn,
+    contacts,
+    kpi,
+    pipeline,
+    retention,
+    satisfaction,
+    segments,
+)
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 from crm_es.store.pipeline_setting import pipeline_setting
 from crm_es.store.store import HasStore, Store, store_of
 
 REPORT_NAMES: Final = (
-    "segments", "satisfaction", "churn", "agenda", "kpi", "retention", "pipeline",
+    "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "pipeline",
 )  # fmt: skip
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
@@ -42,6 +51,7 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "churn": churn.table_rows,
     "agenda": agenda.table_rows,
     "kpi": kpi.table_rows,
+    "contacts": contacts.table_rows,
     "retention": retention.table_rows,
     "pipeline": pipeline.table_rows,
 }
@@ -135,6 +145,22 @@ class Reports:
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: kpi.KpiReport = self._run(
             lambda tx, t, q: kpi.kpi_report(tx, t, q, rule=rule, period=period), query
+        )
+        return report
+
+    def contacts(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        idle_days: int = contacts.DEFAULT_IDLE_DAYS,
+        section: str | None = None,
+    ) -> contacts.ContactsReport:
+        """Last contact per customer and channel, first response times (median, p90) by
+        channel and staff, customers not contacted for ``idle_days`` (by owner), service
+        records by phase and kind, contacts per staff member; ``section`` lists one only."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        report: contacts.ContactsReport = self._run(
+            lambda tx, t, q: contacts.contacts_report(tx, t, q, idle_days, section), query
         )
         return report
 

@@ -6,11 +6,15 @@ grouped under ``(unassigned)``. Revenue is net spend (purchases − refunds) per
 summed across currencies. A care task is on time when the day of its completion (in the store's
 time zone) is on or before its due date.
 
+Contacts are those the staff member named like the owner logged (one definition with the contacts
+report: :func:`crm_es.reports.facts.contacts.staff_counts`), so a staff member who logged contacts
+but owns no customer has a row of its own; contacts naming no staff member are in no row.
+
 A ``period`` (month, quarter or year: the calendar one holding the as-of day in the store's time
 zone) narrows the flows to what occurred in it — revenue, survey answers, complaints filed and
-their resolution, care tasks done — while stocks stay as of the cut: customers, churned, won
-back, open complaints, overdue tasks. Revenue in a period is net spend at the cut minus net spend
-just before the period began, so a refund counts in the period it occurred in.
+their resolution, care tasks done, contacts logged — while stocks stay as of the cut: customers,
+churned, won back, open complaints, overdue tasks. Revenue in a period is net spend at the cut
+minus net spend just before the period began, so a refund counts in the period it occurred in.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.analytics.satisfaction import rate
 from crm_es.domain.values import TIER_CURRENCY, format_minor
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
+from crm_es.reports.facts.contacts import NO_STAFF, load_contacts, staff_counts
 from crm_es.reports.facts.customers import load_refs, owner_of
 from crm_es.reports.facts.feedback import (
     Answer,
@@ -56,6 +61,7 @@ class OwnerKpi(msgspec.Struct, frozen=True, kw_only=True):
     care_tasks_done: int
     care_tasks_on_time_rate: float | None  # % of completed tasks completed on or before due_on
     care_tasks_overdue: int  # still scheduled, due before the reference date
+    contacts: int  # logged by this staff member (inbound and outbound)
 
 
 Period = Literal["all", "month", "quarter", "year"]
@@ -139,11 +145,18 @@ def kpi_report(
     answers = group_by([a for a in load_answers(tx, tables, query) if a.day >= first_day], by_owner)
     complaints = group_by(fold_complaints(tx, tables, query), by_owner)
     tasks = group_by(fold_tasks(tx, tables, query), by_owner)
+    logged = staff_counts(c for c in load_contacts(tx, tables, query) if c.day >= first_day)
+    logged.pop(NO_STAFF, None)
 
     rows = []
     as_of = query.as_of_iso
     for name in sorted(
-        customers.keys() | revenue.keys() | answers.keys() | complaints.keys() | tasks.keys()
+        customers.keys()
+        | revenue.keys()
+        | answers.keys()
+        | complaints.keys()
+        | tasks.keys()
+        | logged.keys()
     ):
         survey = survey_fields(answers.get(name, []))
         owned_complaints = complaints.get(name, [])
@@ -177,6 +190,7 @@ def kpi_report(
                 care_tasks_done=len(done),
                 care_tasks_on_time_rate=rate(sum(1 for t in done if _on_time(t)), len(done)),
                 care_tasks_overdue=len(overdue),
+                contacts=logged[name].contacts if name in logged else 0,
             )
         )
     return KpiReport(

@@ -210,7 +210,7 @@ def test_follow_picks_up_new_events_until_stopped(crm: CRM) -> None:
     engine = ProjectionEngine(crm, read_models())
     stop = threading.Event()
     follower = threading.Thread(
-        target=Follower(engine, ["customers", "feedback", "care"], 0.05).run, args=(stop,)
+        target=Follower(engine, list(engine.models), 0.05).run, args=(stop,)
     )
     follower.start()
     try:
