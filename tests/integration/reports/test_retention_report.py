@@ -18,10 +18,13 @@ import pytest
 
 from crm_es import CRM
 from crm_es.analytics.churn_settings import ChurnRule
+from crm_es.demo.generator import generate_commands
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import InvalidValue
 from crm_es.reports.api import Reports
-from crm_es.reports.retention import MonthStatus, RetentionReport, table_rows
+from crm_es.reports.facts.population import load_population
+from crm_es.reports.query import ReportQuery
+from crm_es.reports.retention import MonthStatus, RetentionReport, statuses_on, table_rows
 from tests.helpers.clock import Clock
 from tests.helpers.stores import module_store
 
@@ -82,9 +85,11 @@ class Shop(msgspec.Struct):
     before_late: RetentionReport  # as of AS_OF known at KNOWN_AT, before the late facts existed
 
 
-def retention(url: str, known_at: datetime | None = KNOWN_AT, **kw: Any) -> RetentionReport:
+def retention(
+    url: str, known_at: datetime | None = KNOWN_AT, rule: ChurnRule = RULE, **kw: Any
+) -> RetentionReport:
     with CRM(url) as crm, Reports(crm) as reports:
-        return reports.retention(as_of=AS_OF, known_at=known_at, rule=RULE, **kw)
+        return reports.retention(as_of=AS_OF, known_at=known_at, rule=rule, **kw)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -183,6 +188,43 @@ def test_each_month_has_the_statuses_of_the_churn_report_as_of_its_end(shop: Sho
     for cohort in report.cohorts:
         for p in cohort.periods:
             assert p.active + p.at_risk + p.churned == cohort.customers
+
+
+def assert_statuses_are_the_population_loaders(
+    url: str, known_at: datetime | None, rule: ChurnRule
+) -> int:
+    """Customer by customer, at every month end of the report: the retention report's status
+    path gives what :func:`load_population` gives. Returns how many months were compared."""
+    report = retention(url, known_at=known_at, rule=rule)
+    with CRM(url) as crm, Reports(crm) as reports, reports.engine.db.reading() as tx:
+        tables = reports.engine.all_active_tables(tx)
+        for m in report.months:
+            query = ReportQuery.at(m.status_on, known_at, tz=crm.store.timezone)
+            ids, codes = statuses_on(tx, tables, query, rule)
+            pop = load_population(tx, tables, query, "CNY", rule)
+            assert ids == pop.customers.ids, m.month
+            assert codes.tolist() == pop.statuses.tolist(), m.month
+    return len(report.months)
+
+
+@pytest.mark.parametrize("known_at", [KNOWN_AT, None], ids=["known-at", "now"])
+def test_the_monthly_statuses_are_the_population_loaders(
+    shop: Shop, known_at: datetime | None
+) -> None:
+    assert assert_statuses_are_the_population_loaders(shop.url, known_at, RULE) == 4
+
+
+def test_the_monthly_statuses_are_the_population_loaders_on_a_demo_history(
+    sqlite_url: str,
+) -> None:
+    """Explicit churns, win-backs and long silences of the demo generator, default rule."""
+    end = datetime(2026, 6, 30, 12, tzinfo=UTC)
+    with CRM(sqlite_url, clock=Clock(end + timedelta(hours=1))) as crm:
+        crm.store.set_timezone("Asia/Shanghai")
+        commands = generate_commands(customers=60, years=1.5, seed=11, end=end)
+        assert not [o for o in crm.execute_many(commands) if isinstance(o, Exception)]
+    for rule in (ChurnRule(), RULE):
+        assert assert_statuses_are_the_population_loaders(sqlite_url, None, rule) >= 18
 
 
 def test_filters_choose_the_customers_counted_by_their_values_as_of_the_report(
