@@ -31,20 +31,20 @@ from crm_es.store.store import Store
 SESSION_PRINCIPAL_PREFIX = "pg:"
 
 
-class Envelope(msgspec.Struct):
+class StoredEnvelope(msgspec.Struct):
     """The two envelope fields the audit reads without decrypting anything."""
 
     command_id: str | None = None
     actor: str | None = None
 
 
-_ENVELOPE = msgspec.msgpack.Decoder(Envelope)  # reads these fields, skips the rest
+_ENVELOPE = msgspec.msgpack.Decoder(StoredEnvelope)  # reads these fields, skips the rest
 
 
-def envelope_of(store: Store, row: EventRow) -> Envelope:
+def envelope_of(store: Store, row: EventRow) -> StoredEnvelope:
     if row.state[1]:  # compressed or enciphered: the codec opens it (no personal field)
         event = store.envelope_reader.decode_state(row.topic, row.state)
-        return Envelope(command_id=event.command_id, actor=event.actor)
+        return StoredEnvelope(command_id=event.command_id, actor=event.actor)
     return _ENVELOPE.decode(to_domain_names(row.state[HEADER_SIZE:-HASH_SIZE]))
 
 
