@@ -31,9 +31,11 @@ from crm_es.domain.events import CustomerEvent, PersonalDataErased
 from crm_es.domain.pipeline import DEFAULT_PIPELINE
 from crm_es.domain.policy import check_command
 from crm_es.domain.principals import Principal
+from crm_es.domain.survey_topics import DEFAULT_SURVEY_TOPICS
 from crm_es.store.pipeline_setting import pipeline_setting
 from crm_es.store.recorders import CommandRecord
 from crm_es.store.store import Store
+from crm_es.store.survey_topics import survey_topics
 
 Decision = tuple[Customer | None, list[CustomerEvent]]
 """The state a command was finally decided on, and the events it produced (none: a no-op)."""
@@ -66,11 +68,14 @@ class CommandUnit:
     ) -> Decision:
         """The events ``command`` produces on ``customer``; a refusal or no-op decided on a
         state that ``may_be_stale`` is decided again on the stored state."""
+        topics = DEFAULT_SURVEY_TOPICS  # looked up only for an answer that names a topic
+        if isinstance(command, cmd.AnswerSurvey) and isinstance(command.topic, str):
+            topics = survey_topics(self.store.settings).accepting(command.topic)
         pipeline = DEFAULT_PIPELINE  # looked up only for a command that sets a stage
         if isinstance(command, cmd.OpenOpportunity | cmd.AdvanceOpportunity):
             pipeline = pipeline_setting(self.store.settings).accepting(command.stage)
         envelope = Envelope.for_command(
-            command, now, self.principal.name, self.store.timezone, pipeline=pipeline
+            command, now, self.principal.name, self.store.timezone, topics, pipeline
         )
         if may_be_stale:
             try:

@@ -30,7 +30,7 @@ from crm_es.demo.population import (
     season,
     spring_festival,
 )
-from crm_es.demo.touches import DAY, MINUTE, Touches, user
+from crm_es.demo.touches import DAY, GAP_TOPICS, MINUTE, PURCHASE_TOPICS, Touches, user
 from crm_es.domain import commands as c
 from crm_es.domain.values import (
     TIER_THRESHOLDS,
@@ -185,7 +185,7 @@ class Life(Touches):
             due = (at + rng.randint(3, 7) * DAY).date()
             self.care(at + 5 * MINUTE, CareKind.RETURN_VISIT, due, rng.choice(texts.RETURN_VISIT))
         if rng.random() < 0.3:
-            self.survey(self.later(at, 0.5, 3), Metric.CSAT, f"CSAT-{order_id}")
+            self.survey(self.later(at, 0.5, 3), Metric.CSAT, f"CSAT-{order_id}", PURCHASE_TOPICS)
         if rng.random() < 0.05 + 0.04 * max(0.0, -p.mood):
             self.complaint(self.later(at, 1, 10))
         if amount >= 1 and rng.random() < 0.04:
@@ -253,7 +253,7 @@ class Life(Touches):
             for quarter in range(1, 5):
                 at = clock(rng, date(year, quarter * 3, 1) + rng.randint(0, 14) * DAY)
                 if at > first and rng.random() < 0.08:
-                    self.survey(at, Metric.GAP, f"GAP-{year}Q{quarter}")
+                    self.survey(at, Metric.GAP, f"GAP-{year}Q{quarter}", GAP_TOPICS)
 
     def profile_changes(self) -> None:
         rng = self.rng

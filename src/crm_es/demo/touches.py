@@ -30,6 +30,21 @@ NPS_W: Final = (0.03, 0.02, 0.03, 0.03, 0.04, 0.07, 0.08, 0.14, 0.2, 0.18, 0.18)
 CES_W: Final = (0.04, 0.05, 0.08, 0.15, 0.25, 0.26, 0.17)
 GAP_W: Final = (0.1, 0.2, 0.3, 0.4, 0.2)  # performance - expectation, from -3 to +1
 SURVEY_CHANNELS: Final = (Channel.SMS, Channel.WECHAT, Channel.APP, Channel.EMAIL)
+# How often an unhappy and a happy answer rate each topic: delivery and after-sale draw the
+# complaints, product quality and service attitude the praise (so the drivers report has a
+# factor to fix first).
+TOPIC_W: Final[dict[str, tuple[float, float]]] = {
+    "product_quality": (2, 4), "delivery": (4, 2), "price": (3, 2),
+    "service_attitude": (1, 3), "after_sale": (3, 1), "other": (1, 1),
+}  # fmt: skip
+PURCHASE_TOPICS: Final = ("product_quality", "delivery", "price", "service_attitude")
+GAP_TOPICS: Final = ("service_attitude", "after_sale", "product_quality")
+PHASE_TOPICS: Final = {ServicePhase.PRE_SALE: ("service_attitude",),
+                       ServicePhase.IN_SALE: ("delivery",),
+                       ServicePhase.AFTER_SALE: ("after_sale",)}  # fmt: skip
+COMPLAINT_TOPICS: Final = {"delivery": "delivery", "quality": "product_quality",
+                           "service": "service_attitude", "billing": "price",
+                           "installation": "after_sale"}  # fmt: skip
 
 
 class Ids:
@@ -135,7 +150,8 @@ class Touches:
         )
         self.services += 1
         if self.rng.random() < 0.25:
-            self.survey(self.later(at, 0.2, 2), Metric.CES, f"CES-SV{self.services}")
+            at = self.later(at, 0.2, 2)
+            self.survey(at, Metric.CES, f"CES-SV{self.services}", PHASE_TOPICS[phase])
 
     def complaint(self, at: datetime) -> None:
         """File a complaint and draw its handling: escalation, resolution, reopening, follow-up."""
@@ -196,9 +212,13 @@ class Touches:
                 note=rng.choice(notes),
             )
         if rng.random() < 0.4:
-            self.survey(self.later(at, 0.2, 2), Metric.CES, f"CES-{cid}")
+            topic = COMPLAINT_TOPICS.get(category, "other")
+            self.survey(self.later(at, 0.2, 2), Metric.CES, f"CES-{cid}", (topic,))
 
-    def survey(self, at: datetime, metric: Metric, survey_id: str) -> None:
+    def survey(
+        self, at: datetime, metric: Metric, survey_id: str, topics: tuple[str, ...] = ()
+    ) -> None:
+        """An answer; rating one of ``topics`` (none: an overall answer)."""
         rng, mood = self.rng, self.p.mood
         score = expectation = performance = None
         if metric is Metric.CSAT:
@@ -211,6 +231,10 @@ class Touches:
             expectation = rng.choices((4, 5, 6, 7), weights=(1, 3, 4, 2))[0]
             performance = min(7, max(1, expectation + scored(rng, GAP_W, -3, mood)))
         happy = (score or performance or 0) >= {Metric.NPS: 9, Metric.CES: 5}.get(metric, 4)
+        topic = None
+        if topics:  # from a generator of its own: the main draws stay those of earlier demos
+            side = random.Random(f"{self.p.ref}|{survey_id}|{happy}")
+            topic = side.choices(topics, weights=[TOPIC_W[t][happy] for t in topics])[0]
         self.emit(
             c.AnswerSurvey,
             at,
@@ -222,6 +246,7 @@ class Touches:
             performance=performance,
             comment=rng.choice(texts.SURVEY_COMMENTS[happy]) if rng.random() < 0.3 else None,
             channel=rng.choice(SURVEY_CHANNELS),
+            topic=topic,
         )
         if rng.random() < 0.3:
             self.grant(at + MINUTE, 20, "survey", 180)

@@ -220,6 +220,11 @@ class AnswerSurvey(CustomerCommand, frozen=True, kw_only=True, tag="answer_surve
     scale_max: Score | None = None
     comment: LongText | None = None
     channel: Channel | None = None
+    # The factor the answer rates (product_quality, delivery, …): one of the store's survey
+    # topics, checked by the decider, which names the allowed ones (domain/survey_topics.py);
+    # none for an overall answer. Unset, it is not encoded, so answers sent before topics
+    # existed keep their idempotency hashes.
+    topic: Id | UnsetType | None = UNSET
 
 
 class GrantPoints(CustomerCommand, frozen=True, kw_only=True, tag="grant_points"):

@@ -208,6 +208,10 @@ class SurveyAnswered(CustomerEvent, frozen=True, kw_only=True):
     scale_max: int
     comment: str | None = None
     channel: Channel | None = None
+    # The factor rated (a survey topic code); stored only when given, so answers without one
+    # keep the bytes they had before topics existed and those stored then read as overall
+    # answers, with no upcast.
+    topic: str | UnsetType = UNSET
 
 
 # --- loyalty ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from crm_es.domain.customer import Customer, PointsLot, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
 from crm_es.domain.pipeline import is_stage_key
+from crm_es.domain.survey_topics import is_topic_code
 from crm_es.domain.values import CURRENCY_EXPONENTS, MAX_MINOR_UNITS, MAX_QUANTITY, MAX_SCORE
 
 MAX_POINTS: Final = 1_000_000_000
@@ -129,6 +130,9 @@ def _survey(c: Customer, e: ev.SurveyAnswered) -> str | None:
     scores = [s for s in (e.score, e.expectation, e.performance) if s is not None]
     if not scores or any(not e.scale_min <= s <= e.scale_max for s in scores):
         return f"scores {scores} outside the scale {e.scale_min}-{e.scale_max}"
+    # Any topic code: the source store's list may differ from this one's, but never free text.
+    if isinstance(e.topic, str) and not is_topic_code(e.topic):
+        return f"a topic {e.topic!r} that is no topic code"
     return None
 
 

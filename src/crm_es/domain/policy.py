@@ -23,14 +23,15 @@ from crm_es.domain.principals import Principal, Role
 
 CustomerRead = Literal["read_customer", "history", "subject"]
 StoreAction = Literal[
-    "report", "verify", "export", "import", "maintain", "projections", "access_log"
-]
+    "report", "verify", "export", "import", "maintain", "projections", "access_log",
+    "change_settings",
+]  # fmt: skip
 
 # Store-wide actions, by role. Export carries personal data in clear (and the customers' keys):
 # an auditor exports only with the PII grant.
 _STORE_ACTIONS: Final[dict[Role, frozenset[str]]] = {
     Role.ADMIN: frozenset({"report", "verify", "export", "import", "maintain", "projections",
-                           "access_log"}),
+                           "access_log", "change_settings"}),
     Role.MANAGER: frozenset({"report"}),
     Role.STAFF: frozenset({"report"}),
     Role.ANALYST: frozenset({"report"}),

@@ -12,11 +12,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from msgspec import UNSET
+
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
 from crm_es.domain.decide.envelope import Batch
 from crm_es.domain.errors import DuplicateId, InvalidState, InvalidValue, UnknownId
+from crm_es.domain.survey_topics import check_topic
 from crm_es.domain.values import DEFAULT_SCALES, SLA_HOURS, Metric, Money
 
 
@@ -110,6 +113,9 @@ def answer_survey(cu: Customer, c: cmd.AnswerSurvey, b: Batch) -> None:
     for field, value in values.items():
         if not low <= value <= high:
             raise InvalidValue(field, value, f"outside the {c.metric} scale {low}-{high}")
+    topic = c.topic if isinstance(c.topic, str) else UNSET  # None and unset: an overall answer
+    if isinstance(topic, str):
+        check_topic(topic, b.envelope.survey_topics)
     b.add(
         ev.SurveyAnswered,
         survey_id=c.survey_id,
@@ -121,6 +127,7 @@ def answer_survey(cu: Customer, c: cmd.AnswerSurvey, b: Batch) -> None:
         scale_max=high,
         comment=c.comment,
         channel=c.channel,
+        topic=topic,
     )
 
 

@@ -20,6 +20,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.errors import FutureBusinessTime, InvalidValue
 from crm_es.domain.pipeline import DEFAULT_PIPELINE, Pipeline
+from crm_es.domain.survey_topics import DEFAULT_SURVEY_TOPICS
 from crm_es.domain.times import business_day
 
 # Clocks of embedding applications drift; more than this into the future is an input error.
@@ -42,6 +43,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reason: str | None = None
     on_behalf_of: str | None = None
     tz: tzinfo = UTC
+    # The store's survey topics (not stamped): the topics an answer may carry.
+    survey_topics: tuple[str, ...] = DEFAULT_SURVEY_TOPICS
     # The store's sales pipeline (not stamped): the stages an opportunity may be at.
     pipeline: Pipeline = DEFAULT_PIPELINE
 
@@ -57,11 +60,12 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         now: datetime,
         actor: str,
         tz: tzinfo = UTC,
+        survey_topics: tuple[str, ...] = DEFAULT_SURVEY_TOPICS,
         pipeline: Pipeline = DEFAULT_PIPELINE,
     ) -> Envelope:
         """The envelope of ``command`` sent by ``actor`` (the authenticated principal: whether
         the command may name another was decided by the policy before), in a store of time
-        zone ``tz`` that works with ``pipeline``."""
+        zone ``tz`` that accepts ``survey_topics`` and works with ``pipeline``."""
         occurred_at = command.occurred_at or now
         if occurred_at > now + FUTURE_SKEW:
             raise FutureBusinessTime(occurred_at.isoformat(), (now + FUTURE_SKEW).isoformat())
@@ -77,6 +81,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             reason=command.reason,
             on_behalf_of=command.on_behalf_of if isinstance(command.on_behalf_of, str) else None,
             tz=tz,
+            survey_topics=survey_topics,
             pipeline=pipeline,
         )
 

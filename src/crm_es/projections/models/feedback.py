@@ -1,9 +1,11 @@
 """Read model ``feedback``: survey answers and complaint events, as time-stamped fact rows.
 
 Raw answers are kept with their scale, so CSAT / NPS / CES / gap are computed by the report and a
-scale change never rewrites history. Complaint events are kept one row each (filed, escalated,
-resolved, reopened, followed up), so a complaint's state on any past date can be folded at query
-time. Free-text fields (descriptions, comments, notes) are not copied: they may hold personal data.
+scale change never rewrites history, and with their topic (the factor rated; none for an overall
+answer), which the drivers report groups by. Complaint events are kept one row each (filed,
+escalated, resolved, reopened, followed up), so a complaint's state on any past date can be
+folded at query time. Free-text fields (descriptions, comments, notes) are not copied: they may
+hold personal data.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from crm_es.store.database import BIGINT, TEXT
 
 class Feedback(ReadModel):
     name = "feedback"
-    schema_version = 2  # v2: the day of each fact in the store's time zone
+    schema_version = 3  # v2: the day of each fact in the store's time zone; v3: answer topics
     tables: ClassVar[dict[str, str]] = {
         "survey_answers": (
             f"customer_id {TEXT} NOT NULL, survey_id {TEXT} NOT NULL, metric {TEXT} NOT NULL, "
             f"score {BIGINT}, expectation {BIGINT}, performance {BIGINT}, "
             f"scale_min {BIGINT} NOT NULL, scale_max {BIGINT} NOT NULL, channel {TEXT}, "
-            f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
+            f"day {TEXT} NOT NULL, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL, "
+            f"topic {TEXT}"
         ),
         "complaint_events": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, "
@@ -58,10 +61,11 @@ class Feedback(ReadModel):
     def _survey_answered(e: ev.SurveyAnswered, row: RowKeys) -> list[Statement]:
         return [(
             "INSERT INTO {survey_answers} (customer_id, survey_id, metric, score, expectation, "
-            "performance, scale_min, scale_max, channel, day, occurred_at, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "performance, scale_min, scale_max, channel, day, occurred_at, recorded_at, topic) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.customer_id, e.survey_id, e.metric, e.score, e.expectation, e.performance,
-             e.scale_min, e.scale_max, e.channel, row.day, row.occurred_at, row.recorded_at),
+             e.scale_min, e.scale_max, e.channel, row.day, row.occurred_at, row.recorded_at,
+             e.topic if isinstance(e.topic, str) else None),
         )]  # fmt: skip
 
     @staticmethod

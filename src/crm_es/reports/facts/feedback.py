@@ -55,6 +55,7 @@ class Answer(msgspec.Struct, frozen=True):
     channel: str | None
     day: str  # in the store's time zone
     occurred_at: str
+    topic: str | None = None  # the factor rated; None: an overall answer
 
 
 class ComplaintState(msgspec.Struct):
@@ -72,18 +73,20 @@ class ComplaintState(msgspec.Struct):
     ever_resolved: bool = False
     reopened: bool = False
     satisfied: bool | None = None  # the last follow-up
+    category: str | None = None  # as filed
 
 
 def load_answers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[Answer]:
     cut, params = query.cut()
     rows = tx.query(
         "SELECT customer_id, metric, score, expectation, performance, scale_min, scale_max, "
-        f"channel, day, occurred_at FROM {tables['survey_answers']} WHERE {cut} "
+        f"channel, day, occurred_at, topic FROM {tables['survey_answers']} WHERE {cut} "
         "ORDER BY customer_id, survey_id",
         params,
     )
     return [
-        Answer(r[0], r[1], r[2], r[3], r[4], (int(r[5]), int(r[6])), r[7], r[8], r[9]) for r in rows
+        Answer(r[0], r[1], r[2], r[3], r[4], (int(r[5]), int(r[6])), r[7], r[8], r[9], r[10])
+        for r in rows
     ]
 
 
@@ -92,16 +95,17 @@ def fold_complaints(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[
     cut, params = query.cut()
     rows = tx.query(
         "SELECT customer_id, complaint_id, kind, severity, channel, sla_due, satisfied, day, "
-        f"occurred_at FROM {tables['complaint_events']} WHERE {cut} "
+        f"occurred_at, category FROM {tables['complaint_events']} WHERE {cut} "
         "ORDER BY customer_id, version",
         params,
     )
     states: dict[tuple[str, str], ComplaintState] = {}
-    for cid, complaint_id, kind, severity, channel, sla_due, satisfied, day, occurred_at in rows:
+    for (cid, complaint_id, kind, severity, channel, sla_due, satisfied, day, occurred_at,
+         category) in rows:  # fmt: skip
         key = (cid, complaint_id)
         if kind == "filed":
             states[key] = ComplaintState(
-                cid, complaint_id, occurred_at, day, severity, channel, sla_due
+                cid, complaint_id, occurred_at, day, severity, channel, sla_due, category=category
             )
             continue
         state = states.get(key)
