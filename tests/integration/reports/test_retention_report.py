@@ -9,6 +9,7 @@ days) so that statuses move within the few months of the history.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain.errors import InvalidValue
 from crm_es.reports.api import Reports
 from crm_es.reports.facts.population import load_population
+from crm_es.reports.html.page import render_html
 from crm_es.reports.query import ReportQuery
 from crm_es.reports.retention import MonthStatus, RetentionReport, statuses_on, table_rows
 from tests.helpers.clock import Clock
@@ -300,3 +302,33 @@ def test_the_same_history_in_a_utc_store_cuts_other_months(store_url: str) -> No
     ]  # fmt: skip
     assert grid(report, "retained") == {"2026-03": [2, 2, 0, 1], "2026-04": [1, 1, 0],
                                         "2026-06": [1]}  # fmt: skip
+
+
+def test_the_html_page_has_the_heat_map_and_the_tables_by_hand(shop: Shop) -> None:
+    with CRM(shop.url) as crm, Reports(crm) as reports:
+        page = render_html(reports, ReportQuery.at(AS_OF, KNOWN_AT, tz=crm.store.timezone))
+    start = page.index('<section id="retention">')
+    part = page[start : page.index("</section>", start)]
+    assert "Retention by cohort</h2>" in part
+    # 4 + 3 + 1 cells, hatched where June is counted to 10 June.
+    assert '<figure class="chart" id="chart-retention" data-chart="chart-retention" ' \
+        'data-points="8">' in part  # fmt: skip
+    assert "2026-03 (1)</text>" in part and "the report date's month, to date</text>" in part
+    rows = [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", part)
+    ]
+    # Newest first: cohort, customers, months 1, 2, 3, 6 (%), repeat by now (%).
+    assert [r for r in rows if len(r) == 7] == [
+        ["2026-06", "1", "–", "–", "–", "–", "0.0"],
+        ["2026-04", "2", "50.0", "50.0", "–", "–", "100.0"],
+        ["2026-03", "1", "0.0", "100.0", "0.0", "–", "100.0"],
+    ]
+    # Newest first: month, status day, customers, active, at risk, churned. The page takes the
+    # default rule (floor 270 days): nobody is silent long enough; C-2 churned explicitly.
+    assert [r for r in rows if len(r) == 6] == [
+        ["2026-06", "2026-06-10", "5", "3", "0", "1"],
+        ["2026-05", "2026-05-31", "4", "2", "0", "1"],
+        ["2026-04", "2026-04-30", "3", "3", "0", "0"],
+        ["2026-03", "2026-03-31", "2", "1", "0", "0"],
+    ]

@@ -17,7 +17,7 @@ from crm_es.reports.html.people import no_data
 from crm_es.reports.html.retention_chart import MAX_COHORTS, cohort_heatmap
 from crm_es.reports.retention import Cohort
 
-MILESTONES: Final = (1, 3, 6, 12)  # months since the first purchase shown in the table
+MILESTONES: Final = (1, 2, 3, 6)  # months since the first purchase that the newest cohorts reach
 TABLE_ROWS: Final = 12  # the newest cohorts and months in the tables (the chart has more)
 
 
