@@ -22,8 +22,8 @@ import pytest
 from psycopg import sql
 
 from crm_es import CRM
-from crm_es.domain import commands as cmd
 from crm_es.audit.verify import verify
+from crm_es.domain import commands as cmd
 from crm_es.domain.errors import CrmError, PermissionDenied
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.principals import Principal, Role
