@@ -15,37 +15,45 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import Any, Final, Literal
+from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from crm_es.analytics.bgnbd import FloatArray, expected_purchases, fit_bgnbd, p_alive
+from crm_es.analytics.bgnbd import expected_purchases, p_alive
 from crm_es.analytics.churn_rule import NO_RETURN, STATUS_NAMES, ChurnRule
 from crm_es.domain.times import EPOCH, day_number
 from crm_es.domain.values import TIER_CURRENCY
+from crm_es.reports.facts.buyer_model import (
+    MIN_CUSTOMERS_TO_FIT,
+    MIN_T_DAYS,
+    UNIT_DAYS,
+    BgNbdFit,
+    TimeUnit,
+    buyer_histories,
+    fit_buyers,
+    rounded,
+)
 from crm_es.reports.facts.population import Population, load_population
 from crm_es.reports.facts.purchase_arrays import explicit_churned
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
-TimeUnit = Literal["day", "week"]
-UNIT_DAYS: Final[dict[str, float]] = {"day": 1.0, "week": 7.0}
-# A customer whose first purchase is on the reference day has T = 0; the model needs T > 0.
-MIN_T_DAYS: Final = 0.5
-MIN_CUSTOMERS_TO_FIT: Final = 10
-
-
-class BgNbdFit(msgspec.Struct, frozen=True):
-    r: float
-    alpha: float
-    a: float
-    b: float
-    log_likelihood: float
-    converged: bool
-    customers: int
-    time_unit: str
+# The model's names stay importable from here, where they were defined before the value report
+# shared them (crm_es.reports.facts.buyer_model).
+__all__ = [
+    "MIN_CUSTOMERS_TO_FIT",
+    "MIN_T_DAYS",
+    "UNIT_DAYS",
+    "BgNbdFit",
+    "ChurnReport",
+    "CustomerChurn",
+    "TimeUnit",
+    "churn_report",
+    "table_rows",
+]
+_rounded = rounded  # the name earlier tests import
 
 
 class CustomerChurn(msgspec.Struct, frozen=True):
@@ -74,29 +82,6 @@ class ChurnReport(msgspec.Struct, frozen=True):
     status_counts: dict[str, int]
     won_back: int
     customers: list[CustomerChurn]
-
-
-def _rounded(values: FloatArray) -> list[float | None]:
-    """``round(v, 6)`` of each value (Python's: the double nearest to the exact value rounded to
-    6 decimals, half to even), None where not finite.
-
-    Vectorised: k = the nearest integer to v·10⁶ and k / 10⁶ (one correctly rounded division, so
-    the double nearest to k·10⁻⁶, as ``round`` gives). v·10⁶ in floating point can only pick a
-    different k than the exact product when it lies within a few ulps of a half-integer; those
-    values, and huge ones, are left to ``round`` itself.
-    """
-    finite = np.isfinite(values)
-    with np.errstate(all="ignore"):
-        scaled = values * 1e6
-        nearest = np.round(scaled) / 1e6
-        off_half = np.abs(scaled - np.floor(scaled) - 0.5)
-        risky = finite & ((off_half <= 4 * np.spacing(np.abs(scaled))) | (np.abs(values) >= 1e9))
-    out: list[float | None] = nearest.tolist()
-    for i in np.flatnonzero(risky).tolist():
-        out[i] = round(float(values[i]), 6)
-    for i in np.flatnonzero(~finite).tolist():
-        out[i] = None
-    return out
 
 
 def _pick(values: list[Any], at: npt.NDArray[np.int64]) -> list[Any]:
@@ -134,7 +119,6 @@ def churn_report(
     rule: ChurnRule | None = None,
 ) -> ChurnReport:
     rule = rule or ChurnRule()
-    unit = UNIT_DAYS[time_unit]
     as_of = query.reference_date
     pop = load_population(tx, tables, query, TIER_CURRENCY, rule)
     customers, facts, churn, thresholds, statuses = (
@@ -146,24 +130,20 @@ def churn_report(
     )
     # Customers with a purchase day, in profile order.
     buyers = pop.buyers
-    first, last = facts.first_day[buyers], facts.last_day[buyers]
-    xs = (facts.purchase_days[buyers] - 1).astype(np.float64)
-    t_xs = (last - first).astype(np.float64) / unit
-    ts = np.maximum((day_number(as_of) - first).astype(np.float64), MIN_T_DAYS) / unit
+    last = facts.last_day[buyers]
+    histories = buyer_histories(pop, as_of, time_unit)
+    xs, t_xs, ts = histories.xs, histories.t_xs, histories.ts
 
     fit: BgNbdFit | None = None
     alive: list[float | None] = [None] * buyers.size
     expected: list[float | None] = [None] * buyers.size
-    if buyers.size >= MIN_CUSTOMERS_TO_FIT:
-        params = fit_bgnbd(xs, t_xs, ts)
-        fit = BgNbdFit(
-            r=params.r, alpha=params.alpha, a=params.a, b=params.b,
-            log_likelihood=params.log_likelihood, converged=params.converged,
-            customers=params.n_customers, time_unit=time_unit,
-        )  # fmt: skip
+    fitted = fit_buyers(histories)
+    if fitted is not None:
+        params, fit = fitted
+        horizon = horizon_days / histories.unit_days
         with np.errstate(all="ignore"):  # a degenerate fit can overflow; reported as null
-            alive = _rounded(p_alive(params, xs, t_xs, ts))
-            expected = _rounded(expected_purchases(params, horizon_days / unit, xs, t_xs, ts))
+            alive = rounded(p_alive(params, xs, t_xs, ts))
+            expected = rounded(expected_purchases(params, horizon, xs, t_xs, ts))
 
     ids, refs, owners = (_pick(column, buyers) for column in customers[:3])
     status = [STATUS_NAMES[code] for code in statuses[buyers].tolist()]
