@@ -44,6 +44,7 @@ CHART_IDS = (
     "chart-complaints-sla",
     "chart-churn",
     "chart-retention",
+    "chart-value-deciles",
     "chart-points",
     "chart-care-tasks",
 )
@@ -57,6 +58,7 @@ SECTION_IDS = (
     "complaints",
     "churn",
     "retention",
+    "value",
     "points",
     "care",
 )

@@ -1,11 +1,12 @@
 """What the HTML report shows, gathered for ONE (as_of, known_at) query: :class:`PageData`.
 
-:func:`collect` runs every report (segments, satisfaction, churn, agenda, KPIs, retention)
-and, in one read transaction, the monthly business figures (:mod:`crm_es.reports.monthly`) and
-the three small fact queries that feed the charts beyond the report Structs: complaint
-resolution times per severity (folded as the satisfaction report folds them), loyalty points per
-month and care tasks per care kind and status (folded as the agenda folds them). The action lists
-(:mod:`crm_es.reports.watchlist`) come from those reports and the listed customers' streams.
+:func:`collect` runs every report (segments, satisfaction, churn, agenda, KPIs, retention,
+value) and, in one read transaction, the monthly business figures
+(:mod:`crm_es.reports.monthly`) and the three small fact queries that feed the charts beyond the
+report Structs: complaint resolution times per severity (folded as the satisfaction report folds
+them), loyalty points per month and care tasks per care kind and status (folded as the agenda
+folds them). The action lists (:mod:`crm_es.reports.watchlist`) come from those reports and
+the listed customers' streams.
 Rendering is elsewhere: :mod:`crm_es.reports.html.sections` turns a ``PageData`` into
 HTML sections and :mod:`crm_es.reports.html.page` assembles and writes the page.
 """
@@ -30,6 +31,7 @@ from crm_es.reports.query import ReportQuery
 from crm_es.reports.retention import RetentionReport
 from crm_es.reports.satisfaction import SatisfactionReport
 from crm_es.reports.segments import SegmentsReport
+from crm_es.reports.value import ValueReport
 from crm_es.reports.watchlist import Watchlist, watchlist
 from crm_es.store.database import Tx
 
@@ -145,6 +147,7 @@ class PageData:
     monthly: MonthlyReport
     watch: Watchlist
     retention: RetentionReport
+    value: ValueReport
 
     @property
     def day(self) -> str:
@@ -161,6 +164,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     agenda = reports.agenda(as_of, known_at)
     kpi = reports.kpi(as_of, known_at)
     retention = reports.retention(as_of, known_at)
+    value = reports.value(as_of, known_at)
     watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
         tables = reports.engine.all_active_tables(tx)
@@ -179,4 +183,5 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
             monthly=monthly_report(tx, tables, query),
             watch=watch,
             retention=retention,
+            value=value,
         )

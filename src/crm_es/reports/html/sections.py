@@ -2,8 +2,9 @@
 
 Every section is a function of the :class:`~crm_es.reports.html.data.PageData` of one query
 and its number on the page: segments, R×F grid, satisfaction, complaints against the SLA,
-churn, retention (in :mod:`crm_es.reports.html.retention_section`), loyalty points, care
-tasks and agenda, staff KPIs (the business and action sections that open the page are in
+churn, retention (in :mod:`crm_es.reports.html.retention_section`), customer value (in
+:mod:`crm_es.reports.html.value_section`), loyalty points, care tasks and agenda, staff KPIs
+(the business and action sections that open the page are in
 :mod:`crm_es.reports.html.business`). Charts are inline SVG from
 :mod:`crm_es.reports.html.charts`. A chart is drawn only when it has something to show; a
 section without data says so in words (``no data yet``) instead of an empty frame.
@@ -17,12 +18,13 @@ from typing import Final
 
 from crm_es.analytics.rfm import CN8_CLASSES, RF_GRID_V1, RF_SEGMENTS
 from crm_es.analytics.satisfaction import median, percentile
-from crm_es.reports.churn import MIN_CUSTOMERS_TO_FIT
+from crm_es.reports.facts.buyer_model import MIN_CUSTOMERS_TO_FIT
 from crm_es.reports.html import charts
 from crm_es.reports.html.blocks import figure, month_range, section, share, table
 from crm_es.reports.html.data import POINTS_KINDS, PageData
 from crm_es.reports.html.people import no_data
 from crm_es.reports.html.retention_section import retention_section
+from crm_es.reports.html.value_section import value_section
 
 
 def _segments_section(d: PageData, n: int) -> str:
@@ -267,7 +269,8 @@ def _kpi_section(d: PageData, n: int) -> str:
 
 REPORT_SECTIONS: Final = (
     _segments_section, _rf_grid_section, _satisfaction_section, _complaints_section,
-    _churn_section, retention_section, _points_section, _care_section, _kpi_section,
+    _churn_section, retention_section, value_section, _points_section, _care_section,
+    _kpi_section,
 )  # fmt: skip
 
 
