@@ -11,6 +11,7 @@ import click
 
 from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.render import emit, format_option, format_table, resolved_format
+from crm_es.cli.report_pipeline import pipeline_command
 from crm_es.cli.retention import retention_command
 from crm_es.cli.shared import Context, FiniteRange, emit_json
 from crm_es.cli.table_view import (
@@ -358,6 +359,11 @@ report.add_command(
 report.add_command(
     retention_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options])
 )
+report.add_command(
+    pipeline_command([as_of_option, known_at_option, format_option, refresh_option,
+                      owner_option("the owner rows"), sort_option, limit_option, columns_option],
+                     present)
+)  # fmt: skip
 
 
 @report.command("html")

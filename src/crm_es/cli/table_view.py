@@ -42,6 +42,9 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "kpi": ("owner", "customers", "churned", "won_back", "revenue_*", "responses", "csat", "nps",
             "complaints", "complaints_open", "resolution_hours_median",
             "care_tasks_on_time_rate", "care_tasks_overdue", "care_tasks_done"),
+    "pipeline": ("dimension", "key", "label", "open", "open_amount_*", "weighted_*", "won",
+                 "lost", "win_rate", "cycle_days_mean", "reached", "conversion", "share",
+                 "lost_amount_*", "won_amount_*", "probability", "next_stage"),
 }  # fmt: skip
 
 # A table's order when --sort is not given (JSON and CSV keep the report's own, by id).
