@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import Final
 
 from crm_es.domain.pipeline import DEFAULT_PIPELINE, Pipeline, parse_pipeline, pipeline_json
+from crm_es.domain.policy import require
 from crm_es.store.settings import StoreSettings
+from crm_es.store.store import HasStore, Store, store_of
 
 PIPELINE_SETTING: Final = "pipeline"
 REFRESH_SECONDS: Final = 5.0
@@ -80,3 +82,12 @@ def pipeline_setting(settings: StoreSettings) -> PipelineSetting:
         if found is None:
             found = _PER_STORE[settings] = PipelineSetting(settings)
         return found
+
+
+def set_pipeline(source: Store | HasStore, pipeline: Pipeline | str | bytes | None) -> Pipeline:
+    """Keep ``pipeline`` (a :class:`Pipeline` or its JSON form; None: the default one) as the
+    pipeline of the store of ``source``, whose principal must be allowed to change settings
+    (an admin); the pipeline now kept."""
+    require(source, "change_settings")
+    setting = pipeline_setting(store_of(source).settings)
+    return setting.reset() if pipeline is None else setting.replace(pipeline)

@@ -22,13 +22,15 @@ from crm_es.domain.errors import (
     DuplicateId,
     InvalidState,
     InvalidValue,
+    PermissionDenied,
     UnknownCurrency,
     UnknownId,
 )
 from crm_es.domain.events import OpportunityAdvanced, event_type_name
 from crm_es.domain.pipeline import DEFAULT_PIPELINE, Pipeline, Stage
+from crm_es.domain.principals import Principal, Role
 from crm_es.reports import Reports
-from crm_es.store.pipeline_setting import pipeline_setting
+from crm_es.store.pipeline_setting import pipeline_setting, set_pipeline
 from tests.helpers.cli import lines, run
 
 OPEN = {"customer": "C-1", "opportunity_id": "OP-1", "title": "ERP 升级", "amount": "120000.00",
@@ -225,3 +227,22 @@ def test_an_audit_export_with_opportunities_imports_and_reports_the_same(
         assert [(x.lost_reason, x.lost) for x in after.lost_reasons] == [("competitor", 1)]
         history = [e for e in target.history("C-1") if event_type_name(e) == "OpportunityLost"]
         assert history[0].note == "客户选了别家"  # type: ignore[attr-defined]
+
+
+def test_only_an_admin_changes_the_pipeline_and_a_bad_one_changes_nothing(store_url: str) -> None:
+    custom = Pipeline(stages=[Stage("visit", "拜访", 5), Stage("contract", "合同", 90)])
+    staff = Principal(name="user:li", roles=frozenset({Role.STAFF}), owner="staff:li")
+    with CRM(store_url, principal=staff) as crm, pytest.raises(PermissionDenied):
+        set_pipeline(crm, custom)
+    with CRM(store_url) as crm:
+        assert pipeline_setting(crm.store.settings).current() == DEFAULT_PIPELINE
+        assert set_pipeline(crm, msgspec.json.encode(custom)) == custom
+        for bad, words in [
+            ('{"stages": [{"key": "a", "label": "A", "probability": 120}]}',
+             r"<= 100 - at `\$\.stages\[0\]\.probability`"),
+            (Pipeline(stages=[Stage("a", "", 5)]), r"length >= 1 - at `\$\.stages\[0\]\.label`"),
+        ]:  # fmt: skip
+            with pytest.raises(InvalidValue, match=words):
+                set_pipeline(crm, bad)
+        assert pipeline_setting(crm.store.settings).current() == custom  # unchanged
+        assert set_pipeline(crm, None) == DEFAULT_PIPELINE
