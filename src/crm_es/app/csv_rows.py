@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
 from typing import IO, Final, NamedTuple
 
+from crm_es.app.csv_cells import cell_count, first_open_quote, record_cells
 from crm_es.app.csv_encoding import CsvFile
 from crm_es.app.csv_format import COLUMNS, REQUIRED
 from crm_es.domain.errors import CrmError
@@ -31,12 +34,33 @@ class CsvRowError(CrmError):
     """A record of the file that is not a row (its cells cannot be told apart)."""
 
 
+class RecordBlock(NamedTuple):
+    """Consecutive records of a file: its rows as columns, and the records that are no rows."""
+
+    lines: list[int]  # the line each row starts on
+    columns: dict[str, list[str]]  # the header's column -> each row's cell, stripped ("": blank)
+    errors: list[tuple[int, CsvRowError]]  # (line, why) of the records that are not rows
+
+
 def csv_rows(file: CsvFile, kind: str) -> Iterator[tuple[int, Row | CsvRowError]]:
     """(first line, row or why it is none) of each record of ``file`` after its header; a file
     whose header is wrong raises :class:`CrmError` before the first row."""
+    with _reading(file) as f:
+        yield from _Records(file, kind, f)
+
+
+def csv_blocks(file: CsvFile, kind: str, size: int) -> Iterator[RecordBlock]:
+    """The records of ``file`` after its header, as :func:`csv_rows` reads them (the same rows,
+    lines and errors), in blocks of about ``size`` rows held as columns."""
+    with _reading(file) as f:
+        yield from _Records(file, kind, f).blocks(size)
+
+
+@contextmanager
+def _reading(file: CsvFile) -> Iterator[IO[str]]:
     try:
         with file.path.open(newline="", encoding=file.encoding) as f:
-            yield from _Records(file, kind, f)
+            yield f
     except UnicodeDecodeError:  # open_csv decoded it all: it was written to meanwhile
         raise CrmError(f"{file.path} changed while it was read; import it again") from None
     except OSError as e:
@@ -71,6 +95,15 @@ class _Lines:
     def read_again(self, lines: list[str]) -> None:
         self._again.extend(reversed(lines))
 
+    @property
+    def pending(self) -> bool:
+        """Whether lines put back are still to be read."""
+        return bool(self._again)
+
+    def read(self, count: int) -> list[str]:
+        """The next ``count`` lines of the file (fewer at its end), none put back pending."""
+        return list(islice(self._file, count))
+
 
 class _Records:
     def __init__(self, file: CsvFile, kind: str, f: IO[str]) -> None:
@@ -82,34 +115,106 @@ class _Records:
 
     def __iter__(self) -> Iterator[tuple[int, Row | CsvRowError]]:
         self.names = _header(self.file, self.kind, self._header_cells())
-        width, names, check_nul = len(self.names), self.names, self.file.has_nul
-        record, reader = self.lines.record, self.reader
+        names = self.names
+        while (read := self._record()) is not None:
+            for at, cells in read:
+                if isinstance(cells, CsvRowError):
+                    yield at, cells
+                else:
+                    yield at, dict(zip(names, [c.strip() or None for c in cells], strict=False))
+
+    def blocks(self, size: int) -> Iterator[RecordBlock]:
+        """The records after the header in blocks of about ``size`` lines. A run of lines with no
+        quote (and no NUL, and none longer than a value may be) is one record per line, so it
+        goes to ``csv.reader`` in one call; a block with a quote is read record by record, as
+        :meth:`__iter__` reads, and the lines it had taken but did not need are read again."""
+        self.names = _header(self.file, self.kind, self._header_cells())
+        check_nul, limit = self.file.has_nul, csv.field_size_limit()
         while True:
-            record.clear()
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                yield from self._malformed(e)
+            if self.lines.pending:  # left over by a block read record by record
+                yield self._slow_block()
                 continue
-            at = self.line
-            if len(record) == 1:
-                self.line += 1
-            else:
-                swallowed = self._swallowed()
-                if swallowed is not None:
-                    yield swallowed
+            lines = self.lines.read(size)
+            if not lines:
+                return
+            text = "".join(lines)
+            if '"' in text or (check_nul and "\x00" in text) or max(map(len, lines)) > limit:
+                self.lines.read_again(lines)
+                yield self._slow_block()
+                continue
+            first = self.line
+            self.line += len(lines)
+            records = list(csv.reader(lines, strict=True))  # one per line: no quotes
+            yield self._block(range(first, first + len(records)), records, [])
+
+    def _slow_block(self) -> RecordBlock:
+        """Records read one by one until the lines put back to be read again are used up."""
+        lines: list[int] = []
+        records: list[list[str]] = []
+        errors: list[tuple[int, CsvRowError]] = []
+        while self.lines.pending and (read := self._record()) is not None:
+            for at, cells in read:
+                if isinstance(cells, CsvRowError):
+                    errors.append((at, cells))
+                else:
+                    lines.append(at)
+                    records.append(cells)
+        return self._block(lines, records, errors)
+
+    def _block(
+        self,
+        lines: Sequence[int],
+        records: list[list[str]],
+        errors: list[tuple[int, CsvRowError]],
+    ) -> RecordBlock:
+        """Well-formed records as columns of stripped cells, cut or padded to the header's width
+        (a short record's missing cells are blank, as :meth:`__iter__` leaves them out)."""
+        width = len(self.names)
+        if set(map(len, records)) - {width}:
+            kept: list[int] = []
+            rows: list[list[str]] = []
+            for at, cells in zip(lines, records, strict=True):
+                if not cells:
+                    continue  # a blank line
+                if len(cells) > width and any(c.strip() for c in cells[width:]):
+                    errors.append((at, self._too_many(len(cells))))
                     continue
-                self.line += len(record)
-            if not cells:
-                continue  # a blank line, as csv.DictReader skips it
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                yield at, self._too_many(len(cells))
-            elif check_nul and any("\x00" in c for c in cells):
-                yield at, self._nul(cells)
-            else:
-                yield at, dict(zip(names, [c.strip() or None for c in cells], strict=False))
+                kept.append(at)
+                rows.append(cells[:width] + [""] * (width - len(cells)))
+            lines, records = kept, rows
+        columns = [list(map(str.strip, column)) for column in zip(*records, strict=True)]
+        if not columns:
+            columns = [[] for _ in self.names]
+        errors.sort(key=lambda error: error[0])
+        return RecordBlock(list(lines), dict(zip(self.names, columns, strict=True)), errors)
+
+    def _record(self) -> list[tuple[int, list[str] | CsvRowError]] | None:
+        """The next record (None at the end of the file): its line and cells, or the error of
+        a record that is not a row; no item for a blank line, several where an unterminated
+        quote's lines are put back."""
+        record, reader = self.lines.record, self.reader
+        record.clear()
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as e:
+            return list(self._malformed(e))
+        at = self.line
+        if len(record) == 1:
+            self.line += 1
+        else:
+            swallowed = self._swallowed()
+            if swallowed is not None:
+                return [swallowed]
+            self.line += len(record)
+        if not cells:
+            return []  # a blank line, as csv.DictReader skips it
+        if len(cells) > len(self.names) and any(c.strip() for c in cells[len(self.names) :]):
+            return [(at, self._too_many(len(cells)))]
+        if self.file.has_nul and any("\x00" in c for c in cells):
+            return [(at, self._nul(cells))]
+        return [(at, cells)]
 
     def _too_many(self, cells: int) -> CsvRowError:
         return CsvRowError(
@@ -134,7 +239,7 @@ class _Records:
                 + ",".join(COLUMNS[self.kind][:4])
             ) from None
         except csv.Error as e:
-            if _first_open_quote(self.lines.record) is not None:
+            if first_open_quote(self.lines.record) is not None:
                 raise open_quote from None
             raise CrmError(f"{path} line 1: the header is not valid CSV ({e})") from None
         if len(self.lines.record) > 1:
@@ -152,18 +257,18 @@ class _Records:
         its last would be a full row on its own, the lines were swallowed by a quote left open
         (which a later quote happened to close); else the value holds a line break, kept."""
         raw = self.lines.record
-        opened = _first_open_quote(raw)
+        opened = first_open_quote(raw)
         if opened is None:
             return None
         line, column = opened
-        if not any(_cell_count(text) == len(self.names) for text in raw[line + 1 : -1]):
+        if not any(cell_count(text) == len(self.names) for text in raw[line + 1 : -1]):
             return None
         return self._unterminated(line, column, "")
 
     def _malformed(self, error: csv.Error) -> Iterator[tuple[int, CsvRowError]]:
         raw, capped = self.lines.record, self.lines.capped
         self.lines.capped = False
-        opened = _first_open_quote(raw)
+        opened = first_open_quote(raw)
         if opened is not None:
             limit = f" (a value may span at most {MAX_VALUE_LINES} lines)" if capped else ""
             yield self._unterminated(*opened, limit)
@@ -171,7 +276,7 @@ class _Records:
         at = self.line
         self.line += len(raw)
         text = "".join(raw)
-        for cell in _cells(text):
+        for cell in record_cells(text):
             if cell.end - cell.start > csv.field_size_limit():
                 yield (
                     at,
@@ -253,71 +358,3 @@ def _header(file: CsvFile, kind: str, cells: list[str]) -> list[str]:
             f"{', '.join(columns)} ({required} required)"
         )
     return names
-
-
-class _Cell(NamedTuple):
-    column: int
-    start: int  # where its text starts in the record (after its opening quote)
-    end: int
-    quoted: bool
-    closed: bool  # a quoted value's closing quote was found
-    trailing: bool  # text follows the closing quote before the comma
-    line_break: bool  # a line break inside its quotes
-
-
-def _cells(text: str) -> Iterator[_Cell]:
-    """The cells of the first record of ``text`` as RFC 4180 reads them, for telling where a
-    malformed record goes wrong (only on that path: csv.reader reads every record)."""
-    i, n, column = 0, len(text), 0
-    while True:
-        if i < n and text[i] == '"':
-            start, closed, line_break = i + 1, False, False
-            i += 1
-            while i < n:
-                if text[i] == '"':
-                    if text[i + 1 : i + 2] == '"':
-                        i += 2
-                        continue
-                    closed = True
-                    break
-                line_break = line_break or text[i] in "\r\n"
-                i += 1
-            end = i
-            i += 1 if closed else 0
-            j = i
-            while j < n and text[j] not in ",\r\n":
-                j += 1
-            yield _Cell(column, start, end, True, closed, j > i, line_break)
-            i = j
-        else:
-            j = i
-            while j < n and text[j] not in ",\r\n":
-                j += 1
-            yield _Cell(column, i, j, False, True, False, False)
-            i = j
-        if i < n and text[i] == ",":
-            i += 1
-            column += 1
-            continue
-        return
-
-
-def _first_open_quote(raw: list[str]) -> tuple[int, int] | None:
-    """(line of ``raw``, column) where the first quoted value with a line break in it (or not
-    closed at all) opens."""
-    text = "".join(raw)
-    for cell in _cells(text):
-        if cell.quoted and (cell.line_break or not cell.closed):
-            quote, offset, line = cell.start - 1, 0, 0
-            while line + 1 < len(raw) and offset + len(raw[line]) <= quote:
-                offset += len(raw[line])
-                line += 1
-            return line, cell.column
-    return None
-
-
-def _cell_count(line: str) -> int:
-    try:
-        return len(next(csv.reader([line]), []))
-    except csv.Error:
-        return 0
