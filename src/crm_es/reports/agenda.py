@@ -9,6 +9,11 @@ Birthdays: the ``care`` read model keeps month and day as facts with both times;
 of the query is the latest one given by then (an erased customer's rows are deleted). Customers
 present as of the cut are listed. A 29 February birthday falls on **28 February** in non-leap
 years (``LEAP_DAY_RULE``).
+
+Consent: greetings are marketing. Greeting tasks (birthday, holiday) and birthdays of customers
+whose marketing consent stood withdrawn as of the cut are left out (consent may be withdrawn
+after a greeting was scheduled) and counted in ``withheld_without_consent``
+(:mod:`crm_es.reports.facts.care_consent`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Final
 import msgspec
 
 from crm_es.domain.times import local_text
+from crm_es.reports.facts.care_consent import withdrawn_consent, without_withheld
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.customers import CustomerRef, load_refs, owner_of, present_customers
 from crm_es.reports.facts.feedback import (
@@ -71,6 +77,8 @@ class AgendaCounts(msgspec.Struct, frozen=True, kw_only=True):
     care_tasks_overdue: int
     birthdays: int
     complaints_past_sla: int
+    # Greeting tasks and birthdays left out: the customer had withdrawn marketing consent.
+    withheld_without_consent: int = 0
 
 
 class AgendaReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,10 +197,9 @@ def agenda_report(
     today = query.reference_date
     horizon = today + timedelta(days=days_ahead)
     refs = load_refs(tx, tables, query)
-
-    scheduled = [
-        t for t in fold_tasks(tx, tables, query) if t.status == "scheduled" and t.due_on is not None
-    ]
+    withdrawn = withdrawn_consent(tx, tables, query)
+    tasks, withheld = without_withheld(fold_tasks(tx, tables, query), withdrawn)
+    scheduled = [t for t in tasks if t.status == "scheduled" and t.due_on is not None]
     scheduled.sort(key=lambda t: (t.due_on or today, t.customer_id, t.task_id))
     due = [
         _task_item(t, refs, None)
@@ -205,7 +212,8 @@ def agenda_report(
         if t.due_on is not None and t.due_on < today
     ]
 
-    birthdays = upcoming_birthdays(tx, tables, query, refs, horizon)
+    upcoming = upcoming_birthdays(tx, tables, query, refs, horizon)
+    birthdays = [b for b in upcoming if b.customer_id not in withdrawn]
     past_sla = complaints_past_sla(tx, tables, query, refs)
     return AgendaReport(
         as_of=query.as_of_iso,
@@ -218,6 +226,7 @@ def agenda_report(
             care_tasks_overdue=len(overdue),
             birthdays=len(birthdays),
             complaints_past_sla=len(past_sla),
+            withheld_without_consent=withheld + len(upcoming) - len(birthdays),
         ),
         care_tasks_due=due,
         care_tasks_overdue=overdue,

@@ -28,6 +28,7 @@ import msgspec
 from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.analytics.satisfaction import rate
 from crm_es.domain.values import TIER_CURRENCY, format_minor
+from crm_es.reports.facts.care_consent import withdrawn_consent, without_withheld
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.contacts import NO_STAFF, load_contacts, staff_counts
 from crm_es.reports.facts.customers import load_refs, owner_of
@@ -144,7 +145,9 @@ def kpi_report(
 
     answers = group_by([a for a in load_answers(tx, tables, query) if a.day >= first_day], by_owner)
     complaints = group_by(fold_complaints(tx, tables, query), by_owner)
-    tasks = group_by(fold_tasks(tx, tables, query), by_owner)
+    # A greeting whose customer withdrew consent is not overdue work: one count with the agenda.
+    withdrawn = withdrawn_consent(tx, tables, query)
+    tasks = group_by(without_withheld(fold_tasks(tx, tables, query), withdrawn)[0], by_owner)
     logged = staff_counts(c for c in load_contacts(tx, tables, query) if c.day >= first_day)
     logged.pop(NO_STAFF, None)
 
