@@ -95,6 +95,18 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
             {"task_id": tid, "kind": t.kind, "due_on": t.due_on.isoformat(), "staff": t.staff}
             for tid, t in sorted(c.open_care_tasks().items())
         ],
+        "open_opportunities": [
+            {
+                "opportunity_id": oid,
+                "stage": o.stage,
+                "amount": format_minor(o.amount, o.currency),
+                "currency": o.currency,
+                "owner": o.owner,
+                "opened_at": local(o.opened_at),
+            }
+            for oid, o in sorted(c.opportunities.items())
+            if o.is_open
+        ],
         "churn": {
             "churned": c.churned,
             "churned_at": local(c.churned_at),

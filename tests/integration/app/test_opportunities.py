@@ -55,7 +55,12 @@ def test_an_opportunity_is_opened_moved_and_won_through_the_api(store_url: str) 
             crm.advance_opportunity(customer="C-1", opportunity_id="OP-1", stage="proposal").events
             == 0
         )
+        (shown,) = crm.view("C-1")["open_opportunities"]  # crm-es show lists the open ones
+        assert (shown["opportunity_id"], shown["stage"], shown["amount"], shown["owner"]) == (
+            "OP-1", "proposal", "120000.00", "staff:li",
+        )  # fmt: skip
         crm.win_opportunity(customer="C-1", opportunity_id="OP-1", order_id="O-1")
+        assert crm.view("C-1")["open_opportunities"] == []
     with CRM(store_url) as crm:  # as stored
         assert history_types(crm)[-5:] == [
             "OpportunityOpened", "ProfileUpdated", "OpportunityAdvanced", "OpportunityWon",
