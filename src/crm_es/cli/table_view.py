@@ -39,6 +39,8 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
                      "gap_mean"),
     "agenda": ("section", "external_ref", "name", "owner", "due_on", "days_overdue", "care_kind",
                "task_id", "date", "days_until", "complaint_id", "severity", "hours_overdue"),
+    "value": ("external_ref", "name", "owner", "clv", "decile", "expected_purchases",
+              "expected_spend", "x", "mean_spend", "status", "other_currency"),
     "kpi": ("owner", "customers", "churned", "won_back", "revenue_*", "responses", "csat", "nps",
             "complaints", "complaints_open", "resolution_hours_median",
             "care_tasks_on_time_rate", "care_tasks_overdue", "care_tasks_done"),
@@ -48,7 +50,7 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 # A table's order when --sort is not given (JSON and CSV keep the report's own, by id).
-TABLE_SORT: Final[dict[str, str]] = {"segments": "-monetary", "churn": "p_alive"}
+TABLE_SORT: Final[dict[str, str]] = {"segments": "-monetary", "churn": "p_alive", "value": "-clv"}
 
 
 @dataclass(frozen=True)
