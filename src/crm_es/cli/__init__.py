@@ -18,6 +18,7 @@ from crm_es.cli.maintenance import maintain
 from crm_es.cli.projections import projections
 from crm_es.cli.reports import report
 from crm_es.cli.roles import roles
+from crm_es.cli.settings import settings
 from crm_es.cli.shared import Context, CrmGroup
 from crm_es.cli.users import users
 from crm_es.store.url import DEFAULT_URL, URL_ENV_VAR
@@ -61,6 +62,7 @@ for command in (
     erase,
     roles,
     users,
+    settings,
 ):
     main.add_command(command)
 

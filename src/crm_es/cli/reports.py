@@ -11,6 +11,7 @@ import click
 
 from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.render import emit, format_option, format_table, resolved_format
+from crm_es.cli.report_drivers import drivers_command
 from crm_es.cli.report_pipeline import pipeline_command
 from crm_es.cli.retention import retention_command
 from crm_es.cli.shared import Context, FiniteRange, emit_json
@@ -359,6 +360,10 @@ report.add_command(
 report.add_command(
     retention_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options])
 )
+report.add_command(
+    drivers_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options,
+                     sort_option, limit_option, columns_option], present)
+)  # fmt: skip
 report.add_command(
     pipeline_command([as_of_option, known_at_option, format_option, refresh_option,
                       owner_option("the owner rows"), sort_option, limit_option, columns_option],

@@ -30,6 +30,7 @@ from crm_es.reports import (
     agenda,
     churn,
     contacts,
+    drivers,
     kpi,
     pipeline,
     retention,
@@ -42,7 +43,8 @@ from crm_es.store.pipeline_setting import pipeline_setting
 from crm_es.store.store import HasStore, Store, store_of
 
 REPORT_NAMES: Final = (
-    "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "pipeline",
+    "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "drivers",
+    "pipeline",
 )  # fmt: skip
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
@@ -52,6 +54,7 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "agenda": agenda.table_rows,
     "kpi": kpi.table_rows,
     "contacts": contacts.table_rows,
+    "drivers": drivers.table_rows,
     "retention": retention.table_rows,
     "pipeline": pipeline.table_rows,
 }
@@ -114,6 +117,22 @@ class Reports:
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: churn.ChurnReport = self._run(
             lambda tx, t, q: churn.churn_report(tx, t, q, time_unit, horizon_days, rule), query
+        )
+        return report
+
+    def drivers(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        churn_days: int = 90,
+        rule: ChurnRule | None = None,
+    ) -> drivers.DriversReport:
+        """Per factor (survey topic, complaint category): dissatisfied / neutral / satisfied
+        shares, mean score, correlation with the overall score and with churn within
+        ``churn_days`` (by ``rule``), ranked: the factor to fix first on top."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        report: drivers.DriversReport = self._run(
+            lambda tx, t, q: drivers.drivers_report(tx, t, q, churn_days, rule), query
         )
         return report
 
