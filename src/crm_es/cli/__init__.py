@@ -12,6 +12,7 @@ import click
 
 from crm_es.cli.audit import audit, erase
 from crm_es.cli.core import exec_commands, history, init, show
+from crm_es.cli.customers import customers
 from crm_es.cli.demo import demo
 from crm_es.cli.imports import import_group
 from crm_es.cli.maintenance import maintain
@@ -55,6 +56,7 @@ for command in (
     history,
     projections,
     report,
+    customers,
     demo,
     import_group,
     maintain,

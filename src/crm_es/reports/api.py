@@ -37,6 +37,9 @@ from crm_es.reports import (
     satisfaction,
     segments,
 )
+from crm_es.reports import customer_list as lists
+from crm_es.reports import customer_summary as summaries
+from crm_es.reports.facts.customer_selection import ListFilters
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 from crm_es.store.pipeline_setting import pipeline_setting
@@ -213,6 +216,58 @@ class Reports:
             lambda tx, t, q: pipeline.pipeline_report(tx, t, q, stages), query
         )
         return report
+
+    def customer_list(
+        self,
+        filters: ListFilters | None = None,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        rule: ChurnRule | None = None,
+    ) -> lists.CustomerList:
+        """The customers ``filters`` select (all without), sorted by external ref: no personal
+        data; ``rule`` decides the churn status and the churned stage, as in segments."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        listed: lists.CustomerList = self._run(
+            lambda tx, t, q: lists.customer_list(tx, t, q, chosen, churn_rule), query
+        )
+        return listed
+
+    def campaign_export(
+        self,
+        campaign: str,
+        filters: ListFilters | None = None,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        rule: ChurnRule | None = None,
+    ) -> lists.CampaignExport:
+        """The list of ``filters`` less the customers who may not be sent marketing (no consent
+        as of ``as_of``, or none now; erased), with how many were left out and why."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        now = ReportQuery.at(tz=self.store.timezone)
+        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        export: lists.CampaignExport = self._run(
+            lambda tx, t, q: lists.campaign_export(tx, t, q, now, campaign, chosen, churn_rule),
+            query,
+        )
+        return export
+
+    def customer_summary(
+        self,
+        filters: ListFilters | None = None,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        rule: ChurnRule | None = None,
+    ) -> summaries.CustomerSummary:
+        """客户品类汇总: customers per category, industry, region, company size and income band,
+        of those ``filters`` select (all without)."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        summary: summaries.CustomerSummary = self._run(
+            lambda tx, t, q: summaries.customer_summary(tx, t, q, chosen, churn_rule),
+            query,
+        )
+        return summary
 
 
 def to_csv(rows: list[dict[str, object]]) -> str:

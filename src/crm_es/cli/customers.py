@@ -1,0 +1,213 @@
+"""``crm-es customers list|export|summary``: customer lists for campaigns and 客户品类汇总.
+
+Each command parses the filters, makes one query of the read models (``Reports``) and renders
+it; ``--with-contact-details`` adds one logged read of the service, which hands names, emails
+and phones only to a principal the policy lets read them. Presentation is in
+:mod:`crm_es.cli.customer_views`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from crm_es.analytics.churn_settings import ChurnRule
+from crm_es.cli.customer_views import (
+    present_export,
+    present_list,
+    present_summary,
+    with_contacts,
+)
+from crm_es.cli.render import format_option
+from crm_es.cli.reports import (
+    as_of_option,
+    columns_option,
+    known_at_option,
+    refresh_option,
+    rule_options,
+)
+from crm_es.cli.shared import Context
+
+if TYPE_CHECKING:
+    from crm_es.reports.facts.customer_selection import ListFilters
+
+pass_ctx = click.make_pass_decorator(Context)
+
+# Option name -> the filter it sets (each may be given several times: any of the values).
+_MULTIPLE: Final = (
+    ("segment", "NAME", "in this R×F or 8-class segment (e.g. Champions, 重要价值客户)"),
+    ("lifecycle", "STAGE", "at this lifecycle stage (prospect, new, repeat, loyal, churned, "
+                           "won_back)"),
+    ("tag", "TAG", "with this tag"),
+    ("region", "REGION", "of this region ('(none)': without one)"),
+    ("industry", "INDUSTRY", "of this industry ('(none)': without one)"),
+    ("category", "CATEGORY", "of this category (potential, intended, signed, partner, …)"),
+    ("owner", "STAFF", "of this owner (e.g. staff:wang; '(unassigned)': none)"),
+    ("tier", "TIER", "of this tier (standard, silver, gold, platinum)"),
+    ("churn_status", "STATUS", "of this churn-rule status (prospect, active, at_risk, churned)"),
+)  # fmt: skip
+
+
+def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters every customers command takes, as of --as-of known at --known-at."""
+    for name, metavar, what in reversed(_MULTIPLE):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(
+            flag, name, multiple=True, metavar=metavar,
+            help=f"Only customers {what}; repeat for any of several.",
+        )(command)  # fmt: skip
+    command = click.option(
+        "--consent",
+        multiple=True,
+        type=click.Choice(["given", "not_given", "withdrawn", "none"]),
+        help="Only customers whose marketing consent is given, not given (withdrawn or none), "
+        "withdrawn after being given, or none (never given).",
+    )(command)
+    command = click.option(
+        "--last-contact-before",
+        default=None,
+        metavar="D",
+        help="Only customers not contacted since D (a bare date: since its start), the "
+        "never-contacted included.",
+    )(command)
+    for option in [as_of_option, known_at_option, format_option, refresh_option, *rule_options]:
+        command = option(command)
+    return command
+
+
+def _filters(options: dict[str, Any]) -> ListFilters:
+    from crm_es.reports.facts.customer_selection import ListFilters
+
+    chosen = {name: tuple(options.pop(name)) for name, _, _ in _MULTIPLE}
+    return ListFilters(
+        **chosen,
+        consent=tuple(options.pop("consent")),
+        last_contact_before=options.pop("last_contact_before"),
+    )
+
+
+def _rule(options: dict[str, Any]) -> ChurnRule:
+    return ChurnRule(
+        k=options.pop("k"),
+        floor_days=options.pop("floor_days"),
+        at_risk_share=options.pop("at_risk_share"),
+    )
+
+
+contact_option = click.option(
+    "--with-contact-details",
+    is_flag=True,
+    help="Add name, email and phone of the customers whose personal data you may read (staff: "
+    "their own; analysts: none); the read is written to the access log.",
+)
+purpose_option = click.option(
+    "--purpose",
+    default=None,
+    metavar="TEXT",
+    help="Why the contact details are read, for the access log.",
+)
+
+
+@click.group()
+def customers() -> None:
+    """Customer lists for campaigns, and customers per category (客户品类汇总).
+
+    \b
+    Example:
+      crm-es customers list --segment Champions --region 华东 --consent given
+    """
+
+
+@customers.command("list")
+@_filter_options
+@contact_option
+@purpose_option
+@columns_option
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="At most this many rows (0: all). [default: 50 in a table, all otherwise]",
+)
+@pass_ctx
+def list_customers(
+    ctx: Context, /, as_of: str | None, known_at: str | None, fmt: str | None, refresh: bool,
+    with_contact_details: bool, purpose: str | None, limit: int | None, columns: str | None,
+    **options: Any,
+) -> None:  # fmt: skip
+    """The customers the filters select, by external ref: no personal data unless
+    --with-contact-details.
+
+    \b
+    Example:
+      crm-es customers list --lifecycle churned --owner staff:li --format csv
+      crm-es customers list --last-contact-before 2026-01-01 --tier gold --tier platinum
+    """
+    from crm_es.reports.api import Reports
+
+    filters, rule = _filters(options), _rule(options)
+    with Reports(ctx.app, refresh=refresh) as reports:
+        listed = reports.customer_list(filters, as_of=as_of, known_at=known_at, rule=rule)
+    contacts = with_contacts(ctx, listed, with_contact_details, purpose or "customer list")
+    present_list(listed, contacts, fmt, limit, columns)
+
+
+@customers.command("export")
+@click.option(
+    "--campaign",
+    default=None,
+    metavar="NAME",
+    help="The campaign the list is for (the purpose of the contact details' read). Required.",
+)
+@_filter_options
+@contact_option
+@columns_option
+@pass_ctx
+def export(
+    ctx: Context, /, campaign: str | None, as_of: str | None, known_at: str | None, fmt: str | None,
+    refresh: bool, with_contact_details: bool, columns: str | None, **options: Any,
+) -> None:  # fmt: skip
+    """The list for a campaign: only customers with marketing consent (as of --as-of and
+    still now), not erased. How many were left out and why goes to stderr (JSON, CSV) or
+    below the table.
+
+    \b
+    Example:
+      crm-es customers export --campaign "2026 spring" --segment 重要挽留客户 --format csv
+    """
+    from crm_es.reports.api import Reports
+
+    filters, rule = _filters(options), _rule(options)
+    with Reports(ctx.app, refresh=refresh) as reports:
+        # A missing name is the export's own error (after the dates are checked), not click's
+        # required=True: the CLI walks of every option can then reach each one.
+        exported = reports.campaign_export(
+            campaign or "", filters, as_of=as_of, known_at=known_at, rule=rule
+        )
+    contacts = with_contacts(ctx, exported, with_contact_details, f"campaign {exported.campaign}")
+    present_export(exported, contacts, fmt, columns)
+
+
+@customers.command("summary")
+@_filter_options
+@pass_ctx
+def summary(
+    ctx: Context, /, as_of: str | None, known_at: str | None, fmt: str | None, refresh: bool,
+    **options: Any,
+) -> None:  # fmt: skip
+    """Customers per category, industry, region, company size and income band (客户品类汇总),
+    of all customers or of those the filters select.
+
+    \b
+    Example:
+      crm-es customers summary --as-of 2026-06-30
+      crm-es customers summary --lifecycle loyal --format csv
+    """
+    from crm_es.reports.api import Reports
+
+    filters, rule = _filters(options), _rule(options)
+    with Reports(ctx.app, refresh=refresh) as reports:
+        counted = reports.customer_summary(filters, as_of=as_of, known_at=known_at, rule=rule)
+    present_summary(counted, fmt)
