@@ -19,6 +19,8 @@ import msgspec
 from crm_es.domain.customer import ROLLING_TIER_WINDOW
 from crm_es.domain.times import iso
 from crm_es.domain.values import TIER_CURRENCY, tier_for_spend
+from crm_es.reports.facts.column_queries import customer_columns
+from crm_es.reports.facts.fact_columns import fact_columns, present_codes
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -27,6 +29,10 @@ UNASSIGNED = "(unassigned)"
 
 def present_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[str]:
     """Ids of the customers that existed as of the query, in id order."""
+    columns = fact_columns(tx, tables)
+    if columns is not None:
+        codes = present_codes(columns, query.as_of_iso, query.known_at_iso)
+        return [columns.ids[c] for c in codes.tolist()]
     rows = tx.query(
         f"SELECT DISTINCT customer_id FROM {tables['presence']} "
         "WHERE occurred_at <= ? AND recorded_at <= ? ORDER BY customer_id",
@@ -133,6 +139,9 @@ def customer_rows(
 ) -> tuple[list[str], list[str | None], list[str | None], list[str | None], list[str]]:
     """(ids, external refs, owners, regions, tiers) of the customers present as of the query,
     in id order: the columns every per-customer report starts from."""
+    columns = fact_columns(tx, tables)
+    if columns is not None:  # the same columns from the read model's copy in memory
+        return customer_columns(columns, tx, tables, query)
     ids = present_customers(tx, tables, query)
     refs = external_refs(tx, tables)
     attrs = attributes_as_of(tx, tables, query, ["owner", "region"])

@@ -23,7 +23,9 @@ import numpy.typing as npt
 
 from crm_es.analytics.churn_rule import NO_RETURN
 from crm_es.domain.times import day_number
+from crm_es.reports.facts.column_queries import purchase_rows
 from crm_es.reports.facts.customers import customer_rows
+from crm_es.reports.facts.fact_columns import fact_columns
 from crm_es.reports.facts.purchase_history import ChurnFacts
 from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
 from crm_es.reports.query import ReportQuery
@@ -81,6 +83,35 @@ def load_purchase_facts(
     their widths differ.
     """
     cut, params = query.cut()
+    columns = fact_columns(tx, tables)
+    rows = purchase_rows(columns, query, currency, ids) if columns is not None else None
+    if rows is not None:  # from the read model's copy in memory, sorted by customer and day
+        owner, days, amounts = rows
+    else:
+        owner, days, amounts = _scan(tx, tables, query, currency, ids)
+    known = owner >= 0
+    facts = _day_facts(owner[known], days[known], len(ids))
+    net_spend = _sum_by_owner(owner, amounts, known, len(ids))
+    refunds = tx.query(
+        f"SELECT customer_id, SUM(amount) FROM {tables['refunds']} "
+        f"WHERE {cut} AND currency = ? GROUP BY customer_id",
+        (*params, currency),
+    )
+    if refunds:
+        index = {cid: i for i, cid in enumerate(ids)}
+        for customer_id, refunded in refunds:
+            i = index.get(customer_id)
+            if i is not None and facts.purchase_days[i] > 0:
+                net_spend[i] -= int(refunded)
+    return facts._replace(net_spend=net_spend)
+
+
+def _scan(
+    tx: Tx, tables: dict[str, str], query: ReportQuery, currency: str, ids: Sequence[str]
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(index in ``ids`` or -1, day, amount in ``currency`` else 0) of every purchase row by
+    the cut, from one SQL scan, in scan order."""
+    cut, params = query.cut()
     pg = tx.postgres
     amount = "CASE WHEN currency = ? THEN amount ELSE 0 END"
     # Amounts: PostgreSQL sends 8-byte big-endian integers (int8send), SQLite a JSON array.
@@ -113,26 +144,17 @@ def load_purchase_facts(
         amounts = amounts_of(amount_data)
     if not owner.size == days.size == amounts.size:
         raise RuntimeError("purchase columns of one scan differ in length")
-    known = owner >= 0
-    facts = _day_facts(owner[known], days[known], len(ids))
-    net_spend = _sum_by_owner(owner, amounts, known, len(ids))
-    refunds = tx.query(
-        f"SELECT customer_id, SUM(amount) FROM {tables['refunds']} "
-        f"WHERE {cut} AND currency = ? GROUP BY customer_id",
-        (*params, currency),
-    )
-    if refunds:
-        index = {cid: i for i, cid in enumerate(ids)}
-        for customer_id, refunded in refunds:
-            i = index.get(customer_id)
-            if i is not None and facts.purchase_days[i] > 0:
-                net_spend[i] -= int(refunded)
-    return facts._replace(net_spend=net_spend)
+    return owner, days, amounts
 
 
 def _sum_by_owner(owner: IntArray, amounts: IntArray, known: BoolArray, n: int) -> list[int]:
     """Exact per-customer sums: in int64 when no sum can overflow, else in Python ints."""
     largest = max(int(amounts.max()), -int(amounts.min())) if amounts.size else 0
+    if largest * amounts.size < 2**53:  # every partial sum exact in float64: bincount
+        summed: list[int] = (
+            np.bincount(owner[known], weights=amounts[known], minlength=n).astype(np.int64).tolist()
+        )
+        return summed
     if largest * amounts.size < 2**63:
         sums = np.zeros(n, dtype=np.int64)
         np.add.at(sums, owner[known], amounts[known])
@@ -156,7 +178,9 @@ def _day_facts(owner: IntArray, days: IntArray, n: int) -> PurchaseFacts:
         return PurchaseFacts(purchase_days, first, last, median_gap, [], empty, empty)
     low = int(days.min())
     span = int(days.max()) - low + 1
-    key = np.sort(owner * span + (days - low))  # by customer, then day
+    key = owner * span + (days - low)
+    if np.any(key[1:] < key[:-1]):  # the copy's rows come sorted already
+        key = np.sort(key)  # by customer, then day
     distinct = np.empty(key.size, dtype=bool)
     distinct[0] = True
     np.not_equal(key[1:], key[:-1], out=distinct[1:])

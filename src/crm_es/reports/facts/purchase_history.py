@@ -12,7 +12,9 @@ from datetime import date
 
 import msgspec
 
+from crm_es.reports.facts.column_queries import currency_counts
 from crm_es.reports.facts.customers import customer_rows
+from crm_es.reports.facts.fact_columns import fact_columns
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -45,6 +47,9 @@ def load_customers(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[s
 
 def purchases_by_currency(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, int]:
     """How many purchases were paid in each currency by the cut, by currency."""
+    columns = fact_columns(tx, tables)
+    if columns is not None:
+        return currency_counts(columns, query)
     cut, params = query.cut()
     rows = tx.query(
         f"SELECT currency, COUNT(*) FROM {tables['purchases']} WHERE {cut} GROUP BY currency",
