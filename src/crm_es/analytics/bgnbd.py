@@ -255,7 +255,11 @@ class _Histories(NamedTuple):
 
     The special functions (gammaln, betaln, digamma) depend on a history only through x, which takes
     few distinct values, so they are evaluated once per distinct x and summed with that level's
-    weight: that is most of the cost of an evaluation saved.
+    weight. Likewise log(α + T), log(α + t_x) and their reciprocals are taken once per distinct T
+    and t_x (a few hundred days) and gathered, and the histories without a repeat purchase, whose
+    term is just -r log(α + T), are summed per distinct T: at a million customers the distinct
+    rows are still hundreds of thousands (t_x and T in days), so per-row logs were most of the
+    cost.
     """
 
     xs: FloatArray
@@ -265,12 +269,31 @@ class _Histories(NamedTuple):
     x_levels: FloatArray  # distinct values of x, ascending
     x_index: IntArray  # xs == x_levels[x_index]
     level_weights: FloatArray  # summed weights per distinct x
+    t_levels: FloatArray  # distinct T of all histories
+    once_t_weights: FloatArray  # summed weights of the histories with x = 0, per distinct T
+    rx: FloatArray  # x of the histories with x > 0 (the "repeat rows" below)
+    r_weights: FloatArray
+    r_t_index: IntArray  # T == t_levels[r_t_index]
+    tx_levels: FloatArray  # distinct t_x of the repeat rows
+    r_tx_index: IntArray
+    r_x_index: IntArray  # into x_levels
 
 
 def _prepare(xs: FloatArray, txs: FloatArray, ts: FloatArray, weights: FloatArray) -> _Histories:
     x_levels, x_index = np.unique(xs, return_inverse=True)
     level_weights = np.asarray(np.bincount(x_index, weights=weights), dtype=np.float64)
-    return _Histories(xs, txs, ts, weights, x_levels, x_index.astype(np.int64), level_weights)
+    t_levels, t_index = np.unique(ts, return_inverse=True)
+    repeat = xs > 0
+    once_t_weights = np.bincount(
+        t_index[~repeat], weights=weights[~repeat], minlength=t_levels.size
+    )
+    tx_levels, tx_index = np.unique(txs[repeat], return_inverse=True)
+    return _Histories(
+        xs, txs, ts, weights, x_levels, x_index.astype(np.int64), level_weights,
+        t_levels, np.asarray(once_t_weights, dtype=np.float64), xs[repeat], weights[repeat],
+        t_index[repeat].astype(np.int64), tx_levels, tx_index.astype(np.int64),
+        x_index[repeat].astype(np.int64),
+    )  # fmt: skip
 
 
 def _head_by_level(params4: tuple[float, float, float, float], levels: FloatArray) -> FloatArray:
@@ -302,35 +325,57 @@ def _log_likelihood_terms(params4: tuple[float, float, float, float], h: _Histor
 def _negative_mean_ll_and_gradient(
     log_params: FloatArray, h: _Histories
 ) -> tuple[float, FloatArray]:
-    """Weighted negative log-likelihood and its gradient with respect to the log-parameters."""
-    r, alpha, a, b = (float(value) for value in np.exp(log_params))
-    alive_term, dead_term, mixed = _mixture_terms((r, alpha, a, b), h)
-    head = _head_by_level((r, alpha, a, b), h.x_levels)
-    value = -float(np.dot(h.level_weights, head) + np.dot(h.weights, mixed))
+    """Weighted negative log-likelihood and its gradient with respect to the log-parameters.
 
-    # Share of each term inside the log-sum-exp: d log(e^A + e^D) = w_A dA + w_D dD.
-    w_alive = h.weights * np.exp(alive_term - mixed)
-    w_dead = h.weights * np.exp(dead_term - mixed)  # exp(-inf) = 0 where x = 0
+    Per repeat row, with A = -(r+x) log(α+T) (alive at T) and D = log a - log(b+x-1) -
+    (r+x) log(α+t_x) (dropped out after the last purchase): the term is A + log(1 + e^(D-A)),
+    and e^A, e^D share the derivative of the log-sum-exp in the proportions 1 : e^(D-A). Rows
+    without a repeat contribute A alone, summed per distinct T. Sums are numpy's pairwise sums,
+    not BLAS dot products, whose result and speed depend on the thread count.
+    """
+    r, alpha, a, b = (float(value) for value in np.exp(log_params))
+    head = _head_by_level((r, alpha, a, b), h.x_levels)
+    log_t = np.log(alpha + h.t_levels)
+    log_tx = np.log(alpha + h.tx_levels)
+    la_t, la_tx = log_t[h.r_t_index], log_tx[h.r_tx_index]
+    rx = r + h.rx
+    alive = -rx * la_t
+    # b + x - 1 at x >= 1 only (x = 0 levels are never gathered for a repeat row).
+    b_x = b + np.maximum(h.x_levels, 1.0) - 1.0
+    dead = (np.log(a) - np.log(b_x))[h.r_x_index] - rx * la_tx
+    gap = dead - alive
+    small = np.exp(-np.abs(gap))  # e^-|D-A| <= 1: no overflow
+    lead = gap >= 0
+    mixed = np.where(lead, dead, alive) + np.log1p(small)
+    share_dead = np.where(lead, 1.0, small) / (1.0 + small)
+    w_dead = h.r_weights * share_dead
+    w_alive = h.r_weights - w_dead
+    once = h.once_t_weights
+    value = -float(
+        (h.level_weights * head).sum() + (h.r_weights * mixed).sum() - r * (once * log_t).sum()
+    )
     total = float(h.weights.sum())
     levels, lw = h.x_levels, h.level_weights
-    x_safe = np.where(h.xs > 0, h.xs, 1.0)
-    log_alpha_t, log_alpha_tx = np.log(alpha + h.ts), np.log(alpha + h.txs)
+    inv_t, inv_tx = 1.0 / (alpha + h.t_levels), 1.0 / (alpha + h.tx_levels)
+    inv_b = 1.0 / b_x
     d_r = (
-        np.dot(lw, digamma(r + levels))
+        (lw * digamma(r + levels)).sum()
         + total * (np.log(alpha) - digamma(r))
-        - np.dot(w_alive, log_alpha_t)
-        - np.dot(w_dead, log_alpha_tx)
+        - (w_alive * la_t).sum()
+        - (w_dead * la_tx).sum()
+        - (once * log_t).sum()
     )
     d_alpha = (
         total * r / alpha
-        - np.dot(w_alive, (r + h.xs) / (alpha + h.ts))
-        - np.dot(w_dead, (r + h.xs) / (alpha + h.txs))
+        - (w_alive * rx * inv_t[h.r_t_index]).sum()
+        - (w_dead * rx * inv_tx[h.r_tx_index]).sum()
+        - r * (once * inv_t).sum()
     )
-    d_a = total * digamma(a + b) - np.dot(lw, digamma(a + b + levels)) + w_dead.sum() / a
+    d_a = total * digamma(a + b) - (lw * digamma(a + b + levels)).sum() + w_dead.sum() / a
     d_b = (
-        np.dot(lw, digamma(b + levels) - digamma(a + b + levels))
+        (lw * (digamma(b + levels) - digamma(a + b + levels))).sum()
         + total * (digamma(a + b) - digamma(b))
-        - np.dot(w_dead, 1.0 / (b + x_safe - 1.0))
+        - (w_dead * inv_b[h.r_x_index]).sum()
     )
     # Chain rule for θ = e^φ: d/dφ = θ · d/dθ.
     gradient = -np.array([d_r, d_alpha, d_a, d_b], dtype=np.float64) * np.array([r, alpha, a, b])
