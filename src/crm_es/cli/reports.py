@@ -78,6 +78,15 @@ rule_options = [
 ]
 
 
+time_unit_option = click.option(
+    "--time-unit",
+    type=click.Choice(["day", "week"]),
+    default="week",
+    show_default=True,
+    help="Time unit of the BG/NBD fit.",
+)
+
+
 @click.group()
 def report() -> None:
     """Reports computed from the read models: a table on a terminal, JSON otherwise.
@@ -170,6 +179,10 @@ def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[s
     if total > len(rows):
         text += f"({len(rows)} of {total} rows: --limit 0 shows all)\n"
     click.echo(text, nl=False)
+    if name == "value":  # the fits and deciles, which the rows alone do not show
+        from crm_es.cli.value_summary import value_summary
+
+        click.echo(value_summary(data), nl=False)
 
 
 def _report_command(
@@ -253,19 +266,50 @@ report.add_command(
             sort_option,
             limit_option,
             columns_option,
-            click.option(
-                "--time-unit",
-                type=click.Choice(["day", "week"]),
-                default="week",
-                show_default=True,
-                help="Time unit of the BG/NBD fit.",
-            ),
+            time_unit_option,
             click.option(
                 "--horizon-days",
                 type=click.IntRange(1, 3650),
                 default=90,
                 show_default=True,
                 help="Period for expected purchases.",
+            ),
+        ],
+    )
+)
+report.add_command(
+    _report_command(
+        "value",
+        """Expected discounted lifetime value (CLV) per buyer in the store's currency: BG/NBD
+        purchases x Gamma-Gamma spend per purchase day, the fits, the spend-frequency check
+        and the CLV deciles with their share of the total.
+
+        \b
+        Example:
+          crm-es report value --horizon 365 --discount-rate 0.08 --sort -clv --limit 20""",
+        [
+            *rule_options,
+            owner_option("customers"),
+            segment_option("of this churn status (active, at_risk, churned)"),
+            sort_option,
+            limit_option,
+            columns_option,
+            time_unit_option,
+            click.option(
+                "--horizon",
+                "horizon_days",
+                type=click.IntRange(1, 3650),
+                default=365,
+                show_default=True,
+                metavar="DAYS",
+                help="Value the purchases expected in the next DAYS days.",
+            ),
+            click.option(
+                "--discount-rate",
+                type=FiniteRange(0.0, 1.0),
+                default=0.10,
+                show_default=True,
+                help="Annual discount rate (0.10 = 10%) applied to each 30-day period's value.",
             ),
         ],
     )
@@ -361,13 +405,13 @@ report.add_command(
     retention_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options])
 )
 report.add_command(
-    drivers_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options,
-                     sort_option, limit_option, columns_option], present)
-)  # fmt: skip
-report.add_command(
     pipeline_command([as_of_option, known_at_option, format_option, refresh_option,
                       owner_option("the owner rows"), sort_option, limit_option, columns_option],
                      present)
+)  # fmt: skip
+report.add_command(
+    drivers_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options,
+                     sort_option, limit_option, columns_option], present)
 )  # fmt: skip
 
 

@@ -36,9 +36,11 @@ from crm_es.reports import (
     retention,
     satisfaction,
     segments,
+    value,
 )
 from crm_es.reports import customer_list as lists
 from crm_es.reports import customer_summary as summaries
+from crm_es.reports.facts.buyer_model import TimeUnit
 from crm_es.reports.facts.customer_selection import ListFilters
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -47,7 +49,7 @@ from crm_es.store.store import HasStore, Store, store_of
 
 REPORT_NAMES: Final = (
     "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "drivers",
-    "pipeline",
+    "value", "pipeline",
 )  # fmt: skip
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
@@ -59,6 +61,7 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "contacts": contacts.table_rows,
     "drivers": drivers.table_rows,
     "retention": retention.table_rows,
+    "value": value.table_rows,
     "pipeline": pipeline.table_rows,
 }
 
@@ -201,6 +204,26 @@ class Reports:
         report: retention.RetentionReport = self._run(
             lambda tx, t, q: retention.retention_report(
                 tx, t, q, rule=rule, owner=owner, segment=segment, region=region
+            ),
+            query,
+        )
+        return report
+
+    def value(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        time_unit: TimeUnit = "week",
+        horizon_days: int = 365,
+        discount_rate: float = 0.10,
+        rule: ChurnRule | None = None,
+    ) -> value.ValueReport:
+        """Expected discounted value (CLV) per buyer over ``horizon_days``, at the annual
+        ``discount_rate``, in the store's currency: BG/NBD purchases × Gamma-Gamma spend."""
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        report: value.ValueReport = self._run(
+            lambda tx, t, q: value.value_report(
+                tx, t, q, time_unit, horizon_days, discount_rate, rule
             ),
             query,
         )
