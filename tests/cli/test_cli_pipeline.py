@@ -1,11 +1,13 @@
-"""``crm-es report pipeline`` on both stores: opportunities sent through ``exec``, the report
-as a table, JSON and CSV."""
+"""``crm-es report pipeline`` and ``crm-es settings pipeline`` on both stores: opportunities
+sent through ``exec``, the report as a table, JSON and CSV, and the pipeline shown, replaced
+and reset by an admin with clear errors for a bad file."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from pathlib import Path
 
 from tests.helpers.cli import run
 
@@ -60,3 +62,39 @@ def test_the_report_lists_overall_stages_owners_and_lost_reasons(store_url: str)
         store_url, "report", "pipeline", "--format", "json", "--owner", "staff:wang"
     )
     assert json.loads(out)["by_owner"] == []
+
+
+def test_settings_pipeline_shows_replaces_and_resets_the_stages(
+    store_url: str, tmp_path: Path
+) -> None:
+    run(store_url, "init")
+    code, out, err = run(store_url, "settings", "pipeline")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["default"] is True
+    assert [s["key"] for s in shown["pipeline"]["stages"]] == [
+        "lead", "qualified", "proposal", "negotiation",
+    ]  # fmt: skip
+    custom = {"stages": [{"key": "visit", "label": "拜访", "probability": 5},
+                         {"key": "contract", "label": "合同", "probability": 90}]}  # fmt: skip
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps(custom, ensure_ascii=False), encoding="utf-8")
+    code, out, err = run(store_url, "settings", "pipeline", "--set", str(path))
+    assert code == 0, err
+    assert json.loads(out)["pipeline"]["stages"][1] == {
+        "key": "contract",
+        "label": "合同",
+        "probability": 90,
+    }
+    line = {"type": "open_opportunity", "customer": "C-1", "opportunity_id": "OP-9", "title": "x",
+            "amount": "1", "currency": "CNY", "stage": "lead"}  # fmt: skip
+    run(store_url, "exec", "-", input=json.dumps(LINES[0]))
+    code, out, _ = run(store_url, "exec", "-", input=json.dumps(line))
+    assert code == 1 and "one of: visit, contract" in json.loads(out)["error"]
+    code, out, err = run(store_url, "settings", "pipeline", "--set", "-",
+                         input='{"stages": [{"key": "x", "label": "X", "probability": 7}], "won": 1}')  # fmt: skip
+    assert code == 1 and "unknown field `won`" in err
+    code, out, err = run(store_url, "settings", "pipeline", "--reset")
+    assert code == 0 and json.loads(out)["default"] is True
+    code, out, err = run(store_url, "settings", "pipeline", "--reset", "--set", str(path))
+    assert code == 2 and "not both" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import click
 
 from crm_es.cli.shared import Context, emit_json
@@ -62,3 +64,46 @@ def survey_topics_command(ctx: Context, new: str | None, reset: bool) -> None:
             "labels": {t: TOPIC_LABELS[t] for t in topics if t in TOPIC_LABELS},
         }
     )
+
+
+@settings.command("pipeline")
+@click.option(
+    "--set",
+    "new",
+    type=click.File("rb"),
+    default=None,
+    metavar="FILE",
+    help="Replace the pipeline by the JSON in FILE ('-': stdin), as printed by this command.",
+)
+@click.option("--reset", is_flag=True, help="Back to the default pipeline.")
+@pass_ctx
+def pipeline_command(ctx: Context, new: BinaryIO | None, reset: bool) -> None:
+    """Show or change the sales pipeline: the open stages an opportunity moves through, in
+    order, each with a label and a win probability (%), and the labels of won and lost.
+
+    A stage key is lower-case ASCII (letters, digits, _). An opportunity opened at or moved to
+    a stage not listed is refused with the allowed ones; opportunities already at a stage keep
+    it when it leaves the list. Each opportunity keeps the probability its stage had when it
+    got there, so the pipeline report's forecast of a past date never moves. The default:
+    lead 线索 10, qualified 需求确认 25, proposal 方案报价 50, negotiation 谈判 75, then
+    赢单 (won) / 输单 (lost). Prints the pipeline as JSON.
+
+    \b
+    Examples:
+      crm-es settings pipeline > pipeline.json
+      crm-es settings pipeline --set pipeline.json
+      crm-es settings pipeline --reset
+    """
+    from crm_es.domain.pipeline import DEFAULT_PIPELINE
+    from crm_es.store.pipeline_setting import pipeline_setting, set_pipeline
+
+    if new is not None and reset:
+        raise click.UsageError("give --set or --reset, not both")
+    app = ctx.app
+    if new is not None:
+        pipeline = set_pipeline(app, new.read())
+    elif reset:
+        pipeline = set_pipeline(app, None)
+    else:
+        pipeline = pipeline_setting(app.store.settings).current()
+    emit_json({"pipeline": pipeline, "default": pipeline == DEFAULT_PIPELINE})
