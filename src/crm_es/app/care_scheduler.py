@@ -24,10 +24,10 @@ from uuid import UUID
 import msgspec
 
 from crm_es.app.care_rules import CareRules
+from crm_es.domain.birthdays import next_birthday
 from crm_es.domain.customer import Customer
 from crm_es.domain.times import business_day
 from crm_es.domain.values import CareKind, Money
-from crm_es.reports.agenda import next_birthday
 
 # The kind each rule schedules. A win-back call is a check-in with a purpose (there is no care
 # kind of its own); its task id and note say which rule made it.

@@ -13,16 +13,23 @@ on a day, or on two hosts at once, stores every change once (the second run find
 or its commands come back as duplicates). The business time of the changes is the START of the
 day in the store's time zone: a lot that expired yesterday is gone from today, and the same day
 always gives the same command, whenever in the day the job runs.
+
+It then schedules the care the rules make due (:mod:`crm_es.app.care_rules`,
+:mod:`crm_es.app.care_maintenance`): greetings, return visits, check-ins and win-back calls, with
+command ids made of the rule, the customer and the trigger day, so each task is scheduled once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time
 from uuid import UUID
 
 import msgspec
 
+from crm_es.app.care_maintenance import care_commands, registered_customers
+from crm_es.app.care_rules import CareRules, default_rules
+from crm_es.app.care_scheduler import CONSENT_RULE
 from crm_es.app.results import CommandResult
 from crm_es.app.service import CRM
 from crm_es.domain import commands as cmd
@@ -44,6 +51,10 @@ class MaintenanceReport(msgspec.Struct, kw_only=True):
     points_expired: int = 0  # customers whose expired lots were recorded as expired
     tiers_changed: int = 0
     duplicates: int = 0  # already recorded by another run
+    # Care tasks newly scheduled, per rule (every enabled rule listed, 0 included).
+    care_scheduled: dict[str, int] = {}
+    greetings_cancelled: int = 0  # open greetings of customers who withdrew marketing consent
+    care_skipped: dict[str, str] = {}  # enabled rules that could not run, and why
     erasure_wipe: str = "none pending"  # or "finished", or "still pending" (an old reader)
     errors: list[str] = []
 
@@ -89,6 +100,11 @@ def due_commands(customer: Customer, day: date, start: datetime) -> list[cmd.Com
     return due
 
 
+def day_start(app: CRM, day: date) -> datetime:
+    """The start of ``day`` in the store's time zone: the business time of the changes."""
+    return datetime.combine(day, time(), app.store.timezone)
+
+
 def _after(since: datetime | None, start: datetime) -> bool:
     return since is not None and since > start
 
@@ -105,18 +121,46 @@ def candidates(app: CRM) -> list[UUID]:
     return sorted(UUID(str(r[0])) for r in rows)
 
 
+def customers_to_check(app: CRM, care: CareRules | None = None) -> list[UUID]:
+    """The customers :func:`maintain` loads: all of them when a care rule is on (default
+    rules: yes), else those that may have a lot to expire or a tier to review."""
+    rules = default_rules() if care is None else care
+    return registered_customers(app.store) if rules.enabled() else candidates(app)
+
+
 def maintain(
-    app: CRM, at: Moment = None, progress: Callable[[int], None] | None = None
+    app: CRM,
+    at: Moment = None,
+    progress: Callable[[int], None] | None = None,
+    care: CareRules | None = None,
+    at_risk: Mapping[UUID, date] | None = None,
 ) -> MaintenanceReport:
-    """Record every expiry and tier change due by the day of ``at`` (default: today)."""
+    """Record every expiry and tier change due by the day of ``at`` (default: today) and
+    schedule the care tasks ``care`` (default: the shipped rules) make due on that day.
+
+    ``at_risk``: the at-risk, high-value customers as of the start of the day, with the day
+    each became at risk (:func:`crm_es.reports.facts.care_targets.load_at_risk_high_value`,
+    which ``crm-es maintain`` calls): the win-back rule needs the population, which this room
+    does not read. Without it that rule is skipped, and ``care_skipped`` says so."""
     require(app, "maintain")
+    rules = default_rules() if care is None else care
     day = maintenance_day(app, at)
-    start = datetime.combine(day, time(), app.store.timezone)
+    tz = app.store.timezone
+    start = day_start(app, day)
     report = MaintenanceReport(day=day.isoformat())
+    if rules.rule("win_back") is not None and at_risk is None:
+        rules = msgspec.structs.replace(rules, win_back=None)
+        report.care_skipped["win_back"] = (
+            "needs the at-risk customers of the population "
+            "(crm_es.reports.facts.care_targets.load_at_risk_high_value)"
+        )
+    report.care_scheduled = dict.fromkeys(rules.enabled(), 0)
     wiped = finish_pending_wipe(app.store.db)
     if wiped is not None:
         report.erasure_wipe = "finished" if wiped else "still pending"
-    ids = candidates(app)
+    ids = customers_to_check(app, rules)
+    targets = at_risk or {}
+    care_rule: dict[str, str] = {}  # command id -> the care rule that made it
 
     def commands() -> Iterator[cmd.Command]:
         for customer_id in ids:
@@ -126,6 +170,9 @@ def maintain(
                 progress(1)
             if customer is not None:
                 yield from due_commands(customer, day, start)
+                for rule, command in care_commands(customer, rules, day, start, tz, targets):
+                    care_rule[str(command.command_id)] = rule
+                    yield command
 
     sent: list[cmd.Command] = []
 
@@ -140,6 +187,12 @@ def maintain(
             report.errors.append(f"{command.command_id}: {outcome}")
         elif outcome.duplicate:
             report.duplicates += 1
+        elif outcome.events and str(command.command_id) in care_rule:
+            rule = care_rule[str(command.command_id)]
+            if rule == CONSENT_RULE:
+                report.greetings_cancelled += 1
+            else:
+                report.care_scheduled[rule] += 1
         elif outcome.events and isinstance(command, cmd.ExpirePoints):
             report.points_expired += 1
         elif outcome.events:

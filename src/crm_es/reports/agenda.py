@@ -8,7 +8,7 @@ is reproducible.
 Birthdays: the ``care`` read model keeps month and day as facts with both times; the birthday as
 of the query is the latest one given by then (an erased customer's rows are deleted). Customers
 present as of the cut are listed. A 29 February birthday falls on **28 February** in non-leap
-years (``LEAP_DAY_RULE``).
+years (``LEAP_DAY_RULE``, :mod:`crm_es.domain.birthdays`, the care rules' rule too).
 
 Consent: greetings are marketing. Greeting tasks (birthday, holiday) and birthdays of customers
 whose marketing consent stood withdrawn as of the cut are left out (consent may be withdrawn
@@ -18,12 +18,12 @@ after a greeting was scheduled) and counted in ``withheld_without_consent``
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from typing import Final
 
 import msgspec
 
+from crm_es.domain.birthdays import LEAP_DAY_RULE, next_birthday
 from crm_es.domain.times import local_text
 from crm_es.reports.facts.care_consent import withdrawn_consent, without_withheld
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
@@ -35,7 +35,6 @@ from crm_es.reports.facts.feedback import (
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
-LEAP_DAY_RULE: Final = "02-29 birthdays fall on 02-28 in non-leap years"
 SECTIONS: Final = ("care_task_overdue", "care_task_due", "birthday", "complaint_past_sla")
 TABLE_COLUMNS: Final = (
     "section", "customer_id", "external_ref", "owner", "task_id", "care_kind", "due_on", "staff",
@@ -92,20 +91,6 @@ class AgendaReport(msgspec.Struct, frozen=True, kw_only=True):
     care_tasks_overdue: list[CareTaskItem]
     birthdays: list[BirthdayItem]
     complaints_past_sla: list[ComplaintPastSla]
-
-
-def birthday_in(year: int, month_day: str) -> date:
-    """The birthday ``MM-DD`` in ``year``; 02-29 becomes 02-28 in a non-leap year."""
-    month, day = int(month_day[:2]), int(month_day[3:5])
-    if (month, day) == (2, 29) and not calendar.isleap(year):
-        day = 28
-    return date(year, month, day)
-
-
-def next_birthday(month_day: str, reference: date) -> date:
-    """The first birthday on or after ``reference`` (this year's, else next year's)."""
-    this_year = birthday_in(reference.year, month_day)
-    return this_year if this_year >= reference else birthday_in(reference.year + 1, month_day)
 
 
 def _task_item(
