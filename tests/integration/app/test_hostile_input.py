@@ -62,9 +62,17 @@ LIFE: list[dict[str, Any]] = [
     {"type": "cancel_care_task", "task_id": "2"},
     {"type": "churn_customer"},
     {"type": "win_back_customer"},
+    {"type": "open_opportunity", "amount": "1000.00", "currency": "CNY"},
+    {"type": "advance_opportunity", "stage": "proposal"},
+    {"type": "win_opportunity"},  # as the order above
+    {"type": "open_opportunity", "amount": "5", "currency": "CNY", "opportunity_id": "2"},
+    {"type": "lose_opportunity", "opportunity_id": "2"},
 ]
 ERASE: dict[str, Any] = {"type": "erase_personal_data"}
-LINKS = {"order_id", "complaint_id", "task_id"}
+LINKS = {"order_id", "complaint_id", "task_id", "opportunity_id"}
+# Codes checked against the store's settings (its pipeline's stages, its survey topics): kept
+# as the entry gives them (or left out) in the stored lives, as hostile text they are refused.
+SETTINGS_CODES = {"stage", "topic"}
 
 
 def _text_fields(command_type: str) -> dict[str, str]:
@@ -93,6 +101,8 @@ def with_texts(entry: dict[str, Any], marker: str, number: int) -> dict[str, Any
     out = dict(entry)
     for field, kind in _text_fields(entry["type"]).items():
         if field in ("actor", "on_behalf_of"):  # who sends it: the principal, not a text
+            continue
+        if field in SETTINGS_CODES:
             continue
         if field in ("customer", "external_ref"):
             value = marker
