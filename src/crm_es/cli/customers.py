@@ -21,7 +21,7 @@ from crm_es.cli.customer_views import (
     with_contacts,
 )
 from crm_es.cli.render import format_option
-from crm_es.cli.reports import (
+from crm_es.cli.report_options import (
     as_of_option,
     columns_option,
     known_at_option,
