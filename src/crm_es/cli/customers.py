@@ -51,28 +51,35 @@ _MULTIPLE: Final = (
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The filters every customers command takes, as of --as-of known at --known-at."""
-    for name, metavar, what in reversed(_MULTIPLE):
-        flag = "--" + name.replace("_", "-")
-        command = click.option(
-            flag, name, multiple=True, metavar=metavar,
+    """The filters every customers command takes, then the time and format options (shown in
+    --help in this order)."""
+    options = [
+        click.option(
+            "--" + name.replace("_", "-"), name, multiple=True, metavar=metavar,
             help=f"Only customers {what}; repeat for any of several.",
-        )(command)  # fmt: skip
-    command = click.option(
-        "--consent",
-        multiple=True,
-        type=click.Choice(["given", "not_given", "withdrawn", "none"]),
-        help="Only customers whose marketing consent is given, not given (withdrawn or none), "
-        "withdrawn after being given, or none (never given).",
-    )(command)
-    command = click.option(
-        "--last-contact-before",
-        default=None,
-        metavar="D",
-        help="Only customers not contacted since D (a bare date: since its start), the "
-        "never-contacted included.",
-    )(command)
-    for option in [as_of_option, known_at_option, format_option, refresh_option, *rule_options]:
+        )
+        for name, metavar, what in _MULTIPLE
+    ]  # fmt: skip
+    options.append(
+        click.option(
+            "--consent",
+            multiple=True,
+            type=click.Choice(["given", "not_given", "withdrawn", "none"]),
+            help="Only customers whose marketing consent is given, not given (withdrawn or "
+            "none), withdrawn after being given, or none (never given).",
+        )
+    )
+    options.append(
+        click.option(
+            "--last-contact-before",
+            default=None,
+            metavar="D",
+            help="Only customers not contacted since D (a bare date: since its start), the "
+            "never-contacted included.",
+        )
+    )
+    options += [as_of_option, known_at_option, format_option, refresh_option, *rule_options]
+    for option in reversed(options):  # the last applied is listed first
         command = option(command)
     return command
 
