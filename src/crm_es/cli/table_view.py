@@ -43,7 +43,7 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
               "expected_spend", "x", "mean_spend", "status", "other_currency"),
     "kpi": ("owner", "customers", "churned", "won_back", "revenue_*", "responses", "csat", "nps",
             "complaints", "complaints_open", "resolution_hours_median",
-            "care_tasks_on_time_rate", "care_tasks_overdue", "care_tasks_done"),
+            "care_tasks_on_time_rate", "care_tasks_overdue", "care_tasks_done", "contacts"),
     "pipeline": ("dimension", "key", "label", "open", "open_amount_*", "weighted_*", "won",
                  "lost", "win_rate", "cycle_days_mean", "reached", "conversion", "share",
                  "lost_amount_*", "won_amount_*", "probability", "next_stage"),
