@@ -117,7 +117,7 @@ def load_rules(path: str | Path) -> CareRules:
     """The rules in the TOML file ``path``; :class:`CareRulesError` naming what is wrong."""
     try:
         text = Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: a NUL in the path
         raise CareRulesError(f"{path}: cannot read the care rules: {e}") from None
     return parse_rules(text, str(path))
 
@@ -127,6 +127,10 @@ def parse_rules(text: str, source: str = "care rules") -> CareRules:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
+        raise CareRulesError(f"{source}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise CareRulesError(f"{source}: not valid TOML: nested too deeply") from None
+    except ValueError as e:  # an integer past Python's digit limit
         raise CareRulesError(f"{source}: not valid TOML: {e}") from None
     if data.get("version") != RULES_VERSION:
         got = repr(data["version"]) if "version" in data else "no version key"

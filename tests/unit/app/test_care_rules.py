@@ -126,3 +126,21 @@ def test_a_bad_file_is_an_error_naming_the_path_and_what_it_takes(text: str, mes
         parse_rules(text, "f.toml")
     assert str(raised.value).startswith("f.toml: ")
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("version = 1\nx = " + "[" * 100_000 + "]" * 100_000, id="deep array"),
+        pytest.param("version = 1\nx = " + "{a = " * 5_000 + "1" + "}" * 5_000, id="deep table"),
+        pytest.param("version = 1\ncatch_up_days = " + "9" * 5_000, id="5000-digit integer"),
+    ],
+)
+def test_a_hostile_file_is_an_error_naming_the_file_never_a_crash(text: str) -> None:
+    with pytest.raises(CareRulesError, match=r"^f\.toml: not valid TOML: "):
+        parse_rules(text, "f.toml")
+
+
+def test_a_path_holding_a_nul_is_an_error_naming_it() -> None:
+    with pytest.raises(CareRulesError, match="cannot read the care rules"):
+        load_rules("rules\x00.toml")
