@@ -150,10 +150,11 @@ def _sums(code: IntArray, amount: IntArray, n: int) -> IntArray:
 
 
 def purchase_rows(
-    columns: FactColumns, query: ReportQuery, currency: str, ids: Sequence[str]
+    columns: FactColumns, query: ReportQuery, currency: str, ids: Sequence[str], other: int = 0
 ) -> tuple[IntArray, IntArray, IntArray] | None:
-    """(index in ``ids`` or -1, day, amount in ``currency`` else 0) of every purchase row by the
-    cut, sorted by customer and day when ``ids`` is in id order; None: the SQL path applies."""
+    """(index in ``ids`` or -1, day, amount in ``currency`` else ``other``) of every purchase row
+    by the cut, sorted by customer and day when ``ids`` is in id order; None: the SQL path
+    applies."""
     codes = codes_of(columns, ids)
     if codes is None:
         return None
@@ -164,9 +165,10 @@ def purchase_rows(
     owner = position[columns.code[mask]]
     amount = columns.amount[mask]
     if currency in columns.currencies:
-        amount = np.where(columns.currency[mask] == columns.currencies.index(currency), amount, 0)
+        same = columns.currency[mask] == columns.currencies.index(currency)
+        amount = np.where(same, amount, other)
     else:
-        amount = np.zeros_like(amount)
+        amount = np.full_like(amount, other)
     return owner, columns.day[mask], amount
 
 

@@ -196,7 +196,10 @@ def _day_facts(owner: IntArray, days: IntArray, n: int) -> PurchaseFacts:
     gaps = np.diff(day)[same]
     if gaps.size:
         width = int(gaps.max()) + 1
-        gaps = np.sort(owner[1:][same] * width + gaps) % width
+        keys = owner[1:][same] * width + gaps
+        if (int(owner[-1]) + 1) * width <= 2**31:  # the same order, half the bytes to sort
+            keys = keys.astype(np.int32)
+        gaps = np.sort(keys).astype(np.int64) % width
         n_gaps = np.maximum(purchase_days - 1, 0)
         repeat = n_gaps > 0
         start = (np.cumsum(n_gaps) - n_gaps)[repeat]

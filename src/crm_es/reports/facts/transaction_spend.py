@@ -25,6 +25,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from crm_es.reports.facts.column_queries import purchase_rows
+from crm_es.reports.facts.fact_columns import fact_columns
 from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -66,7 +68,9 @@ def load_transaction_spend(
     # float64 sums are exact below 2^53 minor units (~9·10^13 yuan on one day): ample.
     first_spend = np.bincount(owner[on_first], weights=amounts[on_first], minlength=n)
     cut, params = query.cut("r")
-    refunds = tx.query(
+    # Without refunds SQLite would still plan the join from the purchases: a scan of them all.
+    any_refund = tx.query(f"SELECT 1 FROM {tables['refunds']} AS r WHERE {cut} LIMIT 1", params)
+    refunds = any_refund and tx.query(
         f"SELECT r.customer_id, p.day, r.amount, r.currency FROM {tables['refunds']} r "
         f"JOIN {tables['purchases']} p ON p.customer_id = r.customer_id "
         f"AND p.order_id = r.order_id WHERE {cut}",
@@ -90,6 +94,10 @@ def _scan(
     tx: Tx, tables: dict[str, str], query: ReportQuery, currency: str, ids: Sequence[str]
 ) -> tuple[IntArray, IntArray, IntArray]:
     """(customer index or -1, day number, amount or -1) of every purchase by the cut."""
+    columns = fact_columns(tx, tables)
+    rows = purchase_rows(columns, query, currency, ids, _OTHER) if columns else None
+    if rows is not None:  # from the read model's copy in memory
+        return rows
     cut, params = query.cut()
     pg = tx.postgres
     amount = f"CASE WHEN currency = ? THEN amount ELSE {_OTHER} END"
