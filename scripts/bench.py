@@ -44,7 +44,8 @@ from crm_es.domain import commands as cmd
 from crm_es.reports.api import Reports
 
 FIGURES = (
-    "commands", "commands_concurrent", "import", "rebuild", "replay", "report", "startup"
+    "commands", "commands_concurrent", "import", "import_cli", "rebuild", "replay", "report",
+    "reports_scale", "startup",
 )  # fmt: skip
 
 
@@ -56,6 +57,7 @@ class Figure(msgspec.Struct):
     baseline: float | None = None
     ratio: float | None = None
     note: str = ""
+    cpu_us: float | None = None  # CPU per event of every process of the run, where measured
 
 
 # --- stores -----------------------------------------------------------------------------------
@@ -212,8 +214,11 @@ def _retrying(handle: Callable[[cmd.Command], None], command: cmd.Command) -> No
             continue
 
 
+_PURCHASES_START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
 def purchase_commands(customers: int, events: int) -> Iterator[cmd.Command]:
-    start = datetime(2024, 1, 1, tzinfo=UTC)
+    start = _PURCHASES_START
     for i in range(events):
         yield cmd.RecordPurchase(
             customer=f"B-{(i * 7919) % customers}",
@@ -225,18 +230,31 @@ def purchase_commands(customers: int, events: int) -> Iterator[cmd.Command]:
         )
 
 
+def write_purchases_csv(path: Path, customers: int, events: int) -> None:
+    """The purchases of :func:`purchase_commands` as the CSV file a user would import."""
+    start = _PURCHASES_START
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("customer_ref,occurred_at,amount,currency,order_id\n")
+        for i in range(events):
+            at = (start + timedelta(seconds=30 * i)).isoformat()
+            amount = Decimal(100 + (i * 37) % 90_000).scaleb(-2)
+            f.write(f"B-{(i * 7919) % customers},{at},{amount},CNY,O-{i}\n")
+
+
+def register_bench_customers(crm: CRM, customers: int) -> None:
+    registrations = (
+        cmd.RegisterCustomer(external_ref=f"B-{i}", occurred_at=datetime(2023, 12, 1, tzinfo=UTC))
+        for i in range(customers)
+    )
+    list(crm.execute_many(registrations, chunk_size=2000, validated=True))
+
+
 def bench_import(store: str, url: str, events: int) -> Figure:
     customers = max(events // 10, 100)
     # As `crm-es import` does: the cache holds every customer of the import, and one
     # transaction per IMPORT_CHUNK_ROWS rows.
     with CRM(url, cache_size=customers) as crm:
-        registrations = (
-            cmd.RegisterCustomer(
-                external_ref=f"B-{i}", occurred_at=datetime(2023, 12, 1, tzinfo=UTC)
-            )
-            for i in range(customers)
-        )
-        list(crm.execute_many(registrations, chunk_size=2000, validated=True))
+        register_bench_customers(crm, customers)
         first = (crm.recorder.max_notification_id() or 0) + 1
         host = crm.store.config.env.get("POSTGRES_HOST", "")
         server_here = store == "postgres" and is_local(host)
@@ -269,6 +287,82 @@ def bench_import(store: str, url: str, events: int) -> Figure:
         f"{raw.with_records:.0f} events/s, {rate / raw.with_records:.2f} of it; and those in "
         f"the import's transactions: {raw.in_chunks:.0f} events/s, {rate / raw.in_chunks:.2f} "
         f"of it); {meter.used.per_event(appended)}",
+        cpu_us=round(_cpu_total(meter) / max(appended, 1) * 1e6, 1),
+    )
+
+
+def _cpu_total(meter: CpuMeter) -> float:
+    used = meter.used
+    return used.this + used.children + (used.server or 0.0)
+
+
+def cold_loads(url: str, customers: int) -> float:
+    """CPU seconds to load every customer once into an empty cache, as a new process must
+    (the ``import`` figure's customers are all in its cache already)."""
+    from crm_es.domain.ids import customer_id_for_ref
+
+    with CRM(url) as crm:
+        started = time.process_time()
+        for i in range(customers):
+            crm.store.load(customer_id_for_ref(f"B-{i}"))
+        return time.process_time() - started
+
+
+def bench_import_cli(store: str, url: str, events: int, imported: Figure) -> Figure:
+    """``crm-es import purchases FILE`` as a subprocess, end to end (interpreter start, the
+    file's encoding scan, reading, deciding, storing, the summary), on the purchases of the
+    ``import`` figure written as a CSV file, for the same pre-registered customers in a store
+    of its own. The ratio is against the ``import`` figure of the same run (``imported``); on
+    a machine whose load comes and goes it moves with it, so the note also compares the CPU
+    per event of every process of both runs, and gives the cost of loading each customer into
+    an empty cache, which the CLI (a new process) pays and the ``import`` figure does not."""
+    customers = max(events // 10, 100)
+    import_rate = imported.value
+    with CRM(url) as crm:
+        register_bench_customers(crm, customers)
+        first = (crm.recorder.max_notification_id() or 0) + 1
+        host = crm.store.config.env.get("POSTGRES_HOST", "")
+    loads = cold_loads(url, customers)
+    with tempfile.TemporaryDirectory(prefix="crm-bench-csv-") as d:
+        path = Path(d) / "purchases.csv"
+        write_purchases_csv(path, customers, events)
+        size_mb = path.stat().st_size / 1e6
+        cli = [sys.executable, "-m", "crm_es.cli", "--db", url, "import", "purchases", str(path)]
+        server_here = store == "postgres" and is_local(host)
+        # The CLI and its writer child are reaped children of this process: their CPU counts
+        # as "writer" below (the whole CLI), this process's own is ~0.
+        with CpuMeter(postgres=server_here) as meter:
+            seconds, done = timed(lambda: subprocess.run(cli, capture_output=True, text=True))
+    if done.returncode != 0:
+        raise SystemExit(f"crm-es import failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    with CRM(url) as crm:
+        appended = (crm.recorder.max_notification_id() or 0) - first + 1
+    rate = appended / seconds
+    inside = summary["seconds"]  # import_csv's own time: no start-up, no encoding scan
+    ratio = rate / import_rate if import_rate else 0.0
+    used = meter.used.server
+    server = f", the server's {used / max(appended, 1) * 1e6:.1f} µs" if used is not None else ""
+    cpu = _cpu_total(meter) / max(appended, 1) * 1e6
+    by_cpu = f"{imported.cpu_us / cpu:.3f}" if imported.cpu_us else "?"
+    return Figure(
+        round(rate),
+        "events/s",
+        ">= 0.8 of the import figure",
+        ratio >= 0.8,
+        baseline=round(import_rate),
+        ratio=round(ratio, 3),
+        note=f"`crm-es import purchases` as a subprocess on a {size_mb:.1f} MB CSV of "
+        f"{events} rows ({summary['stored']} stored, {summary['rejected']} rejected), "
+        f"{customers} customers, end to end {seconds:.2f} s; the import inside it (the "
+        f"summary's seconds: no interpreter start-up or encoding scan) {inside:.2f} s = "
+        f"{appended / inside:,.0f} events/s, {appended / inside / import_rate:.3f} of the import "
+        f"figure; CPU per event of the CLI process and its writer child together: "
+        f"{meter.used.children / max(appended, 1) * 1e6:.1f} µs{server} = {cpu:.1f} µs, against "
+        f"{imported.cpu_us} µs for the import figure: {by_cpu} of its rate on the same cores; "
+        f"of it, loading the {customers} customers into an empty cache: {loads:.2f} s CPU, "
+        f"{loads / max(appended, 1) * 1e6:.1f} µs per event",
+        cpu_us=round(cpu, 1),
     )
 
 
@@ -380,6 +474,19 @@ def bench_startup(store: str, base: str, runs: int = 7) -> Figure:
 # --- main -------------------------------------------------------------------------------------
 
 
+def _master_key() -> None:
+    """A PostgreSQL store needs a master key kept outside it: a throw-away one for this run
+    (and the CLI subprocesses it starts), unless CRM_ES_MASTER_KEY_FILE names one."""
+    if os.environ.get("CRM_ES_MASTER_KEY_FILE"):
+        return
+    import secrets
+
+    fd, path = tempfile.mkstemp(prefix="crm-bench-", suffix=".key")
+    os.write(fd, (secrets.token_hex(32) + "\n").encode())
+    os.close(fd)
+    os.environ["CRM_ES_MASTER_KEY_FILE"] = path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
@@ -394,12 +501,20 @@ def main() -> None:
         default=1_000_000,
         help="events for the import, rebuild and report figures",
     )
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=100_000,
+        help="customers of the reports_scale figure (about 9.5 purchases each)",
+    )
     parser.add_argument("--only", default=",".join(FIGURES), help="comma-separated figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.store == "postgres" and not (args.db or "").startswith("postgres"):
         parser.error("--store postgres needs --db postgresql://… (or CRM_ES_DB)")
     base = args.db or ""
+    if args.store == "postgres" and "master_key_file" not in base:
+        _master_key()
     only = set(args.only.split(","))
     figures: dict[str, Figure] = {}
 
@@ -412,13 +527,27 @@ def main() -> None:
     record("commands", lambda: bench_commands(args.store, base))
     if args.store == "postgres":
         record("commands_concurrent", lambda: bench_commands_concurrent(base))
-    if only & {"import", "rebuild", "report"}:
+    if only & {"import", "import_cli", "rebuild", "report"}:
         with fresh_store(args.store, base, "bulk") as url:
             record("import", lambda: bench_import(args.store, url, args.events))
-            if "import" not in only:
-                bench_import(args.store, url, args.events)
+            if "import" not in only:  # the store of rebuild and report, the ratio's baseline
+                figures["import"] = bench_import(args.store, url, args.events)
+            if "import_cli" in only:  # right after the import, in a store of its own
+                with fresh_store(args.store, base, "cli") as cli_url:
+                    imported = figures["import"]
+                    record(
+                        "import_cli",
+                        lambda: bench_import_cli(args.store, cli_url, args.events, imported),
+                    )
             record("rebuild", lambda: bench_rebuild(url))
             record("report", lambda: bench_report(url))
+            if "import" not in only:
+                figures.pop("import")
+    if "reports_scale" in only:
+        from bench_scale import reports_scale
+
+        with fresh_store(args.store, base, "scale") as url:
+            record("reports_scale", lambda: Figure(**reports_scale(url, args.customers)))
     record("replay", lambda: bench_replay(args.store, base))
     record("startup", lambda: bench_startup(args.store, base))
     if args.json:
