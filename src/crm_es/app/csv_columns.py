@@ -51,6 +51,8 @@ _AMOUNTS: Final = {
     ).fullmatch
     for exponent in set(CURRENCY_EXPONENTS.values())
 }
+# Distinct values of a repetitive column whose check is remembered between blocks.
+_REMEMBER: Final = 100_000
 # A bare date as times.moment reads it (2026-01-31 or 20260131).
 _BARE_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}").fullmatch
 # The instants moment() takes, cut to whole days inside its range (its edges: command path).
@@ -61,9 +63,12 @@ _LAST: Final = datetime.combine(LAST_DAY, time(), UTC)
 class FieldCheck:
     """One field of a command class, checked as the schema checks it when the command is built."""
 
-    def __init__(self, command_type: type[cmd.Command], field: str) -> None:
+    def __init__(self, command_type: type[cmd.Command], field: str, remember: int = 0) -> None:
         self.type: Any = typing.get_type_hints(command_type, include_extras=True)[field]
         self._list: Any = list[self.type]  # type: ignore[name-defined]
+        # Values taken in earlier blocks, checked once (a customer's ref recurs on every one
+        # of its purchases): up to ``remember`` of them, then forgotten all at once.
+        self._remember, self._known = remember, dict[str, Any]()
 
     def one(self, value: object) -> tuple[bool, Any]:
         """(whether the schema takes ``value``, what it makes of it)."""
@@ -73,8 +78,18 @@ class FieldCheck:
             return False, None
 
     def many(self, values: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
-        """(what the schema makes of each distinct value it takes, the values it refuses)."""
-        distinct = list(set(values))
+        """(what the schema makes of each distinct value it takes, the values it refuses); the
+        first may hold more values than were asked about (remembered ones)."""
+        if not self._remember:
+            return self._convert(list(set(values)))
+        known = self._known
+        if len(known) > self._remember:
+            known.clear()
+        made, refused = self._convert(list(set(values) - known.keys()))
+        known.update(made)
+        return known, refused
+
+    def _convert(self, distinct: list[str]) -> tuple[dict[str, Any], set[str]]:
         try:
             return dict(zip(distinct, msgspec.convert(distinct, self._list), strict=True)), set()
         except msgspec.ValidationError:  # which ones (a refused value is a rejected row)
@@ -162,11 +177,9 @@ class PurchaseColumns:
     def __init__(self, names: list[str], tz: tzinfo, seen: Counter[str], register: bool):
         self.names, self.times, self.seen, self.register = names, Times(tz), seen, register
         check = partial(FieldCheck, cmd.RecordPurchase)
-        self.customer, self.order_id, self.command_id = map(
-            check, ("customer", "order_id", "command_id")
-        )
-        self.currency = check("currency")
-        self.optional = {name: check(name) for name in self._OPTIONAL if name in names}
+        self.order_id, self.command_id = check("order_id"), check("command_id")  # unique
+        self.customer, self.currency = check("customer", _REMEMBER), check("currency", 100)
+        self.optional = {name: check(name, _REMEMBER) for name in self._OPTIONAL if name in names}
 
     def commands(self, block: RecordBlock) -> list[Built]:
         b = _Block(block)
@@ -297,7 +310,7 @@ class CustomerColumns:
         self.external_ref, self.command_id, self.tags = map(
             check, ("external_ref", "command_id", "tags")
         )
-        self.plain = {name: check(name) for name in self._PLAIN if name in names}
+        self.plain = {name: check(name, _REMEMBER) for name in self._PLAIN if name in names}
 
     def commands(self, block: RecordBlock) -> list[Built]:
         b = _Block(block)
