@@ -51,6 +51,23 @@ def fill(crm: CRM, *, registered: bool = False) -> None:
     crm.resolve_complaint(customer="C-1", complaint_id="K-1", resolution=FREE_TEXT)
     crm.follow_up_complaint(customer="C-1", complaint_id="K-1", satisfied=False, note=FREE_TEXT)
     crm.answer_survey(customer="C-1", survey_id="S-1", metric="csat", score=2, comment=FREE_TEXT)
+    crm.answer_survey(
+        customer="C-1", survey_id="S-2", metric="csat", score=1, topic="delivery",
+        comment=FREE_TEXT, reason=FREE_TEXT,
+    )  # fmt: skip
+    crm.log_contact(customer="C-1", channel="email", direction="outbound", summary=FREE_TEXT)
+    # Sales opportunities: the title and a loss's note are free texts, the reason too.
+    crm.open_opportunity(
+        customer="C-1", opportunity_id="OP-1", title=FREE_TEXT, amount="100.00", currency="CNY",
+        reason=FREE_TEXT,
+    )  # fmt: skip
+    crm.advance_opportunity(customer="C-1", opportunity_id="OP-1", stage="proposal",
+                            reason=FREE_TEXT)  # fmt: skip
+    crm.lose_opportunity(customer="C-1", opportunity_id="OP-1", lost_reason="price", note=FREE_TEXT)
+    crm.open_opportunity(
+        customer="C-1", opportunity_id="OP-2", title=f"{NAME} {PHONE}", amount="10.00",
+        currency="CNY",
+    )  # fmt: skip
     crm.schedule_care_task(
         customer="C-1", task_id="T-1", kind="birthday_greeting", due_on="2026-11-29", note=FREE_TEXT
     )
@@ -59,6 +76,7 @@ def fill(crm: CRM, *, registered: bool = False) -> None:
         customer="C-1", order_id="O-1", amount="10.00", currency="CNY",
         items=[{"sku": "GIFT-1", "name": f"engraved for {NAME}"}],
     )  # fmt: skip
+    crm.win_opportunity(customer="C-1", opportunity_id="OP-2", order_id="O-1", reason=FREE_TEXT)
     crm.grant_points(customer="C-1", points=10, reason=FREE_TEXT)
     crm.change_tags(customer="C-1", add=[TAG])
     crm.change_tags(customer="C-1", add=["vip"], remove=[TAG])
