@@ -84,6 +84,19 @@ def test_contact_details_are_shown_only_when_asked_and_the_read_is_logged(url: s
     ]  # fmt: skip
 
 
+def test_only_the_contact_details_shown_are_read_and_logged(url: str) -> None:
+    """A list cut by --limit (or a table's 50 rows) reads the details of the rows it shows:
+    the access log must not say that someone read customers they never saw."""
+    for fmt in ("json", "table"):
+        purpose = f"first two {fmt}"
+        out, _ = _ok(url, "list", "--with-contact-details", "--limit", "2", "--format", fmt,
+                     "--purpose", purpose)  # fmt: skip
+        assert "Name A" in out and "Name B" in out and "Name C" not in out
+        with CRM(url) as crm:
+            logged = {e.customer_id for e in crm.store.access_log.entries() if e.purpose == purpose}
+        assert logged == {cid("A"), cid("B")}, fmt
+
+
 def test_an_export_as_csv_lists_the_consenting_and_says_on_stderr_who_was_left_out(
     url: str,
 ) -> None:

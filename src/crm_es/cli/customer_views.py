@@ -33,17 +33,23 @@ TABLE_COLUMNS: Final = (
 _CONTACT_FIELDS: Final = ("name", "email", "phone")
 
 
+def list_cut(fmt: str | None, limit: int | None) -> int:
+    """How many rows a list shows (0: all): ``--limit``, else a table's first rows."""
+    return limit if limit is not None else TABLE_LIMIT * (resolved_format(fmt) == "table")
+
+
 def with_contacts(
-    ctx: Context, report: CustomerList | CampaignExport, wanted: bool, purpose: str
+    ctx: Context, report: CustomerList | CampaignExport, wanted: bool, purpose: str, cut: int = 0
 ) -> ContactLookup | None:
-    """The listed customers' contact details as the principal may read them (a logged read),
-    or None when they were not asked for."""
+    """The contact details of the customers shown (the first ``cut``; 0: all) as the principal
+    may read them (a logged read), or None when they were not asked for. Rows left out are
+    not read: the access log says who saw whom, not who could have."""
     if not wanted:
         return None
     from crm_es.app.contact_details import contact_details
 
     ids = [c.customer_id for c in report.customers]
-    return contact_details(ctx.app, ids, purpose=purpose)
+    return contact_details(ctx.app, ids[:cut] if cut else ids, purpose=purpose)
 
 
 def _rows(
@@ -124,8 +130,8 @@ def present_list(
     limit: int | None,
     columns: str | None,
 ) -> None:
+    cut = list_cut(fmt, limit)
     fmt = resolved_format(fmt)
-    cut = limit if limit is not None else TABLE_LIMIT * (fmt == "table")
     rows = _rows(report, contacts)
     shown = rows[:cut] if cut else rows
     if fmt == "table":

@@ -15,6 +15,7 @@ import click
 
 from crm_es.analytics.churn_settings import ChurnRule
 from crm_es.cli.customer_views import (
+    list_cut,
     present_export,
     present_list,
     present_summary,
@@ -157,7 +158,8 @@ def list_customers(
     filters, rule = _filters(options), _rule(options)
     with Reports(ctx.app, refresh=refresh) as reports:
         listed = reports.customer_list(filters, as_of=as_of, known_at=known_at, rule=rule)
-    contacts = with_contacts(ctx, listed, with_contact_details, purpose or "customer list")
+    cut = list_cut(fmt, limit)
+    contacts = with_contacts(ctx, listed, with_contact_details, purpose or "customer list", cut)
     present_list(listed, contacts, fmt, limit, columns)
 
 
