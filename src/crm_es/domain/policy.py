@@ -165,6 +165,25 @@ def check_store_action(p: Principal, action: StoreAction) -> None:
     raise PermissionDenied(p, action.replace("_", " "), None, why)
 
 
+def check_personal_selection(p: Principal, field: str) -> None:
+    """Raise PermissionDenied unless ``p`` may select customers by a personal ``field`` (a
+    tag): the selection says who holds the value, so it reads that field of every customer,
+    which only a principal reading every customer's personal data in clear may do."""
+    if p.has(Role.ADMIN) or p.has(Role.PRIVACY_OFFICER):
+        return
+    raise PermissionDenied(
+        p, f"select customers by {field}", None,
+        f"{field}s are personal data, which it may not read of every customer",
+    )  # fmt: skip
+
+
+def require_personal_selection(source: object, field: str) -> None:
+    """:func:`check_personal_selection` for the principal of ``source``, when it has one."""
+    principal = getattr(source, "principal", None)
+    if isinstance(principal, Principal):
+        check_personal_selection(principal, field)
+
+
 def require(source: object, action: StoreAction) -> None:
     """Check ``action`` for the principal of ``source`` when it has one (a CRM opened for a
     principal); a bare store handed over by the embedding code is that code itself."""

@@ -23,7 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from crm_es.analytics.churn_rule import ChurnRule
-from crm_es.domain.policy import require
+from crm_es.domain.policy import require, require_personal_selection
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
 from crm_es.reports import (
@@ -73,6 +73,7 @@ class Reports:
         """``source``: the store, or the service that owns it (``Reports(crm)``), whose
         principal must be allowed reports."""
         require(source, "report")
+        self.source = source  # whose principal decides the selections by personal data
         self.store = store_of(source)
         self.engine = ProjectionEngine(self.store, read_models())
         # A role that may not read events or write the read models (a login of roles init)
@@ -250,7 +251,7 @@ class Reports:
         """The customers ``filters`` select (all without), sorted by external ref: no personal
         data; ``rule`` decides the churn status and the churned stage, as in segments."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
-        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        chosen, churn_rule = self._selection(filters), rule or ChurnRule()
         listed: lists.CustomerList = self._run(
             lambda tx, t, q: lists.customer_list(tx, t, q, chosen, churn_rule), query
         )
@@ -268,7 +269,7 @@ class Reports:
         as of ``as_of``, or none now; erased), with how many were left out and why."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         now = ReportQuery.at(tz=self.store.timezone)
-        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        chosen, churn_rule = self._selection(filters), rule or ChurnRule()
         export: lists.CampaignExport = self._run(
             lambda tx, t, q: lists.campaign_export(tx, t, q, now, campaign, chosen, churn_rule),
             query,
@@ -285,12 +286,20 @@ class Reports:
         """客户品类汇总: customers per category, industry, region, company size and income band,
         of those ``filters`` select (all without)."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
-        chosen, churn_rule = filters or ListFilters(), rule or ChurnRule()
+        chosen, churn_rule = self._selection(filters), rule or ChurnRule()
         summary: summaries.CustomerSummary = self._run(
             lambda tx, t, q: summaries.customer_summary(tx, t, q, chosen, churn_rule),
             query,
         )
         return summary
+
+    def _selection(self, filters: ListFilters | None) -> ListFilters:
+        """``filters`` (none: everyone), refused when they select by a tag to a principal
+        who may not read every customer's tags (who carries one is personal data)."""
+        chosen = filters or ListFilters()
+        if chosen.tag:
+            require_personal_selection(self.source, "tag")
+        return chosen
 
 
 def to_csv(rows: list[dict[str, object]]) -> str:

@@ -76,3 +76,25 @@ def test_an_erased_customers_details_read_erased_and_are_not_logged(url: str) ->
         assert found.details[cid("E")] == ContactDetails(ERASED, ERASED, ERASED)
         assert found.details[cid("F")].email == "f@example.com"
         assert [r[0] for r in _reads(crm, "user:root")] == [cid("F")]
+
+
+@pytest.mark.parametrize("principal", [STAFF_LI, ANALYST], ids=["staff", "analyst"])
+def test_a_tag_is_personal_data_so_only_whoever_reads_every_customers_selects_by_it(
+    url: str, principal: Principal
+) -> None:
+    """Tags are personal (a free text, encrypted, erased): a list selected by a tag would tell
+    an analyst, or staff:li about staff:wang's E, who carries it."""
+    from crm_es.domain.errors import PermissionDenied
+    from crm_es.reports.facts.customer_selection import ListFilters
+
+    vip = ListFilters(tag=("vip",))
+    with CRM(url, principal=principal) as crm, Reports(crm) as reports:
+        for select in (reports.customer_list, reports.customer_summary):
+            with pytest.raises(PermissionDenied, match="tags are personal data"):
+                select(vip, as_of=AS_OF)
+        with pytest.raises(PermissionDenied, match="tags are personal data"):
+            reports.campaign_export("summer", vip, as_of=AS_OF)
+        assert reports.customer_list(ListFilters(region=("华东",)), as_of=AS_OF).total == 4
+    with CRM(url, principal=ADMIN) as crm, Reports(crm) as reports:
+        listed = reports.customer_list(vip, as_of=AS_OF)
+    assert [c.external_ref for c in listed.customers] == ["A", "C"]  # E was erased
