@@ -282,6 +282,55 @@ def test_two_processes_at_once_schedule_each_task_once(store_url: str, tmp_path:
             ]  # fmt: skip
 
 
+def test_two_runs_that_decided_on_the_same_state_schedule_each_task_once(store_url: str) -> None:
+    """The processes above rarely overlap on SQLite (one takes the write lock and finishes
+    before the other has read anything): here two runs, each with a connection of its own,
+    both load the first customer before either stores a task, so both decide the same tasks
+    from the same state and the store must keep one of each."""
+    import threading
+
+    crowd(store_url)
+    rules = parse_rules(
+        "version = 1\n[birthday_greeting]\ndays_ahead = 7\n[check_in]\ndays_silent = 90\n"
+    )
+    both_loaded = threading.Barrier(2, timeout=30)
+    reports: list[MaintenanceReport] = []
+    failures: list[BaseException] = []
+
+    def night() -> None:
+        first = [True]
+
+        def progress(_: int) -> None:
+            if first[0]:
+                first[0] = False
+                both_loaded.wait()
+
+        try:
+            with CRM(store_url) as crm:
+                reports.append(maintain(crm, DAY, progress=progress, care=rules))
+        except BaseException as e:  # the assertion below names it
+            failures.append(e)
+
+    threads = [threading.Thread(target=night) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == [] and len(reports) == 2
+    assert [r.errors for r in reports] == [[], []]
+    per_rule: Counter[str] = Counter()
+    for report in reports:
+        per_rule.update(report.care_scheduled)
+    assert dict(per_rule) == {"birthday_greeting": CUSTOMERS, "check_in": CUSTOMERS}
+    assert sum(r.duplicates for r in reports) >= 2  # the first customer's two, at least
+    with CRM(store_url) as crm:
+        for n in range(CUSTOMERS):
+            events = [e for e in crm.history(f"M-{n:03d}") if isinstance(e, ev.CareTaskScheduled)]
+            assert sorted(e.task_id for e in events) == [
+                "care:birthday_greeting:2026-06-12", "care:check_in:2026-04-01",
+            ]  # fmt: skip
+
+
 def test_the_command_line_names_a_bad_rules_file_and_prints_counts_per_rule(
     store_url: str, tmp_path: Path
 ) -> None:

@@ -1,6 +1,7 @@
 """A report for (as of D, known at T) is the same report forever: whatever is recorded after T —
-back-dated purchases, refunds and survey answers, owner, region, category and tag changes dated
-before D, churns, complaint steps, new customers with a back-dated history — the report
+back-dated purchases, refunds and survey answers (with topics), owner, region, category, tag and
+consent changes dated before D, churns, complaint steps, contacts and service records, sales
+opportunities opened, moved, won and lost, new customers with a back-dated history — the report
 regenerated for (D, T) is byte-identical, on both stores, for every report and the HTML page.
 
 Erasure is the one exception by design (personal data really goes: birthdays leave the agenda),
@@ -64,8 +65,29 @@ def base_history() -> list[cmd.Command]:
                               severity="medium", occurred_at=at(70 + i)),
             cmd.ScheduleCareTask(customer=ref, task_id="T-1", kind="return_visit",
                                  due_on=at(80 + i).date(), occurred_at=at(75 + i)),
+            cmd.AnswerSurvey(customer=ref, survey_id="S-2", metric="csat", score=i % 5 + 1,
+                             topic=TOPICS[i % 3], occurred_at=at(62 + i)),
+            cmd.ChangeConsent(customer=ref, marketing=i % 2 == 0, occurred_at=at(5 + i)),
+            cmd.LogContact(customer=ref, channel="phone", direction="inbound", staff=OWNERS[i % 3],
+                           occurred_at=at(20 + i)),
+            cmd.LogContact(customer=ref, channel="email", direction="outbound",
+                           staff=OWNERS[(i + 1) % 3], occurred_at=at(21 + i)),
+            cmd.RecordService(customer=ref, phase="after-sale", kind="delivery",
+                              occurred_at=at(22 + i)),
+            cmd.OpenOpportunity(customer=ref, opportunity_id="OP-1", title="deal",
+                                amount=str(1000 * (i + 1)), currency="CNY", occurred_at=at(30 + i)),
+            cmd.AdvanceOpportunity(customer=ref, opportunity_id="OP-1", stage="proposal",
+                                   occurred_at=at(40 + i)),
         ]  # fmt: skip
+        if i % 3 == 1:
+            out.append(cmd.WinOpportunity(customer=ref, opportunity_id="OP-1", occurred_at=at(90)))
+        elif i % 3 == 2:
+            out.append(cmd.LoseOpportunity(customer=ref, opportunity_id="OP-1", lost_reason="price",
+                                           occurred_at=at(95)))  # fmt: skip
     return out
+
+
+TOPICS = ["delivery", "price", "product_quality"]
 
 
 days = st.integers(0, 500)
@@ -99,6 +121,29 @@ later_command = st.one_of(
     st.builds(lambda n, d: cmd.RecordPurchase(customer=f"N-{n}", order_id="B-1", amount="50",
                                               currency="USD", occurred_at=at(d)),
               st.integers(0, 9), days),
+    st.builds(lambda r, n, t, d: cmd.AnswerSurvey(customer=r, survey_id=f"T-{n}", metric="csat",
+                                                  score=1, topic=t, occurred_at=at(d, 6)),
+              st.sampled_from(REFS), st.integers(0, 999), st.sampled_from(TOPICS), days),
+    st.builds(lambda r, m, d: cmd.ChangeConsent(customer=r, marketing=m, occurred_at=at(d)),
+              st.sampled_from(REFS), st.booleans(), days),
+    st.builds(lambda r, c, w, d: cmd.LogContact(customer=r, channel=c, direction=w,
+                                                staff="staff:zhou", occurred_at=at(d, 7)),
+              st.sampled_from(REFS), st.sampled_from(["phone", "wechat"]),
+              st.sampled_from(["inbound", "outbound"]), days),
+    st.builds(lambda r, d: cmd.RecordService(customer=r, phase="pre-sale", kind="demo",
+                                             occurred_at=at(d)), st.sampled_from(REFS), days),
+    st.builds(lambda r, n, d: cmd.OpenOpportunity(customer=r, opportunity_id=f"OP-L{n}",
+                                                  title="late", amount="500", currency="CNY",
+                                                  stage="qualified", occurred_at=at(d)),
+              st.sampled_from(REFS), st.integers(0, 3), days),
+    st.builds(lambda r, s, d: cmd.AdvanceOpportunity(customer=r, opportunity_id="OP-1", stage=s,
+                                                     occurred_at=at(d, 13)),
+              st.sampled_from(REFS), st.sampled_from(["qualified", "negotiation"]), days),
+    st.builds(lambda r, d: cmd.WinOpportunity(customer=r, opportunity_id="OP-1",
+                                              occurred_at=at(d, 14)), st.sampled_from(REFS), days),
+    st.builds(lambda r, d: cmd.LoseOpportunity(customer=r, opportunity_id="OP-1",
+                                               lost_reason="competitor", occurred_at=at(d, 14)),
+              st.sampled_from(REFS), days),
 )  # fmt: skip
 
 
@@ -122,8 +167,12 @@ def everything(crm: CRM, query: ReportQuery, html: bool) -> dict[str, Any]:
         args = {"as_of": query.as_of, "known_at": query.known_at}
         out: dict[str, Any] = {
             name: msgspec.json.encode(getattr(reports, name)(**args))
-            for name in ("segments", "churn", "satisfaction", "agenda", "kpi")
-        }
+            for name in (
+                "segments", "churn", "satisfaction", "agenda", "kpi", "contacts", "retention",
+                "drivers", "value", "pipeline", "customer_list", "customer_summary",
+            )
+        }  # fmt: skip
+        # A campaign export is left out by design: it also asks whether consent holds now.
         if html:
             out["html"] = render_html(reports, ReportQuery.at(**args, tz=crm.store.timezone))
     return out
