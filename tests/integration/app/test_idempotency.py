@@ -156,3 +156,49 @@ def test_idempotency_hashes_are_keyed_so_a_payload_cannot_be_guessed(store_url: 
     plain = hashlib.sha256(msgspec.msgpack.encode(register)).digest()
     assert len(record.payload_hash) == 33 and record.payload_hash[0] == 1
     assert plain not in record.payload_hash
+
+
+def test_opportunity_and_topic_commands_resent_are_answered_from_the_log_on_every_path(
+    store_url: str,
+) -> None:
+    """Re-sent by command id through the API, execute_many and exec, also after the pipeline
+    and the survey topics changed so that the stage and topic would now be refused: each is
+    answered with its first result and nothing is stored twice."""
+    from crm_es.domain.pipeline import Pipeline, Stage
+    from crm_es.store.pipeline_setting import set_pipeline
+    from crm_es.store.survey_topics import set_survey_topics
+
+    sent = [
+        {"type": "open_opportunity", "opportunity_id": "OP-1", "title": "t", "amount": "10",
+         "currency": "CNY", "stage": "qualified", "command_id": "o1"},
+        {"type": "advance_opportunity", "opportunity_id": "OP-1", "stage": "proposal",
+         "command_id": "o2"},
+        {"type": "lose_opportunity", "opportunity_id": "OP-1", "lost_reason": "price",
+         "command_id": "o3"},
+        {"type": "open_opportunity", "opportunity_id": "OP-2", "title": "t", "amount": "10",
+         "currency": "CNY", "command_id": "o4"},
+        {"type": "win_opportunity", "opportunity_id": "OP-2", "command_id": "o5"},
+        {"type": "answer_survey", "survey_id": "S-1", "metric": "csat", "score": 3,
+         "topic": "price", "command_id": "s1"},
+    ]  # fmt: skip
+    lines = [json.dumps({**c, "customer": "C-1"}) for c in sent]
+    commands = [cmd.decode_command(line) for line in lines]
+    with CRM(store_url) as crm:
+        crm.register_customer(external_ref="C-1", category="potential")
+        first = [crm.execute(c) for c in commands]
+        assert [r.events for r in first] == [2, 1, 1, 1, 2, 1]  # intended, then signed
+        stored = head(crm)
+        set_pipeline(crm, Pipeline(stages=[Stage("other", "Other", 10)]))
+        set_survey_topics(crm, ["other"])
+        for outcomes in ([crm.execute(c) for c in commands], list(crm.execute_many(commands))):
+            assert [(o.version, o.events, o.duplicate) for o in outcomes] == [
+                (r.version, r.events, True) for r in first
+            ]
+        assert head(crm) == stored
+    result = CliRunner().invoke(main, ["--db", store_url, "exec", "-"], input="\n".join(lines))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["version"] for line in result.stdout.splitlines()] == [
+        r.version for r in first
+    ]
+    with CRM(store_url) as crm:
+        assert head(crm) == stored
