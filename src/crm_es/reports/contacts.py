@@ -32,7 +32,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from crm_es.analytics.satisfaction import median, percentile
-from crm_es.domain.errors import CrmError
+from crm_es.domain.errors import CrmError, InvalidValue
 from crm_es.domain.times import from_iso, local_text
 from crm_es.domain.values import ServicePhase
 from crm_es.reports.facts.contacts import (
@@ -49,6 +49,7 @@ from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
 DEFAULT_IDLE_DAYS: Final = 90
+MAX_IDLE_DAYS: Final = 36500  # a century: longer is a typo
 RESPONSE_RULE: Final = (
     "an inbound contact is answered by the same customer's next outbound contact on any "
     "channel, in business-time order (then stream version); response hours = business time "
@@ -231,6 +232,8 @@ def contacts_report(
 ) -> ContactsReport:
     """The report; ``section`` (one of :data:`SECTIONS`) lists only that section's items,
     while the totals stay those of everything in the cut."""
+    if not 1 <= idle_days <= MAX_IDLE_DAYS:  # as --idle-days takes: 0 or less means nothing
+        raise InvalidValue("idle_days", idle_days, f"must be 1 to {MAX_IDLE_DAYS} days")
     if section is not None and section not in SECTIONS:
         raise CrmError(f"section {section!r}: not a section of this report; one of: "
                        + ", ".join(SECTIONS))  # fmt: skip

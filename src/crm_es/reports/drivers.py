@@ -53,6 +53,7 @@ from crm_es.analytics.drivers import (
     sentiment_scores,
 )
 from crm_es.analytics.satisfaction import rate
+from crm_es.domain.errors import InvalidValue
 from crm_es.domain.survey_topics import TOPIC_LABELS
 from crm_es.domain.times import day_number
 from crm_es.domain.values import TIER_CURRENCY
@@ -64,6 +65,7 @@ from crm_es.store.database import Tx
 SURVEY_TOPIC: Final = "survey_topic"
 COMPLAINT_CATEGORY: Final = "complaint_category"
 OVERALL_METRICS: Final = ("csat", "nps")
+MAX_CHURN_DAYS: Final = 3650  # ten years, as --churn-days takes
 DEFINITIONS: Final = {
     "sentiment": "CSAT 4-5 satisfied, 3 neutral, 1-2 dissatisfied; NPS 9-10 / 7-8 / 0-6; "
     "CES 5-7 / 4 / 1-3; gap (performance - expectation) >0 / 0 / <0; a complaint: satisfied "
@@ -136,6 +138,8 @@ def drivers_report(
     churn_days: int = 90,
     rule: ChurnRule | None = None,
 ) -> DriversReport:
+    if not 1 <= churn_days <= MAX_CHURN_DAYS:  # as --churn-days takes
+        raise InvalidValue("churn_days", churn_days, f"must be 1 to {MAX_CHURN_DAYS} days")
     rule = rule or ChurnRule()
     customers = load_customer_columns(tx, tables, query)
     index = {cid: i for i, cid in enumerate(customers.ids)}

@@ -45,6 +45,7 @@ from crm_es.analytics.rfm import id_ranks
 from crm_es.domain.errors import InvalidValue
 from crm_es.domain.values import TIER_CURRENCY, currency_exponent, format_minor_many
 from crm_es.reports.facts.buyer_model import (
+    UNIT_DAYS,
     BgNbdFit,
     TimeUnit,
     buyer_histories,
@@ -131,6 +132,8 @@ def value_report(
     rule: ChurnRule | None = None,
     currency: str = TIER_CURRENCY,
 ) -> ValueReport:
+    if time_unit not in UNIT_DAYS:
+        raise InvalidValue("time_unit", time_unit, "must be one of: " + ", ".join(UNIT_DAYS))
     if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
         raise InvalidValue("horizon_days", horizon_days, f"must be 1 to {MAX_HORIZON_DAYS}")
     if not (math.isfinite(discount_rate) and 0.0 <= discount_rate <= 1.0):
