@@ -16,8 +16,8 @@ from crm_es.analytics.bgnbd import (
     fit_bgnbd,
     log_likelihood_terms,
     p_alive,
-    simulate_bgnbd,
 )
+from crm_es.analytics.bgnbd_simulation import simulate_bgnbd
 
 TRUE = (0.25, 4.0, 0.8, 2.5)  # r, alpha, a, b as in Fader, Hardie & Lee (2005)
 TRUE_PARAMS = BgNbdParams(*TRUE, log_likelihood=0.0, converged=True, n_customers=0)

@@ -10,7 +10,8 @@ import numpy.typing as npt
 import pytest
 from scipy.optimize import approx_fprime
 
-from crm_es.analytics.bgnbd import BgNbdParams, expected_purchases, simulate_bgnbd
+from crm_es.analytics.bgnbd import BgNbdParams, expected_purchases
+from crm_es.analytics.bgnbd_simulation import simulate_bgnbd
 from crm_es.analytics.gamma_gamma import (
     GammaGammaParams,
     _negative_mean_ll_and_gradient,
