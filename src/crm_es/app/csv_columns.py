@@ -169,7 +169,7 @@ class _Block:
         return [made.get(v) if v else None for v in values]
 
 
-class PurchaseColumns:
+class PurchaseFileColumns:
     """Blocks of a purchases file into ``RecordPurchase`` commands (and registrations)."""
 
     _OPTIONAL: Final = ("channel", "product_category", "staff")
@@ -297,7 +297,7 @@ class PurchaseColumns:
                 self.seen[key] = by_key[key]
 
 
-class CustomerColumns:
+class CustomerFileColumns:
     """Blocks of a customers file into ``RegisterCustomer`` commands."""
 
     _PLAIN: Final = tuple(

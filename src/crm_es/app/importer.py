@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
-from crm_es.app.csv_columns import Built, CustomerColumns, PurchaseColumns
+from crm_es.app.csv_columns import Built, CustomerFileColumns, PurchaseFileColumns
 from crm_es.app.csv_commands import row_commands
 from crm_es.app.csv_encoding import AUTO, CsvFile, open_csv
 from crm_es.app.csv_format import IMPORT_CHUNK_ROWS
@@ -118,7 +118,7 @@ def import_csv(
                 yield line, row_path(line, row)
 
     def by_columns() -> Iterator[tuple[int, list[tuple[cmd.Command, bool]]]]:
-        columns: PurchaseColumns | CustomerColumns | None = None
+        columns: PurchaseFileColumns | CustomerFileColumns | None = None
         for block in csv_blocks(file, kind, block_rows):
             report.rows += len(block.lines) + len(block.errors)
             for line, error in block.errors:
@@ -126,9 +126,9 @@ def import_csv(
             if columns is None:
                 names = list(block.columns)
                 columns = (
-                    CustomerColumns(names, tz)
+                    CustomerFileColumns(names, tz)
                     if kind == "customers"
-                    else PurchaseColumns(names, tz, seen, register_missing)
+                    else PurchaseFileColumns(names, tz, seen, register_missing)
                 )
             built: list[Built] = columns.commands(block)
             for i, line in enumerate(block.lines):

@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crm_es.app import csv_columns, csv_commands
-from crm_es.app.csv_columns import CustomerColumns, PurchaseColumns
+from crm_es.app.csv_columns import CustomerFileColumns, PurchaseFileColumns
 from crm_es.app.csv_commands import row_commands
 from crm_es.app.csv_encoding import open_csv
 from crm_es.app.csv_format import CUSTOMER_COLUMNS, PURCHASE_COLUMNS
@@ -79,14 +79,14 @@ def _by_columns(
 ) -> tuple[list[Any], Counter[str]]:
     seen: Counter[str] = Counter()
     out: list[Any] = []
-    columns: PurchaseColumns | CustomerColumns | None = None
+    columns: PurchaseFileColumns | CustomerFileColumns | None = None
     for block in csv_blocks(open_csv(path), kind, size):
         names = list(block.columns)
         if columns is None:
             columns = (
-                PurchaseColumns(names, tz, seen, register)
+                PurchaseFileColumns(names, tz, seen, register)
                 if kind == "purchases"
-                else CustomerColumns(names, tz)
+                else CustomerFileColumns(names, tz)
             )
         for i, (line, built) in enumerate(zip(block.lines, columns.commands(block), strict=True)):
             if built is not None:
