@@ -15,14 +15,14 @@ and (α + T)^(r + x) overflow a float.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+
+from crm_es.analytics.log_space_fit import LOG_BOUND, maximise
 
 __all__ = [
     "BgNbdParams",
@@ -34,20 +34,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-# Search box for log-parameters: e^±20 covers any sensible parameter and keeps exp() finite. An
-# optimum on the box edge means the likelihood has no interior maximum (e.g. nobody ever repeated),
-# so such a fit is reported as not converged.
-_LOG_BOUND: Final = 20.0
-# Tighter than scipy's defaults: the fit is cheap and a report should not move with optimiser slack.
-_LBFGSB_OPTIONS: Final = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 1000}
-# Nelder-Mead is the fallback only if L-BFGS-B failed inside e^±10 (see _failed_in_the_interior).
-_FALLBACK_LOG_BOX: Final = 10.0
-# A proper 4-parameter fit needs ~500 iterations / ~800 evaluations; the caps bound a hopeless case.
-_NELDER_MEAD_OPTIONS: Final = {"maxiter": 1500, "maxfev": 3000, "xatol": 1e-9, "fatol": 1e-13}
-# Smallest Hessian eigenvalue (per customer, log-parameters) that counts as curving down: proper
-# fits of simulated data sit around 1e-3..1e-2, flat directions of degenerate data at 0 ± 1e-7.
-_MIN_CURVATURE: Final = 1e-6
 
 
 class BgNbdParams(msgspec.Struct, frozen=True):
@@ -83,9 +69,9 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
     Identical (x, t_x, T) rows are merged and weighted by their count (with day-granular data most
     customers share a few rows), then the mean negative log-likelihood is minimised over the
     log-parameters with L-BFGS-B and an analytic gradient, starting from all parameters = 1 so the
-    fit is deterministic. If L-BFGS-B fails (see :func:`_failed_in_the_interior`), Nelder-Mead is
+    fit is deterministic. If L-BFGS-B fails (see :mod:`.log_space_fit`), Nelder-Mead is
     tried from the same start and a converged or else the better optimum is kept. ``converged`` is
-    True only for a proper interior maximum (see :func:`_is_proper_maximum`); otherwise the
+    True only for a proper interior maximum (see :mod:`.log_space_fit`); otherwise the
     parameters are the optimiser's last point (typically drifting off towards 0 or infinity) and
     must not be used for forecasts.
     """
@@ -94,8 +80,6 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
         raise ValueError("BG/NBD needs at least one customer")
     rows, counts = _distinct_rows(np.column_stack([xs, txs, ts]))
     histories = _prepare(rows[:, 0], rows[:, 1], rows[:, 2], counts / xs.size)
-    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
-    start = np.zeros(4)
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         return _negative_mean_ll_and_gradient(log_params, histories)
@@ -104,22 +88,8 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
         r, alpha, a, b = (float(value) for value in np.exp(log_params))
         return -float(np.dot(histories.weights, _log_likelihood_terms((r, alpha, a, b), histories)))
 
-    def gradient_only(log_params: FloatArray) -> FloatArray:
-        return objective(log_params)[1]
-
-    result = minimize(
-        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGSB_OPTIONS
-    )
-    converged = _is_proper_maximum(result, gradient_only)
-    if _failed_in_the_interior(result):
-        fallback = minimize(
-            value_only, start, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD_OPTIONS
-        )
-        fallback_converged = _is_proper_maximum(fallback, gradient_only)
-        if fallback_converged or float(fallback.fun) < float(result.fun):
-            result, converged = fallback, fallback_converged
-    log_params = np.asarray(result.x, dtype=np.float64)
-    mean_nll = float(result.fun)
+    fit = maximise(objective, np.zeros(4), proper_box=LOG_BOUND - 1e-6, value_only=value_only)
+    log_params, mean_nll, converged = fit
     r, alpha, a, b = (float(value) for value in np.exp(log_params))
     return BgNbdParams(
         r=r,
@@ -341,42 +311,3 @@ def _negative_mean_ll_and_gradient(
     # Chain rule for θ = e^φ: d/dφ = θ · d/dθ.
     gradient = -np.array([d_r, d_alpha, d_a, d_b], dtype=np.float64) * np.array([r, alpha, a, b])
     return value, gradient
-
-
-def _failed_in_the_interior(result: Any) -> bool:
-    """Is a second optimiser worth its cost after this L-BFGS-B result?
-
-    Only when L-BFGS-B itself failed (typically a line search breaking down in floating-point
-    noise) at a plausible point. If it failed while drifting beyond e^±10, the likelihood keeps
-    rising towards a boundary (e.g. customers without heterogeneity send r and alpha to infinity),
-    no method finds an interior maximum, and Nelder-Mead would spend ~800 full likelihood
-    evaluations (over 10 s for 100,000 distinct histories) to confirm it. If it succeeded but the
-    maximum is not proper, the data are at fault, not the method.
-    """
-    log_params = np.asarray(result.x, dtype=np.float64)
-    succeeded = bool(result.success) and bool(np.isfinite(float(result.fun)))
-    return not succeeded and bool(np.all(np.abs(log_params) < _FALLBACK_LOG_BOX))
-
-
-def _is_proper_maximum(result: Any, gradient: Callable[[FloatArray], FloatArray]) -> bool:
-    """Did the optimiser stop at a proper interior maximum of the likelihood?
-
-    Besides scipy's success flag this asks that the optimum is inside the search box and that the
-    likelihood curves down in every direction there (the Hessian of the mean negative
-    log-likelihood, by central differences of the analytic gradient, is positive definite).
-    Without the curvature test, data with no interior maximum (nobody repeated, or a handful of
-    customers) "converge" where the likelihood has merely flattened out on its way to infinity.
-    """
-    log_params = np.asarray(result.x, dtype=np.float64)
-    if not (bool(result.success) and np.isfinite(float(result.fun))):
-        return False
-    if np.any(np.abs(log_params) >= _LOG_BOUND - 1e-6):
-        return False
-    step = 1e-5
-    columns = [
-        (gradient(log_params + step * unit) - gradient(log_params - step * unit)) / (2 * step)
-        for unit in np.eye(log_params.size)
-    ]
-    hessian = np.array(columns)
-    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
-    return bool(np.all(np.isfinite(eigenvalues)) and eigenvalues.min() > _MIN_CURVATURE)

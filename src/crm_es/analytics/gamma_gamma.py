@@ -26,17 +26,16 @@ gives the check practitioners report (Pearson r of x and m̄ over the customers 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 from scipy.stats import pearsonr
 
 from crm_es.analytics.bgnbd import BgNbdParams, expected_purchases
+from crm_es.analytics.log_space_fit import FALLBACK_LOG_BOX, maximise
 
 __all__ = [
     "CLV_PERIOD_DAYS",
@@ -53,19 +52,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-# As in bgnbd: a log-parameter box of e^±20 keeps exp() finite; an optimum on its edge means the
-# likelihood rises towards a boundary (e.g. everyone's m̄ equal: no heterogeneity, q → ∞).
-_LOG_BOUND: Final = 20.0
-_LBFGSB_OPTIONS: Final = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 1000}
-# On data scaled to mean 1 a real optimum lies well inside e^±10 (p, q: shapes of spend and of its
-# heterogeneity; γ ≈ (q − 1) / p). The optimiser also stops beyond, where a likelihood rising
-# towards a boundary has flattened (3 customers: q ≈ e^18 with curvature 3e-4), so an optimum
-# outside this box never counts as converged, and it is where the fallback is not worth trying.
-_FALLBACK_LOG_BOX: Final = 10.0
-_NELDER_MEAD_OPTIONS: Final = {"maxiter": 1500, "maxfev": 3000, "xatol": 1e-9, "fatol": 1e-13}
-# Smallest curvature (per customer, log-parameters, scaled data) that counts as a proper
-# maximum: simulated fits of 100..10,000 customers sit at 1e-3..1e-1, flat directions at ~0.
-_MIN_CURVATURE: Final = 1e-6
 # Start on data scaled to mean 1: p = 1, q = 2, γ = 1 has population mean p γ / (q − 1) = 1,
 # the data's own, and a finite variance-free guess at heterogeneity; deterministic.
 _START: Final = (0.0, math.log(2.0), 0.0)
@@ -130,30 +116,17 @@ def fit_gamma_gamma(x: npt.ArrayLike, m: npt.ArrayLike) -> GammaGammaParams:
         raise ValueError("the Gamma-Gamma model needs at least one repeat customer")
     scale = float(ms.mean())
     us = ms / scale
-    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 3
-    start = np.array(_START)
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         return _negative_mean_ll_and_gradient(log_params, xs, us)
 
-    def value_only(log_params: FloatArray) -> float:
-        return objective(log_params)[0]
-
-    def gradient_only(log_params: FloatArray) -> FloatArray:
-        return objective(log_params)[1]
-
-    result = minimize(
-        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGSB_OPTIONS
-    )
-    converged = _is_proper_maximum(result, gradient_only)
-    if _failed_in_the_interior(result):
-        fallback = minimize(
-            value_only, start, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD_OPTIONS
-        )
-        fallback_converged = _is_proper_maximum(fallback, gradient_only)
-        if fallback_converged or float(fallback.fun) < float(result.fun):
-            result, converged = fallback, fallback_converged
-    p, q, gamma_scaled = (float(v) for v in np.exp(np.asarray(result.x, dtype=np.float64)))
+    # On data scaled to mean 1 a real optimum lies well inside e^±10 (p, q: shapes of spend and
+    # of its heterogeneity; γ ≈ (q − 1) / p). The optimiser also stops beyond, where a likelihood
+    # rising towards a boundary has flattened (3 customers: q ≈ e^18 with curvature 3e-4), so an
+    # optimum outside this box never counts as converged.
+    fit = maximise(objective, np.array(_START), proper_box=FALLBACK_LOG_BOX)
+    converged = fit.converged
+    p, q, gamma_scaled = (float(v) for v in np.exp(fit.log_params))
     gamma = gamma_scaled * scale
     # Summed at the answer on the data as given: the density of m̄ is that of m̄/scale over
     # scale, so the scaled optimum's value is not the one to report.
@@ -327,29 +300,3 @@ def _negative_mean_ll_and_gradient(
     # Chain rule for θ = e^φ: d/dφ = θ · d/dθ.
     gradient = -np.array([d_p * p, d_q * q, d_gamma * gamma], dtype=np.float64)
     return value, gradient
-
-
-def _failed_in_the_interior(result: Any) -> bool:
-    """Worth a second optimiser only if L-BFGS-B itself failed at a plausible point."""
-    log_params = np.asarray(result.x, dtype=np.float64)
-    succeeded = bool(result.success) and bool(np.isfinite(float(result.fun)))
-    return not succeeded and bool(np.all(np.abs(log_params) < _FALLBACK_LOG_BOX))
-
-
-def _is_proper_maximum(result: Any, gradient: Callable[[FloatArray], FloatArray]) -> bool:
-    """Success, inside the e^±10 box, and a positive definite Hessian of the mean negative
-    log-likelihood there (central differences of the analytic gradient): without the curvature
-    test, data with no interior maximum "converge" where the likelihood merely flattens."""
-    log_params = np.asarray(result.x, dtype=np.float64)
-    if not (bool(result.success) and np.isfinite(float(result.fun))):
-        return False
-    if np.any(np.abs(log_params) >= _FALLBACK_LOG_BOX):
-        return False
-    step = 1e-5
-    columns = [
-        (gradient(log_params + step * unit) - gradient(log_params - step * unit)) / (2 * step)
-        for unit in np.eye(log_params.size)
-    ]
-    hessian = np.array(columns)
-    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
-    return bool(np.all(np.isfinite(eigenvalues)) and eigenvalues.min() > _MIN_CURVATURE)
