@@ -45,6 +45,7 @@ CHART_IDS = (
     "chart-churn",
     "chart-retention",
     "chart-value-deciles",
+    "chart-pipeline",
     "chart-points",
     "chart-care-tasks",
 )
@@ -59,6 +60,7 @@ SECTION_IDS = (
     "churn",
     "retention",
     "value",
+    "pipeline",
     "points",
     "care",
 )
@@ -294,6 +296,53 @@ def test_as_of_and_known_at_are_honoured(store: str, report: Path, tmp_path: Pat
         return int(match.group(1).replace(",", ""))
 
     assert customers(page) < customers(report.read_text(encoding="utf-8")) == 80
+
+
+def section_tables(page: str, section_id: str) -> dict[str, list[list[str]]]:
+    """The tables of one section by caption: rows of cell texts (header row apart)."""
+    start = page.index(f'<section id="{section_id}">')
+    part = page[start : page.index("</section>", start)]
+    tables: dict[str, list[list[str]]] = {}
+    for caption, body in re.findall(r"<caption>(.*?)</caption>.*?<tbody>(.*?)</tbody>", part, re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        tables[html.unescape(caption)] = [
+            [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in rows
+        ]
+    return tables
+
+
+def test_the_pipeline_section_shows_the_figures_of_report_pipeline(
+    store: str, report: Path
+) -> None:
+    # One definition: the page's figures are those `crm-es report pipeline` gives (the demo
+    # store has no event after its end, so both, as of now, see the same opportunities).
+    code, stdout, stderr = run(store, "report", "pipeline", "--format", "json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["opened"] > 0 and data["overall"]["open"] > 0 and data["lost_reasons"]
+    tables = section_tables(report.read_text(encoding="utf-8"), "pipeline")
+    overall = dict((row[0], row[1]) for row in tables["Overall"])
+    o = data["overall"]
+    assert overall["opened by the date"] == f"{data['opened']:,}"
+    assert overall["open"] == f"{o['open']:,}"
+    assert overall["won"] == f"{o['won']:,}" and overall["lost"] == f"{o['lost']:,}"
+    assert overall["weighted forecast (CNY)"] == f"{float(o['weighted_amount']['CNY']):,.2f}"
+    assert overall["win rate %"] == f"{o['win_rate']:,.1f}"
+    assert [row[:4] for row in tables["By stage"]] == [
+        [s["label"], s["stage"], str(s["probability"]), f"{s['open']:,}"] for s in data["by_stage"]
+    ]
+    assert [row[-1] for row in tables["By stage"]] == [
+        "–" if s["conversion"] is None else f"{s['conversion']:,.1f}" for s in data["by_stage"]
+    ]
+    assert [(row[0], row[1]) for row in tables["Lost reasons"]] == [
+        (r["lost_reason"], f"{r['lost']:,}") for r in data["lost_reasons"]
+    ]
+    assert [row[0] for row in tables["By owner"]] == [w["owner"] for w in data["by_owner"]]
+    # The chart plots the open amount and the forecast of every stage that has an open one.
+    stages_open = sum(1 for s in data["by_stage"] if s["open"])
+    assert f'id="chart-pipeline" data-chart="chart-pipeline" data-points="{2 * stages_open}"' in (
+        report.read_text(encoding="utf-8")
+    )
 
 
 def test_every_chart_is_visible_in_chromium_without_console_errors(

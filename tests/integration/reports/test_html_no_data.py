@@ -12,7 +12,8 @@ from crm_es.reports.html.page import render_html
 from crm_es.reports.query import ReportQuery
 
 SECTIONS = ("monthly", "at-risk", "overdue-tasks", "segments", "rfm-grid", "satisfaction",
-            "complaints", "churn", "retention", "value", "points", "care", "kpi")  # fmt: skip
+            "complaints", "churn", "retention", "value", "pipeline", "points", "care",
+            "kpi")  # fmt: skip
 
 
 def page_of(crm: CRM, as_of: str, known_at: str) -> str:

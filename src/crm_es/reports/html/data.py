@@ -1,7 +1,7 @@
 """What the HTML report shows, gathered for ONE (as_of, known_at) query: :class:`PageData`.
 
 :func:`collect` runs every report (segments, satisfaction, churn, agenda, KPIs, retention,
-value) and, in one read transaction, the monthly business figures
+value, pipeline) and, in one read transaction, the monthly business figures
 (:mod:`crm_es.reports.monthly`) and the three small fact queries that feed the charts beyond the
 report Structs: complaint resolution times per severity (folded as the satisfaction report folds
 them), loyalty points per month and care tasks per care kind and status (folded as the agenda
@@ -27,6 +27,7 @@ from crm_es.reports.facts.feedback import ComplaintState, fold_complaints, hours
 from crm_es.reports.html import charts
 from crm_es.reports.kpi import KpiReport
 from crm_es.reports.monthly import MonthlyReport, monthly_report
+from crm_es.reports.pipeline import PipelineReport
 from crm_es.reports.query import ReportQuery
 from crm_es.reports.retention import RetentionReport
 from crm_es.reports.satisfaction import SatisfactionReport
@@ -148,6 +149,7 @@ class PageData:
     watch: Watchlist
     retention: RetentionReport
     value: ValueReport
+    pipeline: PipelineReport
 
     @property
     def day(self) -> str:
@@ -165,6 +167,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     kpi = reports.kpi(as_of, known_at)
     retention = reports.retention(as_of, known_at)
     value = reports.value(as_of, known_at)
+    pipeline = reports.pipeline(as_of, known_at)
     watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
         tables = reports.engine.all_active_tables(tx)
@@ -184,4 +187,5 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
             watch=watch,
             retention=retention,
             value=value,
+            pipeline=pipeline,
         )

@@ -3,7 +3,8 @@
 Every section is a function of the :class:`~crm_es.reports.html.data.PageData` of one query
 and its number on the page: segments, R×F grid, satisfaction, complaints against the SLA,
 churn, retention (in :mod:`crm_es.reports.html.retention_section`), customer value (in
-:mod:`crm_es.reports.html.value_section`), loyalty points, care tasks and agenda, staff KPIs
+:mod:`crm_es.reports.html.value_section`), the sales pipeline (in
+:mod:`crm_es.reports.html.pipeline_section`), loyalty points, care tasks and agenda, staff KPIs
 (the business and action sections that open the page are in
 :mod:`crm_es.reports.html.business`). Charts are inline SVG from
 :mod:`crm_es.reports.html.charts`. A chart is drawn only when it has something to show; a
@@ -23,6 +24,7 @@ from crm_es.reports.html import charts
 from crm_es.reports.html.blocks import figure, month_range, section, share, table
 from crm_es.reports.html.data import POINTS_KINDS, PageData
 from crm_es.reports.html.people import no_data
+from crm_es.reports.html.pipeline_section import pipeline_section
 from crm_es.reports.html.retention_section import retention_section
 from crm_es.reports.html.value_section import value_section
 
@@ -269,7 +271,8 @@ def _kpi_section(d: PageData, n: int) -> str:
 
 REPORT_SECTIONS: Final = (
     _segments_section, _rf_grid_section, _satisfaction_section, _complaints_section,
-    _churn_section, retention_section, value_section, _points_section, _care_section,
+    _churn_section, retention_section, value_section, pipeline_section, _points_section,
+    _care_section,
     _kpi_section,
 )  # fmt: skip
 
