@@ -271,9 +271,9 @@ def test_reports_equal_the_per_customer_reference_on_a_random_population(store_u
 def test_ids_of_several_widths_take_the_listed_path(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import crm_es.reports.facts.purchase_arrays as arrays
+    import crm_es.reports.facts.purchase_scan as scan
 
-    monkeypatch.setattr(arrays, "match_fixed_width", lambda *args: None)
+    monkeypatch.setattr(scan, "match_fixed_width", lambda *args: None)
     recorded = datetime(2026, 1, 1, tzinfo=UTC)
     with CRM(store_url, clock=lambda: recorded) as crm:
         list(crm.execute_many(random_population(seed=7, customers=60)))

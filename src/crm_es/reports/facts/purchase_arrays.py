@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -27,7 +26,7 @@ from crm_es.reports.facts.column_queries import purchase_rows
 from crm_es.reports.facts.customers import customer_rows
 from crm_es.reports.facts.fact_columns import fact_columns
 from crm_es.reports.facts.purchase_history import ChurnFacts
-from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
+from crm_es.reports.facts.purchase_scan import scan_purchase_columns
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -88,7 +87,7 @@ def load_purchase_facts(
     if rows is not None:  # from the read model's copy in memory, sorted by customer and day
         owner, days, amounts = rows
     else:
-        owner, days, amounts = _scan(tx, tables, query, currency, ids)
+        owner, days, amounts = scan_purchase_columns(tx, tables, query, currency, ids)
     known = owner >= 0
     facts = _day_facts(owner[known], days[known], len(ids))
     net_spend = _sum_by_owner(owner, amounts, known, len(ids))
@@ -104,47 +103,6 @@ def load_purchase_facts(
             if i is not None and facts.purchase_days[i] > 0:
                 net_spend[i] -= int(refunded)
     return facts._replace(net_spend=net_spend)
-
-
-def _scan(
-    tx: Tx, tables: dict[str, str], query: ReportQuery, currency: str, ids: Sequence[str]
-) -> tuple[IntArray, IntArray, IntArray]:
-    """(index in ``ids`` or -1, day, amount in ``currency`` else 0) of every purchase row by
-    the cut, from one SQL scan, in scan order."""
-    cut, params = query.cut()
-    pg = tx.postgres
-    amount = "CASE WHEN currency = ? THEN amount ELSE 0 END"
-    # Amounts: PostgreSQL sends 8-byte big-endian integers (int8send), SQLite a JSON array.
-    days_and_amounts = (
-        f"string_agg(day, ','), string_agg(int8send({amount}), ''::bytea)"
-        if pg
-        else f"group_concat(day, ','), json_group_array({amount})"
-    )
-    fixed = (  # bytes or characters: the same when the ids are ASCII, as the match requires
-        "string_agg(customer_id, ''), MAX(octet_length(customer_id))"
-        if pg
-        else "group_concat(customer_id, ''), MAX(length(customer_id))"
-    )
-    scan = f"FROM {tables['purchases']} WHERE {cut}"
-    [(joined, longest, day_text, amount_data)] = tx.query(
-        f"SELECT {fixed}, {days_and_amounts} {scan}", (currency, *params)
-    )
-    days = parse_days(day_text or "")
-    amounts = amounts_of(amount_data)
-    owner = match_fixed_width(joined or "", longest or 0, days.size, ids)
-    if owner is None:  # ids of several widths or not ASCII: decode them one by one
-        listed = "json_agg(customer_id)::text" if pg else "json_group_array(customer_id)"
-        [(id_json, day_text, amount_data)] = tx.query(
-            f"SELECT {listed}, {days_and_amounts} {scan}", (currency, *params)
-        )
-        row_ids = msgspec.json.decode(id_json or "[]", type=list[str])
-        index = {cid: i for i, cid in enumerate(ids)}
-        owner = np.fromiter((index.get(cid, -1) for cid in row_ids), np.int64, len(row_ids))
-        days = parse_days(day_text or "")
-        amounts = amounts_of(amount_data)
-    if not owner.size == days.size == amounts.size:
-        raise RuntimeError("purchase columns of one scan differ in length")
-    return owner, days, amounts
 
 
 def _sum_by_owner(owner: IntArray, amounts: IntArray, known: BoolArray, n: int) -> list[int]:

@@ -17,8 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_es.domain.times import day_number
+from crm_es.reports.query import ReportQuery
+from crm_es.store.database import Tx
 
-__all__ = ["amounts_of", "match_fixed_width", "parse_days"]
+__all__ = ["amounts_of", "match_fixed_width", "parse_days", "scan_purchase_columns"]
 
 IntArray = npt.NDArray[np.int64]
 Words = list[npt.NDArray[np.uint64]]  # columns of 64-bit words of fixed-width ids
@@ -30,6 +32,52 @@ _DIGIT_COLUMNS: Final = (0, 1, 2, 3, 5, 6, 8, 9)
 _MAX_TABLE_YEARS: Final = 400  # a wider range of purchase years takes the reference parse
 _NO_DAY: Final = np.iinfo(np.int64).min
 _HASH_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
+
+
+def scan_purchase_columns(
+    tx: Tx,
+    tables: dict[str, str],
+    query: ReportQuery,
+    currency: str,
+    ids: Sequence[str],
+    other: int = 0,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(index in ``ids`` or -1, day, amount in ``currency`` else ``other``) of every purchase
+    row by the cut, from one SQL scan, in scan order."""
+    cut, params = query.cut()
+    pg = tx.postgres
+    amount = f"CASE WHEN currency = ? THEN amount ELSE {int(other)} END"
+    # Amounts: PostgreSQL sends 8-byte big-endian integers (int8send), SQLite a JSON array.
+    days_and_amounts = (
+        f"string_agg(day, ','), string_agg(int8send({amount}), ''::bytea)"
+        if pg
+        else f"group_concat(day, ','), json_group_array({amount})"
+    )
+    fixed = (  # bytes or characters: the same when the ids are ASCII, as the match requires
+        "string_agg(customer_id, ''), MAX(octet_length(customer_id))"
+        if pg
+        else "group_concat(customer_id, ''), MAX(length(customer_id))"
+    )
+    scan = f"FROM {tables['purchases']} WHERE {cut}"
+    [(joined, longest, day_text, amount_data)] = tx.query(
+        f"SELECT {fixed}, {days_and_amounts} {scan}", (currency, *params)
+    )
+    days = parse_days(day_text or "")
+    amounts = amounts_of(amount_data)
+    owner = match_fixed_width(joined or "", longest or 0, days.size, ids)
+    if owner is None:  # ids of several widths or not ASCII: decode them one by one
+        listed = "json_agg(customer_id)::text" if pg else "json_group_array(customer_id)"
+        [(id_json, day_text, amount_data)] = tx.query(
+            f"SELECT {listed}, {days_and_amounts} {scan}", (currency, *params)
+        )
+        row_ids = msgspec.json.decode(id_json or "[]", type=list[str])
+        index = {cid: i for i, cid in enumerate(ids)}
+        owner = np.fromiter((index.get(cid, -1) for cid in row_ids), np.int64, len(row_ids))
+        days = parse_days(day_text or "")
+        amounts = amounts_of(amount_data)
+    if not owner.size == days.size == amounts.size:
+        raise RuntimeError("purchase columns of one scan differ in length")
+    return owner, days, amounts
 
 
 def amounts_of(data: bytes | str | None) -> IntArray:

@@ -21,13 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from crm_es.reports.facts.column_queries import purchase_rows
 from crm_es.reports.facts.fact_columns import fact_columns
-from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
+from crm_es.reports.facts.purchase_scan import parse_days, scan_purchase_columns
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -98,35 +97,4 @@ def _scan(
     rows = purchase_rows(columns, query, currency, ids, _OTHER) if columns else None
     if rows is not None:  # from the read model's copy in memory
         return rows
-    cut, params = query.cut()
-    pg = tx.postgres
-    amount = f"CASE WHEN currency = ? THEN amount ELSE {_OTHER} END"
-    days_and_amounts = (
-        f"string_agg(day, ','), string_agg(int8send({amount}), ''::bytea)"
-        if pg
-        else f"group_concat(day, ','), json_group_array({amount})"
-    )
-    fixed = (
-        "string_agg(customer_id, ''), MAX(octet_length(customer_id))"
-        if pg
-        else "group_concat(customer_id, ''), MAX(length(customer_id))"
-    )
-    scan = f"FROM {tables['purchases']} WHERE {cut}"
-    [(joined, longest, day_text, amount_data)] = tx.query(
-        f"SELECT {fixed}, {days_and_amounts} {scan}", (currency, *params)
-    )
-    days = parse_days(day_text or "")
-    owner = match_fixed_width(joined or "", longest or 0, days.size, ids)
-    if owner is None:  # ids of several widths or not ASCII: decode them one by one
-        listed = "json_agg(customer_id)::text" if pg else "json_group_array(customer_id)"
-        [(id_json, day_text, amount_data)] = tx.query(
-            f"SELECT {listed}, {days_and_amounts} {scan}", (currency, *params)
-        )
-        row_ids = msgspec.json.decode(id_json or "[]", type=list[str])
-        index = {cid: i for i, cid in enumerate(ids)}
-        owner = np.fromiter((index.get(cid, -1) for cid in row_ids), np.int64, len(row_ids))
-        days = parse_days(day_text or "")
-    amounts = amounts_of(amount_data)
-    if not owner.size == days.size == amounts.size:
-        raise RuntimeError("purchase columns of one scan differ in length")
-    return owner, days, amounts
+    return scan_purchase_columns(tx, tables, query, currency, ids, other=_OTHER)
