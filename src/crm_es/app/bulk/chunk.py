@@ -61,6 +61,7 @@ class Chunk:
         self.heads: dict[int, tuple[int, bytes]] = {}
         self.events: list[CustomerEvent] = []  # the new events, decided
         self._cached: dict[int, Customer] = {}  # taken out of the command cache
+        self._loaded: dict[int, Customer | None] = {}  # read from the store for this chunk
 
     # --- deciding --------------------------------------------------------------------------------
 
@@ -74,6 +75,7 @@ class Chunk:
         # and not yet saved (not even its own thread, between two outcomes it yields).
         with unit.cache.locks(keys):
             self._cached = unit.cache.take_many(keys)
+        self._loaded = self._load_missing(targets, before)
         ids = [c.command_id for c in self.commands if c.command_id is not None]
         done = unit.store.command_log.select_commands(ids) if ids else {}
         if before is not None:  # its records are not stored yet, but will be before ours
@@ -147,7 +149,30 @@ class Chunk:
         if cached is not None:
             self.from_cache.add(key)
             return cached
-        return self.unit.load(customer_id)
+        if key in self._loaded:
+            # Read when the chunk began, so maybe before another writer's commit: like a
+            # cached state, a refusal decided on it is judged again on a fresh load.
+            self.from_cache.add(key)
+            return self._loaded.pop(key)
+        return self.unit.load(customer_id)  # a command whose target only validation finds
+
+    def _load_missing(
+        self, targets: list[UUID | None], before: Chunk | None
+    ) -> dict[int, Customer | None]:
+        """The stored states of the chunk's customers that are neither cached nor carried on
+        from the chunk before, read together: a new process meets every customer cold, and
+        one by one each costs two queries (79 µs of CPU on SQLite, more on PostgreSQL)."""
+        carried = before.states if before is not None else {}
+        missing: dict[int, UUID] = {}
+        for target in targets:
+            if target is not None:
+                key = target.int
+                if key not in self._cached and key not in carried:
+                    missing[key] = target
+        if not missing:
+            return {}
+        states = self.unit.store.load_many(list(missing.values()))
+        return dict(zip(missing, states, strict=True))
 
     # --- after the save --------------------------------------------------------------------------
 
