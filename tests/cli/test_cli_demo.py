@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from click.testing import CliRunner
 from crm_es import CRM
 from crm_es.cli import main
 from crm_es.domain.errors import CustomerNotFound
-from crm_es.domain.events import PersonalDataErased
+from crm_es.domain.events import CareTaskScheduled, PersonalDataErased
 from crm_es.domain.values import ERASED
 
 
@@ -48,6 +50,33 @@ def test_demo_builds_a_store_prints_a_summary_and_writes_the_report(tmp_path: Pa
     )
     with CRM(url) as crm:
         assert (crm.recorder.max_notification_id() or 0) > 1000
+        by_rules = care_rule_tasks(crm)
+    # The care rules ran once at the end (crm-es maintain): the summary says how many tasks
+    # they scheduled, and the store holds exactly those, made by the rules' command ids.
+    said = re.search(
+        r"Care rules \(crm-es maintain for ([\d-]+)\): (\d+) tasks scheduled", result.stdout
+    )
+    assert said, result.stdout
+    assert "maintain:" not in result.stderr  # the job stored every change it found due
+    assert int(said.group(2)) == len(by_rules) > 0
+    # Their command ids are the nightly job's own (rule, customer, trigger day): the same
+    # history on the same day gives the same tasks, and running the job again adds none.
+    again = CliRunner().invoke(main, ["--db", url, "maintain", "--at", said.group(1)])
+    assert again.exit_code == 0, again.stderr
+    assert sum(json.loads(again.stdout)["care_scheduled"].values()) == 0
+    with CRM(url) as crm:
+        assert care_rule_tasks(crm) == by_rules
+
+
+def care_rule_tasks(crm: CRM) -> list[str]:
+    """The command ids of the care tasks the care rules scheduled (``care:<rule>:…``)."""
+    return sorted(
+        str(e.command_id)
+        for n in crm.recorder.select_notifications(start=1, limit=1_000_000)
+        if n.topic == CareTaskScheduled.TOPIC
+        for e in [crm.store.codec.decode_state(n.topic, n.state)]
+        if str(e.command_id).startswith("care:")
+    )
 
 
 def test_the_demo_store_verifies_and_its_erased_customers_are_erased(tmp_path: Path) -> None:

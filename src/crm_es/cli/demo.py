@@ -1,4 +1,11 @@
-"""``crm-es demo``: a realistic demo data set, its read models, a summary and an HTML report."""
+"""``crm-es demo``: a realistic demo data set, its read models, a summary and an HTML report.
+
+At the end of the timeline the demo runs the nightly job once (``crm-es maintain`` for today,
+with the shipped care rules), as a shop's system would after its day: the care rules schedule
+their greetings, return visits, check-ins and win-back calls, so the agenda and the HTML report
+show tasks nobody typed in, and the summary says how many. Its command ids are made of the day,
+the rule and the customer, so the same seed on the same day gives the same store.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from crm_es.domain.errors import CrmError
 from crm_es.store.url import parse_store_url
 
 if TYPE_CHECKING:
+    from crm_es.app.maintenance import MaintenanceReport
     from crm_es.app.service import CRM
     from crm_es.reports.api import Reports
 
@@ -135,6 +143,8 @@ def _build(app: CRM, customers: int, years: float, seed: int, out: Path, timezon
                 done[0] = position
 
             reports.engine.catch_up_many(list(reports.engine.models), advance)
+        care = _run_maintenance(app)  # reads the read models just built: the at-risk customers
+        reports.engine.catch_up_many(list(reports.engine.models))  # and the tasks it scheduled
         reports.refresh = False
         click.echo(
             demo_summary(
@@ -142,10 +152,48 @@ def _build(app: CRM, customers: int, years: float, seed: int, out: Path, timezon
             ),
             nl=False,
         )
+        click.echo(_care_line(care))
         written = _write_html(reports, out)
     click.echo(
         f"{written}   ({time.monotonic() - started:.1f} s in all)",
         err=True,
+    )
+
+
+def _run_maintenance(app: CRM) -> MaintenanceReport:
+    """``crm-es maintain`` for today with the shipped care rules, the at-risk high-value
+    customers computed as that command computes them (the win-back rule needs the
+    population)."""
+    from crm_es.app.care_maintenance import high_value
+    from crm_es.app.care_rules import default_rules
+    from crm_es.app.maintenance import day_start, maintain, maintenance_day
+    from crm_es.reports.facts.care_targets import HighValue, load_at_risk_high_value
+
+    rules = default_rules()
+    at_risk = None
+    win_back = rules.rule("win_back")
+    if win_back is not None:
+        currency, least = high_value(win_back)
+        start = day_start(app, maintenance_day(app))
+        spec = HighValue(currency=currency, min_net_spend=least)
+        at_risk = load_at_risk_high_value(app.store, start, spec)
+    report = maintain(app, care=rules, at_risk=at_risk)
+    for error in report.errors[:5]:
+        click.echo(f"  maintain: {error}", err=True)
+    return report
+
+
+def _care_line(report: MaintenanceReport) -> str:
+    """What the care rules scheduled, for the summary."""
+    scheduled = sum(report.care_scheduled.values())
+    per_rule = ", ".join(
+        f"{rule.replace('_', ' ')} {n}" for rule, n in report.care_scheduled.items() if n
+    )
+    return (
+        f"Care rules (crm-es maintain for {report.day}): {scheduled} tasks scheduled"
+        + (f" ({per_rule})" if per_rule else "")
+        + f"; {report.points_expired} points expiries and {report.tiers_changed} tier changes "
+        "recorded"
     )
 
 
