@@ -28,13 +28,17 @@ the report's (D, T): the owner (``(unassigned)`` for none), the region (``(none)
 a segment in the vocabulary of the segments report (R×F segment, Chinese class, lifecycle stage,
 tier, churn status or RFM code).
 
-Cost: the population once as of the report, then for every earlier month the part of it a status
-needs (who existed, their purchase days, explicit churns: one scan of each), about a fifth of a
-population load each; so the report costs roughly (1 + months / 5) population loads.
+Cost: the population once as of the report, then one read of when each customer came to exist
+and of the explicit churn facts; every earlier month's statuses follow from those and the
+report's purchase days (:mod:`crm_es.analytics.month_end_statuses`: a month end's days are a
+prefix of the report's, and only the customers who bought in a month change their median gap),
+so the months add one pass over the customers each, not a load.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Final
 
 import msgspec
@@ -45,8 +49,6 @@ from crm_es.analytics.churn_rule import (
     BoolArray,
     ChurnRule,
     IntArray,
-    churn_thresholds,
-    rule_statuses,
 )
 from crm_es.analytics.cohorts import (
     CohortGrid,
@@ -55,15 +57,15 @@ from crm_es.analytics.cohorts import (
     month_numbers,
     month_text,
 )
+from crm_es.analytics.month_end_statuses import month_end_statuses
 from crm_es.analytics.rfm import CN8_CELLS, RF_GRID_CELLS, RFM_CODES
 from crm_es.analytics.satisfaction import rate
 from crm_es.domain.errors import InvalidValue
-from crm_es.domain.times import day_number, moment
+from crm_es.domain.times import day_number, iso, moment
 from crm_es.domain.values import TIER_CURRENCY, Tier
-from crm_es.reports.facts.customers import UNASSIGNED, present_customers
+from crm_es.reports.facts.customers import UNASSIGNED
+from crm_es.reports.facts.month_end_facts import churn_facts_by_end, existing_from
 from crm_es.reports.facts.population import LIFECYCLE_STAGES, Population, load_population
-from crm_es.reports.facts.purchase_arrays import explicit_churned, load_purchase_facts
-from crm_es.reports.facts.purchase_history import load_churn_facts
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -179,58 +181,43 @@ def _month_end(month: int) -> str:
     return str(following)
 
 
-def statuses_on(
-    tx: Tx, tables: dict[str, str], query: ReportQuery, rule: ChurnRule
-) -> tuple[list[str], IntArray]:
-    """The customers present as of ``query`` and their churn-rule status codes: the status path
-    of :func:`~crm_es.reports.facts.population.load_population` (the same loaders and rule, in
-    the same order), without the attributes, tiers and RFM scores a status does not depend on.
-    The tests hold the two equal month by month."""
-    ids = present_customers(tx, tables, query)
-    facts = load_purchase_facts(tx, tables, query, TIER_CURRENCY, ids)
-    thresholds = churn_thresholds(facts.purchase_days, facts.median_gap, rule)
-    explicit = explicit_churned(load_churn_facts(tx, tables, query), ids)
-    today = day_number(query.reference_date)
-    return ids, rule_statuses(
-        facts.purchase_days, facts.last_day, thresholds, explicit, today, rule
-    )
-
-
-def _statuses_by_month(
+def statuses_by_month(
     tx: Tx,
     tables: dict[str, str],
     query: ReportQuery,
     rule: ChurnRule,
     pop: Population,
-    keep: BoolArray,
     first_month: int,
     last_month: int,
-) -> list[tuple[IntArray, BoolArray, str]]:
-    """For each month, first to last: (status code of each customer of ``pop``, present by the
-    month's end, the day the statuses are of). The last month is the report's own ``pop``."""
-    ids = pop.customers.ids
-    wanted = np.flatnonzero(keep)
-    out = []
-    for month in range(first_month, last_month + 1):
-        if month == last_month:
-            present = np.ones(len(ids), dtype=bool)
-            out.append((pop.statuses, present, query.reference_date.isoformat()))
-            continue
-        day = _month_end(month)
-        as_of = moment("as_of", day, tz=query.tz)
-        assert as_of is not None
-        then, statuses = statuses_on(
-            tx, tables, ReportQuery(as_of=as_of, known_at=query.known_at, tz=query.tz), rule
+) -> Iterator[tuple[IntArray, BoolArray, str]]:
+    """For each month, first to last: (status code of each customer of ``pop``, which of them
+    existed by the month's end, the day the statuses are of). The last month is the report's
+    own ``pop``; each earlier one is what a load as of its end known at the report's
+    ``known_at`` gives (:func:`~crm_es.reports.facts.population.load_population`; the tests
+    hold the two equal customer by customer). Those loads are not made: the days of ``pop`` cut
+    at each end are that load's days (a row's day is its business time's day in the store's
+    zone, so it occurred by the end of a day exactly when its day is on or before it), and
+    presence and churn facts are read once, with the first month end each occurred by."""
+    ids, facts = pop.customers.ids, pop.facts
+    days = [_month_end(month) for month in range(first_month, last_month)]
+    if days:
+        ends = [iso(_end_of(day, query)) for day in days]
+        existing = existing_from(tx, tables, query, ids, ends)
+        churns = churn_facts_by_end(tx, tables, query, ids, ends)
+        end_days = np.array([day_number(date.fromisoformat(day)) for day in days])
+        statuses = month_end_statuses(
+            facts.day_owner, facts.day_of, len(ids), end_days, rule, churns
         )
-        index = {cid: i for i, cid in enumerate(then)}
-        codes = np.zeros(len(ids), dtype=np.int64)
-        present = np.zeros(len(ids), dtype=bool)
-        at = np.array([index.get(ids[i], -1) for i in wanted.tolist()], dtype=np.int64)
-        found = at >= 0
-        codes[wanted[found]] = statuses[at[found]]
-        present[wanted[found]] = True
-        out.append((codes, present, day))
-    return out
+        for j, codes in enumerate(statuses):
+            yield codes, existing <= j, days[j]
+    yield pop.statuses, np.ones(len(ids), dtype=bool), query.reference_date.isoformat()
+
+
+def _end_of(day: str, query: ReportQuery) -> datetime:
+    """The last instant of ``day`` in the store's zone: what ``--as-of day`` means."""
+    end = moment("as_of", day, tz=query.tz)
+    assert end is not None
+    return end
 
 
 def retention_report(
@@ -256,7 +243,7 @@ def retention_report(
     months: list[MonthStatus] = []
     if grid.cohorts.size:
         first_month = int(grid.cohorts[0])
-        by_month = _statuses_by_month(tx, tables, query, rule, pop, keep, first_month, last_month)
+        by_month = statuses_by_month(tx, tables, query, rule, pop, first_month, last_month)
         status_cells = np.zeros((grid.cohorts.size, grid.periods, len(STATUS_NAMES)), np.int64)
         for j, (codes, present, day) in enumerate(by_month):
             month = first_month + j

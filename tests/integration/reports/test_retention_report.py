@@ -23,10 +23,11 @@ from crm_es.demo.generator import generate_commands
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import InvalidValue
 from crm_es.reports.api import Reports
+from crm_es.reports.facts import fact_columns
 from crm_es.reports.facts.population import load_population
 from crm_es.reports.html.page import render_html
 from crm_es.reports.query import ReportQuery
-from crm_es.reports.retention import MonthStatus, RetentionReport, statuses_on, table_rows
+from crm_es.reports.retention import MonthStatus, RetentionReport, statuses_by_month, table_rows
 from tests.helpers.clock import Clock
 from tests.helpers.stores import module_store
 
@@ -200,13 +201,24 @@ def assert_statuses_are_the_population_loaders(
     report = retention(url, known_at=known_at, rule=rule)
     with CRM(url) as crm, Reports(crm) as reports, reports.engine.db.reading() as tx:
         tables = reports.engine.all_active_tables(tx)
-        for m in report.months:
-            query = ReportQuery.at(m.status_on, known_at, tz=crm.store.timezone)
-            ids, codes = statuses_on(tx, tables, query, rule)
-            pop = load_population(tx, tables, query, "CNY", rule)
-            assert ids == pop.customers.ids, m.month
-            assert codes.tolist() == pop.statuses.tolist(), m.month
+        tz = crm.store.timezone
+        query = ReportQuery.at(AS_OF, known_at, tz=tz)
+        pop = load_population(tx, tables, query, "CNY", rule)
+        first, last = (month_number(report.months[i].month) for i in (0, -1))
+        by_month = list(statuses_by_month(tx, tables, query, rule, pop, first, last))
+        assert [day for _, _, day in by_month] == [m.status_on for m in report.months]
+        for m, (codes, existing, _) in zip(report.months, by_month, strict=True):
+            then = load_population(tx, tables, ReportQuery.at(m.status_on, known_at, tz=tz),
+                                   "CNY", rule)  # fmt: skip
+            assert [c for c, e in zip(pop.customers.ids, existing, strict=True) if e] == \
+                then.customers.ids, m.month  # fmt: skip
+            assert codes[existing].tolist() == then.statuses.tolist(), m.month
     return len(report.months)
+
+
+def month_number(text: str) -> int:
+    year, month = map(int, text.split("-"))
+    return (year - 1970) * 12 + month - 1
 
 
 @pytest.mark.parametrize("known_at", [KNOWN_AT, None], ids=["known-at", "now"])
@@ -216,17 +228,25 @@ def test_the_monthly_statuses_are_the_population_loaders(
     assert assert_statuses_are_the_population_loaders(shop.url, known_at, RULE) == 4
 
 
+@pytest.mark.parametrize("min_rows", [10**12, 0], ids=["sql", "copy"])
 def test_the_monthly_statuses_are_the_population_loaders_on_a_demo_history(
-    sqlite_url: str,
+    sqlite_url: str, min_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Explicit churns, win-backs and long silences of the demo generator, default rule."""
+    """Explicit churns, win-backs and long silences of the demo generator, default rule; on
+    the SQL path and on the read model's copy in memory (presence from its columns)."""
+    fact_columns.forget()
+    monkeypatch.setattr(fact_columns, "MIN_ROWS", min_rows)
     end = datetime(2026, 6, 30, 12, tzinfo=UTC)
     with CRM(sqlite_url, clock=Clock(end + timedelta(hours=1))) as crm:
         crm.store.set_timezone("Asia/Shanghai")
         commands = generate_commands(customers=60, years=1.5, seed=11, end=end)
         assert not [o for o in crm.execute_many(commands) if isinstance(o, Exception)]
     for rule in (ChurnRule(), RULE):
-        assert assert_statuses_are_the_population_loaders(sqlite_url, None, rule) >= 18
+        assert assert_statuses_are_the_population_loaders(sqlite_url, None, rule) >= 12
+    with CRM(sqlite_url) as crm, Reports(crm) as reports, reports.engine.db.reading() as tx:
+        copy = fact_columns.fact_columns(tx, reports.engine.all_active_tables(tx))
+        assert (copy is not None) == (min_rows == 0)
+    fact_columns.forget()
 
 
 def test_filters_choose_the_customers_counted_by_their_values_as_of_the_report(
