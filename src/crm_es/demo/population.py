@@ -38,8 +38,9 @@ INDUSTRIES: Final = {
 COMPANY_SIZES: Final = (("1-49", 0.45), ("50-199", 0.30), ("200-999", 0.17), ("1000+", 0.08))
 INCOME_BANDS: Final = (("<5k", 0.22, 0.6), ("5k-10k", 0.33, 0.85), ("10k-20k", 0.27, 1.1),
                        ("20k-50k", 0.13, 1.6), ("50k+", 0.05, 2.6))  # fmt: skip
-CATEGORIES: Final = ((Category.POTENTIAL, 0.36), (Category.INTENDED, 0.24),
-                     (Category.SIGNED, 0.32), (Category.PARTNER, 0.08))  # fmt: skip
+CATEGORIES: Final = ((Category.POTENTIAL, 0.30), (Category.INTENDED, 0.24),
+                     (Category.PROSPECTIVE, 0.06), (Category.SIGNED, 0.32),
+                     (Category.PARTNER, 0.08))  # fmt: skip
 SOURCES: Final = ((Channel.STORE, 0.28), (Channel.ONLINE, 0.24), (Channel.APP, 0.14),
                   (Channel.WECHAT, 0.18), (Channel.SOCIAL, 0.08), (Channel.PHONE, 0.05),
                   (Channel.VISIT, 0.03))  # fmt: skip

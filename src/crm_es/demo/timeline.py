@@ -47,6 +47,7 @@ from crm_es.domain.values import (
 BUYER_SHARE: Final = {
     Category.POTENTIAL: 0.45,
     Category.INTENDED: 0.72,
+    Category.PROSPECTIVE: 0.85,
     Category.SIGNED: 0.93,
     Category.PARTNER: 0.95,
     Category.INTERNAL: 0.5,
@@ -168,7 +169,8 @@ class Life(Touches):
         if amount >= 1:
             never = rng.random() < 0.08
             self.grant(at + MINUTE, int(amount), "purchase", None if never else 365)
-        if n == 1 and p.category in (Category.POTENTIAL, Category.INTENDED) and rng.random() < 0.6:
+        prospect = (Category.POTENTIAL, Category.INTENDED, Category.PROSPECTIVE)
+        if n == 1 and p.category in prospect and rng.random() < 0.6:
             self.emit(c.UpdateProfile, at + 2 * MINUTE, "system:demo", category=Category.SIGNED)
         vip = self.spent > 10_000 and not self.vip
         if n in (2, 3) or vip:

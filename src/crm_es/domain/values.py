@@ -119,13 +119,32 @@ class CustomerKind(enum.StrEnum):
 
 
 class Category(enum.StrEnum):
-    """Where the relationship stands commercially (design §4 identity)."""
+    """Where the relationship stands commercially (design §4 identity): the seeds' 潜在, 意向,
+    准 and 签约 customers in the order a customer moves through them, then partners and
+    internal accounts, which stand outside that funnel. Values are stored in events: add,
+    never rename."""
 
-    POTENTIAL = "potential"
-    INTENDED = "intended"
-    SIGNED = "signed"
+    POTENTIAL = "potential"  # 潜在客户: known, no interest shown yet
+    INTENDED = "intended"  # 意向客户: has shown interest (e.g. a first sales opportunity)
+    PROSPECTIVE = "prospective"  # 准客户: about to buy (set by staff)
+    SIGNED = "signed"  # 签约客户: has bought or signed (a first purchase, a won opportunity)
     PARTNER = "partner"
     INTERNAL = "internal"
+
+
+# The seeds' names of the categories, for people (the wire and the store use the values).
+CATEGORY_LABELS: Final = {
+    Category.POTENTIAL: "潜在客户",
+    Category.INTENDED: "意向客户",
+    Category.PROSPECTIVE: "准客户",
+    Category.SIGNED: "签约客户",
+    Category.PARTNER: "合作伙伴",
+    Category.INTERNAL: "内部客户",
+}
+# The categories a customer moves through on its way to buying, in order (the funnel).
+FUNNEL_CATEGORIES: Final = (
+    Category.POTENTIAL, Category.INTENDED, Category.PROSPECTIVE, Category.SIGNED,
+)  # fmt: skip
 
 
 class Channel(enum.StrEnum):

@@ -10,10 +10,9 @@ unknown opportunity is refused; a closed one (won or lost) takes no further step
 before the opportunity's latest one is refused by :mod:`crm_es.domain.business_order`.
 
 The customer's category follows its opportunities (issue 18, item 5): the first opportunity of a
-potential customer makes it intended (意向客户), a won one makes a potential or intended customer
-signed (签约客户); each move is a ``ProfileUpdated`` of the category in the same batch, so the
-read models keep it as the category's history. A category set at a later business time than the
-command's is left alone (the command is then history, not the present). Pure: no I/O, no clock.
+potential customer makes it intended (意向客户), a won one makes a potential, intended or
+prospective customer signed (签约客户), as :mod:`crm_es.domain.decide.category_moves` says.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -21,14 +20,11 @@ from __future__ import annotations
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
+from crm_es.domain.decide.category_moves import after_first_opportunity, after_win
 from crm_es.domain.decide.envelope import Batch
 from crm_es.domain.errors import DuplicateId, InvalidState, InvalidValue, UnknownId
 from crm_es.domain.opportunity import Opportunity
-from crm_es.domain.values import Category, Money
-
-# The categories a customer leaves for intended / signed when its opportunities say so.
-_BECOMES_INTENDED = frozenset({Category.POTENTIAL})
-_BECOMES_SIGNED = frozenset({Category.POTENTIAL, Category.INTENDED})
+from crm_es.domain.values import Money
 
 
 def open_opportunity(cu: Customer, c: cmd.OpenOpportunity, b: Batch) -> None:
@@ -54,8 +50,7 @@ def open_opportunity(cu: Customer, c: cmd.OpenOpportunity, b: Batch) -> None:
         owner=c.owner if c.owner is not None else cu.owner,
         source=c.source,
     )
-    if not cu.opportunities:
-        _move_category(cu, b, _BECOMES_INTENDED, Category.INTENDED)
+    after_first_opportunity(cu, b)
 
 
 def advance_opportunity(cu: Customer, c: cmd.AdvanceOpportunity, b: Batch) -> None:
@@ -75,7 +70,7 @@ def win_opportunity(cu: Customer, c: cmd.WinOpportunity, b: Batch) -> None:
     if c.order_id is not None and c.order_id not in cu.orders:
         raise UnknownId("order", c.order_id, cu.id)
     b.add(ev.OpportunityWon, opportunity_id=c.opportunity_id, order_id=c.order_id)
-    _move_category(cu, b, _BECOMES_SIGNED, Category.SIGNED)
+    after_win(cu, b)
 
 
 def lose_opportunity(cu: Customer, c: cmd.LoseOpportunity, b: Batch) -> None:
@@ -96,10 +91,3 @@ def _open(cu: Customer, opportunity_id: str, action: str) -> Opportunity:
             "(a closed opportunity takes no further step: open a new one)"
         )
     return opportunity
-
-
-def _move_category(cu: Customer, b: Batch, leaving: frozenset[Category], to: Category) -> None:
-    """Record ``to`` as the customer's category when it is one of ``leaving`` and no later
-    category change stands."""
-    if cu.category in leaving and not cu.changed_since("category", b.envelope.occurred_at):
-        b.add(ev.ProfileUpdated, category=to)
