@@ -39,12 +39,21 @@ __all__ = [
 
 def month_numbers(days: IntArray) -> IntArray:
     """The month number (months since January 1970) of each day number."""
-    months: IntArray = (
-        np.asarray(days, dtype=np.int64)
-        .astype("datetime64[D]")
-        .astype("datetime64[M]")
-        .astype(np.int64)
-    )
+    days = np.asarray(days, dtype=np.int64)
+    if days.size > 1024:
+        low, high = int(days.min()), int(days.max())
+        if high - low < days.size:
+            # Many days over a shorter span (ten million purchase days over a few years): the
+            # months of the span's days once, then one lookup per day instead of two datetime
+            # conversions (a tenth of the time).
+            table = _months_of(np.arange(low, high + 1, dtype=np.int64))
+            looked_up: IntArray = table[days - low]
+            return looked_up
+    return _months_of(days)
+
+
+def _months_of(days: IntArray) -> IntArray:
+    months: IntArray = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     return months
 
 

@@ -50,6 +50,24 @@ class ExplicitChurns(NamedTuple):
         return cls(empty, empty, empty.astype(bool))
 
 
+def _first_end_by(ends: IntArray, day: IntArray) -> IntArray:
+    """The index of the first end on or after each day (``ends.size``: none)."""
+    if day.size > 1024 and int(day.max()) - int(day.min()) < day.size:
+        # Ten million days over a few years: each distinct day looked up once.
+        low = int(day.min())
+        table = np.searchsorted(ends, np.arange(low, int(day.max()) + 1), side="left")
+        return table.astype(np.int64)[day - low]
+    return np.searchsorted(ends, day, side="left").astype(np.int64)
+
+
+def _stable_order(keys: IntArray, bound: int) -> IntArray:
+    """A stable argsort of small keys in 0 … bound − 1: in 16 bits numpy sorts them by radix,
+    in linear time (a month end per key: a few hundred at most)."""
+    if bound < 2**15:
+        return np.argsort(keys.astype(np.int16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
 class _SortedGaps(NamedTuple):
     """Every customer's gaps between consecutive purchase days, sorted by customer then gap
     length (the order a median reads), each with the index of the first month end it exists by
@@ -82,6 +100,11 @@ def _sorted_gaps(owner: IntArray, day: IntArray, seen: IntArray, customers: int)
     else:
         order = np.lexsort((gap_seen, gap, gap_owner))
         gap, gap_seen = gap[order], gap_seen[order]
+    # The medians gather from these a few times over: in fewer bytes, the gathers go faster.
+    if width < 2**31:
+        gap = gap.astype(np.int32)
+    if slots < 2**15:
+        gap_seen = gap_seen.astype(np.int16)
     return _SortedGaps(gap, gap_seen, start, size)
 
 
@@ -93,8 +116,8 @@ def _medians(gaps: _SortedGaps, who: IntArray, counts: IntArray, end: int) -> Fl
     at = np.repeat(gaps.start[who] - offsets, sizes) + np.arange(int(sizes.sum()))
     visible = at[gaps.seen_from[at] <= end]  # each block keeps its sorted order
     first = np.cumsum(counts) - counts
-    low = gaps.gap[visible[first + (counts - 1) // 2]]
-    high = gaps.gap[visible[first + counts // 2]]
+    low = gaps.gap[visible[first + (counts - 1) // 2]].astype(np.int64)
+    high = gaps.gap[visible[first + counts // 2]].astype(np.int64)
     medians: FloatArray = (low + high) / 2
     return medians
 
@@ -126,16 +149,16 @@ def month_end_statuses(
     ordered = (owner[1:] > owner[:-1]) | ((owner[1:] == owner[:-1]) & (day[1:] > day[:-1]))
     if not bool(ordered.all()):
         raise ValueError("purchase days must be distinct and sorted by customer, then day")
-    seen = np.searchsorted(ends, day, side="left").astype(np.int64)  # first end on/after it
+    seen = _first_end_by(ends, day)
     per_customer = np.bincount(owner, minlength=customers)
     position = np.arange(owner.size) - (np.cumsum(per_customer) - per_customer)[owner]
     # The last day of each (customer, month end) run: what that month end changes.
     run_end = seen < ends.size
     run_end[:-1] &= (owner[1:] != owner[:-1]) | (seen[1:] != seen[:-1])
     runs = np.flatnonzero(run_end)
-    runs = runs[np.argsort(seen[runs], kind="stable")]
+    runs = runs[_stable_order(seen[runs], ends.size)]
     run_bounds = np.searchsorted(seen[runs], np.arange(ends.size + 1), side="left")
-    fact_order = np.argsort(churns.seen_from, kind="stable")  # by month end, then as given
+    fact_order = _stable_order(churns.seen_from, ends.size + 1)  # by month end, then as given
     fact_bounds = np.searchsorted(
         churns.seen_from[fact_order], np.arange(ends.size + 1), side="left"
     )

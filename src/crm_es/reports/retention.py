@@ -235,22 +235,24 @@ def retention_report(
     today = query.reference_date
     last_month = int(month_numbers(np.array([day_number(today)]))[0])
     facts = pop.facts
-    kept_days = keep[facts.day_owner]
-    grid = cohort_grid(
-        facts.day_owner[kept_days], facts.day_of[kept_days], len(pop.customers.ids), last_month
-    )
+    day_owner, day_of = facts.day_owner, facts.day_of
+    if not keep.all():  # ten million days: copied only when a filter drops some
+        kept_days = keep[day_owner]
+        day_owner, day_of = day_owner[kept_days], day_of[kept_days]
+    grid = cohort_grid(day_owner, day_of, len(pop.customers.ids), last_month)
     cohorts: list[Cohort] = []
     months: list[MonthStatus] = []
     if grid.cohorts.size:
         first_month = int(grid.cohorts[0])
         by_month = statuses_by_month(tx, tables, query, rule, pop, first_month, last_month)
         status_cells = np.zeros((grid.cohorts.size, grid.periods, len(STATUS_NAMES)), np.int64)
+        in_cohort = grid.cohort_of >= 0
+        cohort_month = np.where(in_cohort, grid.cohorts[grid.cohort_of], last_month + 1)
         for j, (codes, present, day) in enumerate(by_month):
             month = first_month + j
             counted = keep & present
             # Only customers whose cohort has begun by this month have a status in its column.
-            begun = np.where(grid.cohort_of >= 0, grid.cohorts[grid.cohort_of] <= month, False)
-            cohort_of = np.where(counted & begun, grid.cohort_of, -1)
+            cohort_of = np.where(counted & (cohort_month <= month), grid.cohort_of, -1)
             counts = cohort_status_counts(cohort_of, codes, grid.cohorts.size, len(STATUS_NAMES))
             rows = np.flatnonzero(grid.cohorts <= month)
             status_cells[rows, month - grid.cohorts[rows]] = counts[rows]

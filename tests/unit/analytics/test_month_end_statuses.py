@@ -12,6 +12,7 @@ import pytest
 
 from crm_es.analytics.churn_rule import STATUS_NAMES, churn_thresholds, rule_statuses
 from crm_es.analytics.churn_settings import ChurnRule
+from crm_es.analytics.cohorts import month_numbers
 from crm_es.analytics.month_end_statuses import ExplicitChurns, month_end_statuses
 from crm_es.domain.times import day_number
 
@@ -113,3 +114,11 @@ def test_days_out_of_order_are_refused() -> None:
         next(month_end_statuses(np.array([0, 0]), np.array([5, 3]), 1, np.array([10]), RULE))
     with pytest.raises(ValueError, match="ascending"):
         next(month_end_statuses(np.array([0]), np.array([5]), 1, np.array([10, 10]), RULE))
+
+
+def test_month_numbers_of_many_days_are_those_of_each_day() -> None:
+    """Over 1024 days within a shorter span, months come from a table of the span's days."""
+    days = np.random.default_rng(3).integers(-800, 900, 5000)  # either side of 1970
+    assert days.max() - days.min() < days.size
+    each = [int(np.datetime64(int(x), "D").astype("datetime64[M]").astype(np.int64)) for x in days]
+    assert month_numbers(days).tolist() == each
