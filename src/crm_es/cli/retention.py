@@ -57,6 +57,14 @@ retention_options: Final[list[Callable[[Any], Any]]] = [
         metavar="REGION",
         help="Count only the customers of this region as of the report date ('(none)' for none).",
     ),
+    click.option(  # the report's WINDOW_MONTHS and MAX_WINDOW_MONTHS (numpy stays unloaded here)
+        "--months",
+        type=click.IntRange(1, 1200),
+        default=120,
+        show_default=True,
+        help="The months the report covers, up to the report date's: cohorts that began "
+        "earlier are left out (counted as before_window).",
+    ),
     click.option(
         "--measure",
         type=click.Choice(GRID_MEASURES),
@@ -104,8 +112,14 @@ def present_retention(report: Any, fmt: str | None, measure: str, columns: str |
         f"{report.reference_date}; {who}.",
         f"{measure}: {_CAPTIONS[measure]}.",
     ]
+    if report.before_window:
+        lines.append(
+            f"{report.before_window:,} of them first bought before the {report.window_months} "
+            "months shown (--months): in no cohort."
+        )
     if not report.cohorts:
-        click.echo("\n".join(lines) + "\n(no purchases yet: no cohorts)")
+        why = "no first purchase in these months" if report.before_window else "no purchases yet"
+        click.echo("\n".join(lines) + f"\n({why}: no cohorts)")
         return
     grid = [{k: _cell(v, measure) for k, v in row.items()} for row in grid_rows(report, measure)]
     text = "\n".join(lines) + "\n"
@@ -129,7 +143,7 @@ def retention_command(shared: Sequence[Callable[[Any], Any]]) -> click.Command:
     def retention(
         ctx: Context, as_of: str | None, known_at: str | None, fmt: str | None, refresh: bool,
         k: float, floor_days: int, at_risk_share: float, measure: str, columns: str | None,
-        **filters: str | None,
+        months: int, **filters: str | None,
     ) -> None:  # fmt: skip
         """Cohorts by month of first purchase x months since: retention and repeat-purchase
         rates, churn-rule statuses at each month's end; the filters choose whom the cohorts
@@ -143,7 +157,9 @@ def retention_command(shared: Sequence[Callable[[Any], Any]]) -> click.Command:
 
         rule = ChurnRule(k=k, floor_days=floor_days, at_risk_share=at_risk_share)
         with Reports(ctx.app, refresh=refresh) as reports:
-            data = reports.retention(as_of=as_of, known_at=known_at, rule=rule, **filters)
+            data = reports.retention(
+                as_of=as_of, known_at=known_at, rule=rule, window_months=months, **filters
+            )
         present_retention(data, fmt, measure, columns)
 
     decorated: Callable[..., Any] = pass_ctx(retention)

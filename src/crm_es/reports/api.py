@@ -198,13 +198,23 @@ class Reports:
         owner: str | None = None,
         segment: str | None = None,
         region: str | None = None,
+        window_months: int = retention.WINDOW_MONTHS,
     ) -> retention.RetentionReport:
         """Cohorts by month of first purchase × months since, and the churn rule's statuses at
-        each month's end; ``owner``, ``segment``, ``region`` choose the customers counted."""
+        each month's end; ``owner``, ``segment``, ``region`` choose the customers counted;
+        ``window_months``: the months covered, up to the report date's (cohorts begin in them)."""
+        retention.check_window(window_months)
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         report: retention.RetentionReport = self._run(
             lambda tx, t, q: retention.retention_report(
-                tx, t, q, rule=rule, owner=owner, segment=segment, region=region
+                tx,
+                t,
+                q,
+                rule=rule,
+                owner=owner,
+                segment=segment,
+                region=region,
+                window_months=window_months,
             ),
             query,
         )

@@ -109,6 +109,11 @@ class MonthStatus(msgspec.Struct, frozen=True, kw_only=True):
     churned: int
 
 
+# The months a report covers by default, and at most (a century of monthly statuses).
+WINDOW_MONTHS: Final = 120
+MAX_WINDOW_MONTHS: Final = 1200
+
+
 class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     as_of: str
     known_at: str
@@ -119,6 +124,8 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     region: str | None
     customers: int  # customers counted (present as of the report and matching the filters)
     buyers: int  # of them, with a purchase day: the customers of the cohorts
+    window_months: int  # the months the report covers, up to the report date's
+    before_window: int  # counted buyers whose first purchase is before them: in no cohort
     cohorts: list[Cohort]  # oldest first; months without a first purchase have none
     months: list[MonthStatus]  # from the first cohort's month to the report date's
 
@@ -228,16 +235,25 @@ def retention_report(
     owner: str | None = None,
     segment: str | None = None,
     region: str | None = None,
+    window_months: int = WINDOW_MONTHS,
 ) -> RetentionReport:
     rule = rule or ChurnRule()
+    check_window(window_months)
     pop = load_population(tx, tables, query, TIER_CURRENCY, rule)
     keep = selected_customers(pop, owner, segment, region)
     today = query.reference_date
     last_month = int(month_numbers(np.array([day_number(today)]))[0])
     facts = pop.facts
+    # Cohorts begin in the window: a report dated centuries after the purchases has none,
+    # rather than a grid of a million empty months.
+    buyers = facts.purchase_days > 0
+    first_months = np.full(buyers.size, last_month + 1, dtype=np.int64)
+    first_months[buyers] = month_numbers(facts.first_day[buyers])
+    early = buyers & (first_months <= last_month - window_months)
+    cohort_keep = keep & ~early
     day_owner, day_of = facts.day_owner, facts.day_of
-    if not keep.all():  # ten million days: copied only when a filter drops some
-        kept_days = keep[day_owner]
+    if not cohort_keep.all():  # ten million days: copied only when some customers drop out
+        kept_days = cohort_keep[day_owner]
         day_owner, day_of = day_owner[kept_days], day_of[kept_days]
     grid = cohort_grid(day_owner, day_of, len(pop.customers.ids), last_month)
     cohorts: list[Cohort] = []
@@ -274,10 +290,23 @@ def retention_report(
         segment=segment,
         region=region,
         customers=int(keep.sum()),
-        buyers=int((keep & (facts.purchase_days > 0)).sum()),
+        buyers=int((keep & buyers).sum()),
+        window_months=window_months,
+        before_window=int((keep & early).sum()),
         cohorts=cohorts,
         months=months,
     )
+
+
+def check_window(window_months: int) -> None:
+    if (
+        isinstance(window_months, bool)
+        or not isinstance(window_months, int)
+        or not (1 <= window_months <= MAX_WINDOW_MONTHS)
+    ):
+        raise InvalidValue(
+            "window_months", str(window_months), f"a whole number from 1 to {MAX_WINDOW_MONTHS}"
+        )
 
 
 def _partial(month: int, day: str) -> bool:

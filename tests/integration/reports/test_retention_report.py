@@ -352,3 +352,27 @@ def test_the_html_page_has_the_heat_map_and_the_tables_by_hand(shop: Shop) -> No
         ["2026-04", "2026-04-30", "3", "3", "0", "0"],
         ["2026-03", "2026-03-31", "2", "1", "0", "0"],
     ]
+
+
+def test_the_window_keeps_the_cohorts_that_began_in_its_months(shop: Shop) -> None:
+    # As of 10 June 2026: three months are April to June, so the March cohort (C-3) is left out,
+    # counted, and the months start with the first cohort in the window.
+    report = retention(shop.url, window_months=3)
+    assert (report.window_months, report.before_window, report.buyers) == (3, 1, 4)
+    assert [(c.cohort, c.customers) for c in report.cohorts] == [("2026-04", 2), ("2026-06", 1)]
+    assert grid(report, "retained") == {"2026-04": [2, 1, 1], "2026-06": [1]}
+    assert [m.month for m in report.months] == ["2026-04", "2026-05", "2026-06"]
+    full = retention(shop.url)  # the default window covers every cohort here
+    assert (full.window_months, full.before_window) == (120, 0)
+    assert full.cohorts[1:] == report.cohorts  # a cohort's figures do not depend on the window
+    for wrong in (0, 1201, True, 2.5):
+        with pytest.raises(InvalidValue, match="window_months"):
+            retention(shop.url, window_months=wrong)
+
+
+def test_a_report_dated_long_after_every_purchase_has_no_cohorts_rather_than_a_million_months(
+    shop: Shop,
+) -> None:
+    with CRM(shop.url) as crm, Reports(crm) as reports:
+        report = reports.retention(as_of="9990-12-31", known_at=KNOWN_AT)
+    assert (report.cohorts, report.months, report.before_window) == ([], [], 4)
