@@ -4,16 +4,19 @@ Shared by the contacts and KPI reports, so "contacts per staff member" has one d
 contact logged by the cut (occurred_at <= as_of, recorded_at <= known_at) counts once for the
 staff member it names, inbound and outbound alike; contacts naming no staff member count under
 :data:`NO_STAFF`. Rows come in each customer's business-time order (then stream version), the
-order the contacts report pairs inbound contacts with their answers in.
+order the contacts report pairs inbound contacts with their answers in. The customer lists ask
+only when each customer was last contacted (:func:`last_contacts`), by the same cut.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Final
 
 import msgspec
 
+from crm_es.domain.times import from_iso
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 
@@ -105,3 +108,15 @@ def staff_counts(
     for service in services:
         of(service.staff).service_records += 1
     return dict(sorted(counts.items()))
+
+
+def last_contacts(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str, datetime]:
+    """Business time of each contacted customer's latest contact as of the query, inbound and
+    outbound alike (customers never contacted by then are left out)."""
+    cut, params = query.cut()
+    rows = tx.query(
+        f"SELECT customer_id, MAX(occurred_at) FROM {tables['contact_facts']} WHERE {cut} "
+        "GROUP BY customer_id",
+        params,
+    )
+    return {str(cid): from_iso(str(latest)) for cid, latest in rows}

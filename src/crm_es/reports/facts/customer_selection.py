@@ -27,13 +27,13 @@ from crm_es.analytics.rfm import CN8_CELLS, RF_GRID_CELLS
 from crm_es.domain.errors import InvalidValue
 from crm_es.domain.times import moment
 from crm_es.domain.values import Category, Tier
+from crm_es.reports.facts.contacts import last_contacts
 from crm_es.reports.facts.customer_table import (
     CONSENT_STATES,
     ListedCustomer,
     load_customer_table,
 )
 from crm_es.reports.facts.customers import tags_as_of
-from crm_es.reports.facts.last_contacts import last_contacts
 from crm_es.reports.facts.population import LIFECYCLE_STAGES
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx

@@ -22,8 +22,8 @@ import msgspec
 from crm_es.analytics.churn_rule import STATUS_NAMES, ChurnRule
 from crm_es.analytics.rfm import CN8_CELLS, RF_GRID_CELLS
 from crm_es.domain.values import TIER_CURRENCY
+from crm_es.reports.facts.contacts import last_contacts
 from crm_es.reports.facts.customers import UNASSIGNED, attributes_as_of
-from crm_es.reports.facts.last_contacts import last_contacts
 from crm_es.reports.facts.population import LIFECYCLE_STAGES, load_population
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
