@@ -1,4 +1,5 @@
-"""``crm-es customers list|export|summary``: customer lists for campaigns and 客户品类汇总.
+"""``crm-es customers list|export|summary|find|duplicates``: customer lists for campaigns,
+客户品类汇总, and finding customers by phone or email (客户识别).
 
 Each command parses the filters, makes one query of the read models (``Reports``) and renders
 it; ``--with-contact-details`` adds one logged read of the service, which hands names, emails
@@ -220,3 +221,76 @@ def summary(
     with Reports(ctx.app, refresh=refresh) as reports:
         counted = reports.customer_summary(filters, as_of=as_of, known_at=known_at, rule=rule)
     present_summary(counted, fmt)
+
+
+@customers.command("find")
+@click.option(
+    "--phone",
+    default=None,
+    metavar="PHONE",
+    help="The phone to look up (+86/0086 and spaces, dashes, brackets ignored).",
+)
+@click.option(
+    "--email",
+    default=None,
+    metavar="EMAIL",
+    help="The email to look up (case and surrounding spaces ignored).",
+)
+@as_of_option
+@known_at_option
+@format_option
+@refresh_option
+@contact_option
+@purpose_option
+@pass_ctx
+def find(
+    ctx: Context, /, phone: str | None, email: str | None, as_of: str | None,
+    known_at: str | None, fmt: str | None, refresh: bool, with_contact_details: bool,
+    purpose: str | None,
+) -> None:  # fmt: skip
+    """Who is calling? (客户识别) The customers whose phone, or email, is this one as of
+    --as-of, by ref, owner and category, through a keyed index (the store holds no phone in
+    clear). Give --phone or --email.
+
+    \b
+    Example:
+      crm-es customers find --phone "+86 138 0000 0000"
+      crm-es customers find --email wf@example.com --with-contact-details --purpose "inbound call"
+    """
+    from crm_es.cli.customer_find_views import find_contacts, present_matches
+    from crm_es.reports.api import Reports
+
+    with Reports(ctx.app, refresh=refresh) as reports:
+        found = reports.find_customers(phone=phone, email=email, as_of=as_of, known_at=known_at)
+    ids = [c.customer_id for c in found.customers]
+    contacts = find_contacts(ctx, ids, with_contact_details, purpose or f"find by {found.by}")
+    present_matches(found, contacts, fmt)
+
+
+@customers.command("duplicates")
+@as_of_option
+@known_at_option
+@format_option
+@refresh_option
+@contact_option
+@purpose_option
+@pass_ctx
+def duplicates(
+    ctx: Context, /, as_of: str | None, known_at: str | None, fmt: str | None, refresh: bool,
+    with_contact_details: bool, purpose: str | None,
+) -> None:  # fmt: skip
+    """Customers likely registered twice: groups sharing a phone or an email as of --as-of,
+    largest first, with their refs (the shared value is not shown).
+
+    \b
+    Example:
+      crm-es customers duplicates --format csv
+    """
+    from crm_es.cli.customer_find_views import find_contacts, present_duplicates
+    from crm_es.reports.api import Reports
+
+    with Reports(ctx.app, refresh=refresh) as reports:
+        groups = reports.duplicate_customers(as_of=as_of, known_at=known_at)
+    ids = [c.customer_id for g in groups.groups for c in g.customers]
+    contacts = find_contacts(ctx, ids, with_contact_details, purpose or "duplicate customers")
+    present_duplicates(groups, contacts, fmt)

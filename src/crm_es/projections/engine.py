@@ -103,6 +103,8 @@ class ProjectionEngine:
         self.db = Database(store.config)
         self.feed = EventFeed(store, self.db)
         self.writer = BatchWriter(self.db.postgres)
+        for model in models:
+            model.bind(store)
         self._handlers = {m.name: m.handlers() for m in models}
         with schema_lock(store.config), self.db.transaction() as tx:
             tx.execute(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from crm_es.domain.events import CustomerEvent
 from crm_es.projections.feed import RowKeys
+
+if TYPE_CHECKING:
+    from crm_es.store.store import Store
 
 Statement = tuple[str, tuple[Any, ...]]
 # A handler gets the event (the full domain event or its slim view: same field names, see
@@ -45,6 +48,10 @@ class ReadModel(ABC):
     def handlers(self) -> Mapping[type[CustomerEvent], Handler]:
         """Per event class, the handler that turns such an event into statements; events of
         classes not listed leave this read model alone (and are not even decoded for it)."""
+
+    def bind(self, store: Store) -> None:  # noqa: B027 - most read models need nothing
+        """Called by the engine with its store before any event: a read model that needs a
+        secret of the store (a hash key) takes it here."""
 
     def handle(self, event: CustomerEvent, row: RowKeys) -> Sequence[Statement]:
         """The statements that apply a domain event (none if it does not concern this model)."""

@@ -28,9 +28,10 @@ from crm_es.store.codec import STORED_NAMES
 UNREAD: Final = frozenset(
     {"actor", "command_id", "correlation_id", "causation_id", "reason", "items", "draws"}
 )
-# Of the personal fields, read models keep only the birthday's month and day (care agenda) and
-# the tags (segments): decrypted as they are read, and dropped when the customer is erased.
-KEPT_PERSONAL: Final = frozenset({"birthday", "added[]", "removed[]"})
+# Of the personal fields, read models keep only the birthday's month and day (care agenda),
+# the tags (segments) and the keyed hashes of phone and email (contact index): decrypted as they
+# are read, and dropped when the customer is erased.
+KEPT_PERSONAL: Final = frozenset({"birthday", "added[]", "removed[]", "phone", "email"})
 
 
 def _field(path: str) -> str:

@@ -23,6 +23,8 @@ from typing import Any, Final
 import msgspec
 
 from crm_es.analytics.churn_rule import ChurnRule
+from crm_es.domain.contact_keys import ContactKind, query_hash
+from crm_es.domain.errors import InvalidValue
 from crm_es.domain.policy import require, require_personal_selection
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
@@ -38,6 +40,7 @@ from crm_es.reports import (
     segments,
     value,
 )
+from crm_es.reports import customer_find as finding
 from crm_es.reports import customer_list as lists
 from crm_es.reports import customer_summary as summaries
 from crm_es.reports.facts.buyer_model import TimeUnit
@@ -302,6 +305,39 @@ class Reports:
             query,
         )
         return summary
+
+    def find_customers(
+        self,
+        phone: str | None = None,
+        email: str | None = None,
+        as_of: Moment = None,
+        known_at: Moment = None,
+    ) -> finding.CustomerMatches:
+        """客户识别: the customers whose phone (or email: give one) as of ``as_of`` is this one,
+        through the keyed blind index (normalised as :mod:`crm_es.domain.contact_keys` says).
+        Who holds a value is personal data: refused to a principal that may not read every
+        customer's."""
+        if (phone is None) == (email is None):
+            given = "both" if phone is not None else "neither"
+            raise InvalidValue("phone/email", given, "give a phone or an email, one of them")
+        kind: ContactKind = "phone" if phone is not None else "email"
+        require_personal_selection(self.source, kind)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        digest = query_hash(self.store.secrets.contact_index_key, kind, phone or email or "")
+        found: finding.CustomerMatches = self._run(
+            lambda tx, t, q: finding.find_customers(tx, t, q, kind, digest), query
+        )
+        return found
+
+    def duplicate_customers(
+        self, as_of: Moment = None, known_at: Moment = None
+    ) -> finding.DuplicateCustomers:
+        """Groups of customers sharing a phone or an email as of ``as_of`` (likely registered
+        twice); refused, like a find, to a principal that may not read every customer's."""
+        require_personal_selection(self.source, "phone")
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        groups: finding.DuplicateCustomers = self._run(finding.duplicate_customers, query)
+        return groups
 
     def _selection(self, filters: ListFilters | None) -> ListFilters:
         """``filters`` (none: everyone), refused when they select by a tag to a principal

@@ -10,7 +10,8 @@ reading every personal field as unreadable.
 Every secret the store needs comes from the master key through HKDF-SHA256 with a label of its
 own (:data:`PURPOSES`): the key-encryption key that wraps each customer's data key, the MAC key of
 snapshots, and the keys of the hashes that must not be brute-forced (idempotency payload hashes,
-automatic command ids). Keep the key in a KMS or a secrets manager and hand the process its file.
+automatic command ids, the contact index's phones and emails). Keep the key in a KMS or a
+secrets manager and hand the process its file.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from crm_es.store.url import StoreConfig
 
 MASTER_KEY_FILE_SETTING: Final = "CRM_ES_MASTER_KEY_FILE"
 MASTER_KEY_BYTES: Final = 32
-PURPOSES: Final = ("wrap-customer-keys", "snapshot-mac", "idempotency-hash", "automatic-ids")
+PURPOSES: Final = (
+    "wrap-customer-keys", "snapshot-mac", "idempotency-hash", "automatic-ids", "contact-index",
+)  # fmt: skip
 _CHECK_LABEL: Final = b"crm_es master key check v1"
 
 
@@ -50,6 +53,8 @@ class StoreSecrets:
         self.snapshot_key = self._derive("snapshot-mac")
         self.idempotency_key = self._derive("idempotency-hash")
         self.automatic_ids_key = self._derive("automatic-ids")
+        # Phones and emails are few enough to try them all: their index hashes need a secret.
+        self.contact_index_key = self._derive("contact-index")
         self.seal_key = self._derive("store-seals")
 
     def _derive(self, purpose: str) -> bytes:

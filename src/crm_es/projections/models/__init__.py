@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_es.projections.models.care import Care
+from crm_es.projections.models.contact_index import ContactIndex
 from crm_es.projections.models.contacts import Contacts
 from crm_es.projections.models.customers import Customers
 from crm_es.projections.models.feedback import Feedback
@@ -11,4 +12,4 @@ from crm_es.projections.read_model import ReadModel
 
 
 def read_models() -> list[ReadModel]:
-    return [Customers(), Feedback(), Care(), Contacts(), Opportunities()]
+    return [Customers(), Feedback(), Care(), Contacts(), Opportunities(), ContactIndex()]
