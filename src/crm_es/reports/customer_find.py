@@ -67,7 +67,7 @@ def _current(
         "SELECT customer_id, kind, hash FROM (SELECT customer_id, kind, hash, "
         "ROW_NUMBER() OVER (PARTITION BY customer_id, kind "
         "ORDER BY occurred_at DESC, version DESC) AS latest "
-        f"FROM {tables['contact_facts']} WHERE occurred_at <= ? AND recorded_at <= ?{where}) "
+        f"FROM {tables['contact_hashes']} WHERE occurred_at <= ? AND recorded_at <= ?{where}) "
         "AS facts WHERE latest = 1 AND hash IS NOT NULL",
         (query.as_of_iso, query.known_at_iso, *params),
     )
@@ -125,7 +125,7 @@ def find_customers(
     """The customers whose ``kind`` as of the query hashes to ``digest``."""
     # Only customers who ever held the value (the index on kind and hash finds them) are read.
     where = (
-        f" AND customer_id IN (SELECT customer_id FROM {tables['contact_facts']} "
+        f" AND customer_id IN (SELECT customer_id FROM {tables['contact_hashes']} "
         "WHERE kind = ? AND hash = ?) AND kind = ?"
     )
     current = _current(tx, tables, query, where, (kind, digest, kind))

@@ -174,3 +174,10 @@ def test_finding_says_what_is_wrong_and_who_may_not_find(store_url: str) -> None
             reports.find_customers(phone=PHONE)
         with pytest.raises(PermissionDenied):
             reports.duplicate_customers()
+
+
+def test_no_two_read_models_name_a_table_alike() -> None:
+    """Reports see every read model's tables under their logical names in one map: a name
+    two models share would hide one of the tables (the contact index once hid the contacts')."""
+    names = [table for model in read_models() for table in model.tables]
+    assert len(names) == len(set(names))

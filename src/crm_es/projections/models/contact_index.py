@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from crm_es.store.store import Store
 
 _FACT: Final = (
-    "INSERT INTO {contact_facts} (customer_id, version, kind, hash, occurred_at, recorded_at) "
+    "INSERT INTO {contact_hashes} (customer_id, version, kind, hash, occurred_at, recorded_at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 
@@ -44,14 +44,14 @@ class ContactIndex(ReadModel):
     name = "contact_index"
     schema_version = 1
     tables: ClassVar[dict[str, str]] = {
-        "contact_facts": (
+        "contact_hashes": (
             f"customer_id {TEXT} NOT NULL, version {BIGINT} NOT NULL, kind {TEXT} NOT NULL, "
             f"hash {TEXT}, occurred_at {TEXT} NOT NULL, recorded_at {TEXT} NOT NULL"
         ),
     }
-    keys: ClassVar[dict[str, str]] = {"contact_facts": "customer_id, version, kind"}
-    indexes: ClassVar[dict[str, str]] = {"contacts_by_hash": "{contact_facts} (kind, hash)"}
-    personal_tables: ClassVar[frozenset[str]] = frozenset({"contact_facts"})
+    keys: ClassVar[dict[str, str]] = {"contact_hashes": "customer_id, version, kind"}
+    indexes: ClassVar[dict[str, str]] = {"contacts_by_hash": "{contact_hashes} (kind, hash)"}
+    personal_tables: ClassVar[frozenset[str]] = frozenset({"contact_hashes"})
 
     def __init__(self) -> None:
         self._key: bytes | None = None
@@ -92,4 +92,4 @@ class ContactIndex(ReadModel):
 
     @staticmethod
     def _erased(e: ev.PersonalDataErased, row: RowKeys) -> list[Statement]:
-        return [("DELETE FROM {contact_facts} WHERE customer_id = ?", (row.customer_id,))]
+        return [("DELETE FROM {contact_hashes} WHERE customer_id = ?", (row.customer_id,))]
