@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 
+from crm_es.cli.customer_views import with_contact_columns
 from crm_es.cli.render import format_table, resolved_format
 from crm_es.cli.shared import Context
 from crm_es.cli.table_view import TABLE_CELL
@@ -22,8 +23,6 @@ from crm_es.cli.table_view import TABLE_CELL
 if TYPE_CHECKING:
     from crm_es.app.contact_details import ContactLookup
     from crm_es.reports.customer_find import CustomerMatches, DuplicateCustomers
-
-_CONTACT_FIELDS: Final = ("name", "email", "phone")
 
 
 def find_contacts(
@@ -36,25 +35,6 @@ def find_contacts(
     from crm_es.app.contact_details import contact_details
 
     return contact_details(ctx.app, list(customer_ids), purpose=purpose)
-
-
-def _with_contacts(
-    rows: list[dict[str, Any]], contacts: ContactLookup | None
-) -> list[dict[str, Any]]:
-    """Each row with the contact details after its ref (empty where withheld)."""
-    if contacts is None:
-        return rows
-    out = []
-    for row in rows:
-        found = contacts.details.get(str(row["customer_id"]))
-        merged: dict[str, Any] = {}
-        for column, value in row.items():
-            merged[column] = value
-            if column == "external_ref":
-                for field in _CONTACT_FIELDS:
-                    merged[field] = getattr(found, field) if found is not None else None
-        out.append(merged)
-    return out
 
 
 def _document(data: dict[str, Any], contacts: ContactLookup | None) -> dict[str, Any]:
@@ -98,7 +78,7 @@ def present_matches(
 ) -> None:
     from crm_es.reports.customer_find import match_rows
 
-    rows = _with_contacts(match_rows(report), contacts)
+    rows = with_contact_columns(match_rows(report), contacts)
     summary = f"({report.total} customers with this {report.by} as of {report.as_of})"
     _emit(msgspec.to_builtins(report), rows, resolved_format(fmt), summary, contacts)
 
@@ -108,7 +88,7 @@ def present_duplicates(
 ) -> None:
     from crm_es.reports.customer_find import duplicate_rows
 
-    rows = _with_contacts(duplicate_rows(report), contacts)
+    rows = with_contact_columns(duplicate_rows(report), contacts)
     summary = (
         f"({len(report.groups)} groups sharing a phone or an email, {report.customers} "
         f"customers, as of {report.as_of})"

@@ -58,7 +58,13 @@ def _rows(
     """One flat row per customer, the contact details beside the ref (empty where withheld)."""
     from crm_es.reports.customer_list import table_rows
 
-    rows = table_rows(report)
+    return with_contact_columns(table_rows(report), contacts)
+
+
+def with_contact_columns(
+    rows: list[dict[str, Any]], contacts: ContactLookup | None
+) -> list[dict[str, Any]]:
+    """Each row with the contact details after its ref (empty where withheld)."""
     if contacts is None:
         return rows
     out = []
