@@ -20,6 +20,7 @@ from crm_es.reports.csv_cells import FORMULA_STARTS, escape_formula, spreadsheet
 
 REF = '=HYPERLINK("http://x","y")'
 NAME = "@SUM(1)"
+PHONE = "13800000000"
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,10 @@ def csv_commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tup
 
 
 # Options a command cannot run without, hostile where they may reach the output.
-REQUIRED_OPTIONS = {("customers", "export"): ["--campaign", "=Spring"]}
+REQUIRED_OPTIONS = {
+    ("customers", "export"): ["--campaign", "=Spring"],
+    ("customers", "find"): ["--phone", PHONE],
+}
 
 
 def safe(cell: str) -> bool:
@@ -76,7 +80,7 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with CRM(url) as crm:
         crm.register_customer(
-            external_ref=REF, name=NAME, region="+region", owner="-owner", tags=["=tag"],
+            external_ref=REF, name=NAME, region="+region", owner="-owner", tags=["=tag"], phone=PHONE,
             occurred_at=start,
         )  # fmt: skip
         crm.record_purchase(customer=REF, order_id="=O-1", amount="10", currency="CNY",
@@ -116,5 +120,5 @@ def test_every_csv_output_escapes_cells_that_would_start_a_formula(
     unsafe = [c for c in cells if c.startswith(FORMULA_STARTS) and not safe(c)]
     assert unsafe == []
     assert not any(c.startswith(("=HYPERLINK", "@SUM")) for c in cells)
-    if path in (("report", "segments"), ("customers", "export")):
+    if path in (("report", "segments"), ("customers", "export"), ("customers", "find")):
         assert "'" + REF in cells
