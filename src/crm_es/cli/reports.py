@@ -256,6 +256,32 @@ report.add_command(
     )
 )
 
+report.add_command(
+    _report_command(
+        "funnel",
+        """The category funnel 潜在 → 意向 → 准 → 签约 (potential → intended → prospective →
+        signed): customers per stage as of the date (partners and internal apart), and for
+        each of the last N calendar months the customers per stage at its start and how many
+        of them stood at a later stage at its end (conversion rate, %).
+
+        \b
+        Example:
+          crm-es report funnel --months 6 --as-of 2026-06-30 --format csv""",
+        [
+            click.option(
+                "--months",
+                type=click.IntRange(1, 120),
+                default=12,
+                show_default=True,
+                help="The calendar months shown, the as-of day's month last.",
+            ),
+            sort_option,
+            limit_option,
+            columns_option,
+        ],
+    )
+)
+
 
 report.add_command(
     retention_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options])

@@ -47,6 +47,7 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "pipeline": ("dimension", "key", "label", "open", "open_amount_*", "weighted_*", "won",
                  "lost", "win_rate", "cycle_days_mean", "reached", "conversion", "share",
                  "lost_amount_*", "won_amount_*", "probability", "next_stage"),
+    "funnel": ("section", "month", "stage", "label", "customers", "converted", "conversion_rate"),
 }  # fmt: skip
 
 # A table's order when --sort is not given (JSON and CSV keep the report's own, by id).

@@ -33,6 +33,7 @@ from crm_es.reports import (
     churn,
     contacts,
     drivers,
+    funnel,
     kpi,
     pipeline,
     retention,
@@ -52,7 +53,7 @@ from crm_es.store.store import HasStore, Store, store_of
 
 REPORT_NAMES: Final = (
     "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "drivers",
-    "value", "pipeline",
+    "value", "pipeline", "funnel",
 )  # fmt: skip
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
@@ -66,6 +67,7 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "retention": retention.table_rows,
     "value": value.table_rows,
     "pipeline": pipeline.table_rows,
+    "funnel": funnel.table_rows,
 }
 
 Moment = str | datetime | None
@@ -251,6 +253,22 @@ class Reports:
         stages = pipeline_setting(self.store.settings).current()
         report: pipeline.PipelineReport = self._run(
             lambda tx, t, q: pipeline.pipeline_report(tx, t, q, stages), query
+        )
+        return report
+
+    def funnel(
+        self,
+        as_of: Moment = None,
+        known_at: Moment = None,
+        months: int = funnel.DEFAULT_MONTHS,
+    ) -> funnel.FunnelReport:
+        """The category funnel 潜在 → 意向 → 准 → 签约: customers per stage as of the date
+        (partners and internal apart), and for each of the last ``months`` calendar months the
+        customers per stage at its start and the share of them in a later stage at its end."""
+        funnel.check_months(months)
+        query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
+        report: funnel.FunnelReport = self._run(
+            lambda tx, t, q: funnel.funnel_report(tx, t, q, months), query
         )
         return report
 
