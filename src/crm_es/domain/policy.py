@@ -177,6 +177,25 @@ def check_personal_selection(p: Principal, field: str) -> None:
     )  # fmt: skip
 
 
+def finds_within_scope(p: Principal, field: str) -> bool:
+    """May ``p`` look customers up by a personal ``field`` (a phone, an email: 客户识别)? An
+    admin or privacy officer among every customer (False); staff and managers among the
+    customers they work on (True: matches outside are left out unseen, so the answer tells
+    them nothing of another owner's customers); anyone else is refused."""
+    if p.has(Role.ADMIN) or p.has(Role.PRIVACY_OFFICER):
+        return False
+    if p.has(Role.STAFF) or p.has(Role.MANAGER):
+        return True
+    check_personal_selection(p, field)  # raises
+    return False
+
+
+def in_scope(p: Principal, owner: str | None) -> bool:
+    """Whether a customer owned by ``owner`` is one ``p`` works on (its own, its team's, or
+    the unowned pool)."""
+    return _in_scope(p, owner)
+
+
 def require_personal_selection(source: object, field: str) -> None:
     """:func:`check_personal_selection` for the principal of ``source``, when it has one."""
     principal = getattr(source, "principal", None)

@@ -25,7 +25,12 @@ import msgspec
 from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.domain.contact_keys import ContactKind, query_hash
 from crm_es.domain.errors import InvalidValue
-from crm_es.domain.policy import require, require_personal_selection
+from crm_es.domain.policy import (
+    finds_within_scope,
+    require,
+    require_personal_selection,
+)
+from crm_es.domain.principals import Principal
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
 from crm_es.reports import (
@@ -333,18 +338,22 @@ class Reports:
     ) -> finding.CustomerMatches:
         """客户识别: the customers whose phone (or email: give one) as of ``as_of`` is this one,
         through the keyed blind index (normalised as :mod:`crm_es.domain.contact_keys` says).
-        Who holds a value is personal data: refused to a principal that may not read every
-        customer's."""
+        Who holds a value is personal data: staff and managers find among the customers they
+        work on, admins and privacy officers among all, anyone else is refused."""
         if (phone is None) == (email is None):
             given = "both" if phone is not None else "neither"
             raise InvalidValue("phone/email", given, "give a phone or an email, one of them")
         kind: ContactKind = "phone" if phone is not None else "email"
-        require_personal_selection(self.source, kind)
+        principal = getattr(self.source, "principal", None)
+        within = isinstance(principal, Principal) and finds_within_scope(principal, kind)
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
         digest = query_hash(self.store.secrets.contact_index_key, kind, phone or email or "")
         found: finding.CustomerMatches = self._run(
             lambda tx, t, q: finding.find_customers(tx, t, q, kind, digest), query
         )
+        if within:  # staff and managers: only the customers they work on (owners as of D)
+            assert isinstance(principal, Principal)
+            found = finding.worked_on_by(found, principal)
         return found
 
     def duplicate_customers(

@@ -21,6 +21,8 @@ from typing import Any, Final, cast
 import msgspec
 
 from crm_es.domain.contact_keys import ContactKind
+from crm_es.domain.policy import in_scope
+from crm_es.domain.principals import Principal
 from crm_es.reports.facts.customers import UNASSIGNED
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -177,3 +179,13 @@ def duplicate_rows(report: DuplicateCustomers) -> list[dict[str, object]]:
         for g in report.groups
         for c in g.customers
     ]
+
+
+def worked_on_by(found: CustomerMatches, principal: Principal) -> CustomerMatches:
+    """The matches among the customers ``principal`` works on (its own, its team's, the pool;
+    owners as of the query): the others are left out unseen, total included."""
+    mine = [
+        c for c in found.customers
+        if in_scope(principal, None if c.owner == UNASSIGNED else c.owner)
+    ]  # fmt: skip
+    return msgspec.structs.replace(found, total=len(mine), customers=mine)

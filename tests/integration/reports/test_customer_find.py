@@ -181,3 +181,26 @@ def test_no_two_read_models_name_a_table_alike() -> None:
     two models share would hide one of the tables (the contact index once hid the contacts')."""
     names = [table for model in read_models() for table in model.tables]
     assert len(names) == len(set(names))
+
+
+def test_staff_find_among_the_customers_they_work_on_and_learn_nothing_of_the_others(
+    store_url: str,
+) -> None:
+    with CRM(store_url) as crm:  # one phone on three customers: mine, the pool's, someone else's
+        crm.register_customer(external_ref="MINE", phone=PHONE, owner="staff:li")
+        crm.register_customer(external_ref="POOL", phone=PHONE)
+        crm.register_customer(external_ref="THEIRS", phone=PHONE, owner="staff:wu")
+        with Reports(crm) as reports:
+            everyone = reports.find_customers(phone=PHONE)
+    assert [c.external_ref for c in everyone.customers] == ["MINE", "POOL", "THEIRS"]
+    li = Principal(name="user:li", roles=frozenset({Role.STAFF}), owner="staff:li")
+    with CRM(store_url, principal=li) as crm, Reports(crm) as reports:
+        found = reports.find_customers(phone=PHONE)
+        assert ([c.external_ref for c in found.customers], found.total) == (["MINE", "POOL"], 2)
+        with pytest.raises(PermissionDenied):  # groups would say who else holds a number
+            reports.duplicate_customers()
+    wu_boss = Principal(name="user:boss", roles=frozenset({Role.MANAGER}), owner="staff:boss",
+                        team=frozenset({"staff:wu"}))  # fmt: skip
+    with CRM(store_url, principal=wu_boss) as crm, Reports(crm) as reports:
+        found = reports.find_customers(phone=PHONE)
+        assert [c.external_ref for c in found.customers] == ["POOL", "THEIRS"]
