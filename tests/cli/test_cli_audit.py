@@ -80,11 +80,12 @@ def test_audit_verify_passes_then_names_the_broken_link_and_checks_the_digest(
     run(store_url, "exec", "-", input="\n".join(DESIGN_EXAMPLES + BACK_DATED))
     code, out, err = run(store_url, "audit", "verify")
     report = json.loads(out)
-    assert code == 0 and report["ok"] is True and (report["streams"], report["events"]) == (2, 10)
-    assert "ok: 10 events in 2 streams verify" in err
+    assert code == 0 and report["ok"] is True and (report["streams"], report["events"]) == (2, 11)
+    assert "ok: 11 events in 2 streams verify" in err
     digest = report["digest"]
     assert run(store_url, "audit", "verify", "--expect", digest)[0] == 0
-    assert json.loads(run(store_url, "audit", "verify", "C-9")[1])["events"] == 2
+    # C-9: registered, its first purchase, the move to signed that purchase made
+    assert json.loads(run(store_url, "audit", "verify", "C-9")[1])["events"] == 3
 
     # Deleting the last event leaves a valid chain: only --expect sees it.
     raw(store_url, f"DELETE FROM {table(store_url)} WHERE originator_id = ? AND "
@@ -107,7 +108,7 @@ def test_audit_export_and_import_on_the_command_line(store_url: str, tmp_path: P
     assert run(store_url, "erase", "C-9", "--reason", "ticket 7")[0] == 0
     export = tmp_path / "export.jsonl"
     code, _, err = run(store_url, "audit", "export", "--out", str(export))
-    assert code == 0 and "exported 11 events of 2 customers" in err
+    assert code == 0 and "exported 12 events of 2 customers" in err
     code, out, _ = run(store_url, "audit", "export", "C-1", "--known-at", "2999-12-31")
     assert code == 0 and len(out.splitlines()) == 1 + 1 + 8 + 1
     digest = json.loads(run(store_url, "audit", "verify")[1])["digest"]
@@ -115,7 +116,7 @@ def test_audit_export_and_import_on_the_command_line(store_url: str, tmp_path: P
     target = f"sqlite:///{tmp_path / 'target.db'}"
     code, out, _ = run(target, "audit", "import", str(export))
     assert code == 0 and json.loads(out) == {
-        "streams": 2, "events": 11, "stored": 11, "digest": digest, "matches_export": True,
+        "streams": 2, "events": 12, "stored": 12, "digest": digest, "matches_export": True,
         "signed": "unsigned",
     }  # fmt: skip
     assert json.loads(run(target, "audit", "verify", "--expect", digest)[1])["ok"] is True

@@ -27,10 +27,13 @@ from crm_es.app.bulk.writer import WRITER_APPLICATION_NAME, BulkWriterProcess
 from crm_es.app.results import CommandResult
 from crm_es.audit.verify import verify
 from crm_es.domain import commands as cmd
+from crm_es.domain.values import Category
 from crm_es.store.database import Database
 from crm_es.store.recorders import COMMANDS_TABLE, COPY_THRESHOLD
 
 REGISTERED = datetime(2024, 1, 1, tzinfo=UTC)
+# Customers are registered signed, so a first purchase records no category move and the versions
+# below count purchases alone (the move itself: tests/integration/store/test_bulk_save.py).
 
 
 def purchase(ref: str, order: str, amount: str = "10.00") -> cmd.RecordPurchase:
@@ -52,7 +55,7 @@ def orders_and_version(crm: CRM, ref: str) -> tuple[set[str], int]:
 def test_chunks_saved_behind_the_next_one_store_every_event_once_in_order(store_url: str) -> None:
     with CRM(store_url) as crm:
         for ref in ("A", "B"):
-            crm.register_customer(external_ref=ref, occurred_at=REGISTERED)
+            crm.register_customer(external_ref=ref, occurred_at=REGISTERED, category="signed")
         commands = [purchase("A" if i % 3 else "B", f"O-{i}") for i in range(40)]
         outcomes = list(crm.execute_many(commands, chunk_size=6, validated=True))
         assert all(isinstance(o, CommandResult) and o.events == 1 for o in outcomes)
@@ -78,7 +81,9 @@ def test_a_chunk_that_collides_is_redone_and_the_chunk_decided_on_it_decided_aga
     store_url: str,
 ) -> None:
     with CRM(store_url) as bulk, CRM(store_url) as other:
-        bulk.register_customer(external_ref="X", occurred_at=REGISTERED)  # cached at version 1
+        bulk.register_customer(
+            external_ref="X", occurred_at=REGISTERED, category="signed"
+        )  # cached at version 1
         # Another process records O-1: the bulk side's cached state is stale, so its first
         # chunk (O-0..O-2) collides, and redone it stores one event fewer than it decided.
         # The second chunk, decided on the first one's states, must be decided again: saved
@@ -98,7 +103,7 @@ def test_a_chunk_that_collides_is_redone_and_the_chunk_decided_on_it_decided_aga
 
 def test_a_caller_that_writes_between_outcomes_never_sees_unsaved_events(store_url: str) -> None:
     with CRM(store_url) as crm:
-        crm.register_customer(external_ref="Y", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="Y", occurred_at=REGISTERED, category="signed")
         commands = [purchase("Y", f"O-{i}") for i in range(12)]
         outcomes = crm.execute_many(commands, chunk_size=4, validated=True)
         first = next(outcomes)
@@ -115,7 +120,7 @@ def test_a_caller_that_writes_between_outcomes_never_sees_unsaved_events(store_u
 
 def test_a_caller_that_stops_early_leaves_no_unsaved_state_behind(store_url: str) -> None:
     with CRM(store_url) as crm:
-        crm.register_customer(external_ref="Z", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="Z", occurred_at=REGISTERED, category="signed")
         outcomes = crm.execute_many(
             (purchase("Z", f"O-{i}") for i in range(30)), chunk_size=5, validated=True
         )
@@ -133,6 +138,8 @@ def test_a_caller_that_stops_early_leaves_no_unsaved_state_behind(store_url: str
 
 def test_an_import_streams_its_rows_through_the_pipeline(store_url: str) -> None:
     def commands() -> Iterator[cmd.Command]:
+        # A potential customer: registered in the stream, its first purchase records the move
+        # to signed on this path too (one event more than the purchases).
         yield cmd.RegisterCustomer(external_ref="S", occurred_at=REGISTERED)
         for i in range(25):
             yield purchase("S", f"O-{i}")
@@ -145,7 +152,8 @@ def test_an_import_streams_its_rows_through_the_pipeline(store_url: str) -> None
         outcomes = list(crm.execute_many(commands(), chunk_size=4, validated=True))
         errors = [type(o).__name__ for o in outcomes if isinstance(o, Exception)]
         assert errors == ["DuplicateId"]
-        assert orders_and_version(crm, "S") == ({f"O-{i}" for i in range(25)}, 26)
+        assert orders_and_version(crm, "S") == ({f"O-{i}" for i in range(25)}, 27)
+        assert crm.get_customer("S").category is Category.SIGNED
 
 
 # --- chunks of COPY_THRESHOLD events or more go through the bulk writer process ------------------
@@ -170,7 +178,7 @@ def test_large_chunks_go_through_the_writer_process_and_collisions_are_redone(
     store_url: str,
 ) -> None:
     with CRM(store_url) as bulk, CRM(store_url) as other:
-        bulk.register_customer(external_ref="W", occurred_at=REGISTERED)
+        bulk.register_customer(external_ref="W", occurred_at=REGISTERED, category="signed")
         other.record_purchase(customer="W", order_id="O-1", amount="1.00", currency="CNY")
         commands = [small("W", f"O-{i}") for i in range(3 * BIG)]
         outcomes = bulk.execute_many(commands, chunk_size=BIG, validated=True)
@@ -191,7 +199,7 @@ def test_a_writer_process_that_dies_fails_the_run_and_a_rerun_completes_it(
 ) -> None:
     commands = [small("K", f"O-{i}") for i in range(4 * BIG)]
     with CRM(store_url) as crm:
-        crm.register_customer(external_ref="K", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="K", occurred_at=REGISTERED, category="signed")
         outcomes = crm.execute_many(commands, chunk_size=BIG, validated=True)
         next(outcomes)  # the first chunk is stored and the second handed to the writer
         for pid in writer_children():
@@ -209,7 +217,7 @@ def test_a_writer_process_that_dies_fails_the_run_and_a_rerun_completes_it(
 
 def test_an_in_memory_store_saves_large_chunks_in_its_own_process() -> None:
     with CRM("sqlite:///:memory:") as crm:
-        crm.register_customer(external_ref="M", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="M", occurred_at=REGISTERED, category="signed")
         outcomes = crm.execute_many(
             [small("M", f"O-{i}") for i in range(2 * BIG)], chunk_size=BIG, validated=True
         )
@@ -227,7 +235,7 @@ def test_a_lost_postgres_connection_of_the_writer_is_reconnected_and_its_chunk_s
         CRM(postgres_url) as crm,
         psycopg.connect(crm.store.config.conninfo(), autocommit=True) as admin,
     ):
-        crm.register_customer(external_ref="L", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="L", occurred_at=REGISTERED, category="signed")
         outcomes = crm.execute_many(commands, chunk_size=BIG, validated=True)
         results = [next(outcomes)]
         ended = admin.execute(
@@ -293,7 +301,7 @@ def test_a_customer_carried_from_chunk_to_chunk_is_snapshotted_when_its_last_chu
         msgspec.structs.replace(small("N", f"O-{i}"), command_id=f"again-{i}") for i in range(12)
     ]
     with CRM(store_url, snapshot_interval=10) as crm:
-        crm.register_customer(external_ref="N", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="N", occurred_at=REGISTERED, category="signed")
         outcomes = list(crm.execute_many([*purchases, *repeats], chunk_size=7))
         assert [type(o).__name__ for o in outcomes[12:]] == ["DuplicateId"] * 12
         customer_id = crm.get_customer("N").id
@@ -367,7 +375,7 @@ def test_a_store_error_while_deciding_fails_the_run_and_leaves_no_lock_held(
 ) -> None:
     with CRM(store_url) as crm, ThreadPoolExecutor(1) as pool:
         commands = [small("E", f"O-{i}") for i in range(6)]
-        crm.register_customer(external_ref="E", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="E", occurred_at=REGISTERED, category="signed")
         outcomes = crm.execute_many(commands, chunk_size=2)
 
         def first_then_break() -> None:
@@ -387,7 +395,7 @@ def test_a_store_error_while_deciding_fails_the_run_and_leaves_no_lock_held(
 
 def test_a_chunk_size_below_one_runs_each_command_in_its_own_chunk(store_url: str) -> None:
     with CRM(store_url) as crm:
-        crm.register_customer(external_ref="Z1", occurred_at=REGISTERED)
+        crm.register_customer(external_ref="Z1", occurred_at=REGISTERED, category="signed")
         outcomes = list(crm.execute_many([small("Z1", "O-1"), small("Z1", "O-2")], chunk_size=0))
         assert [o.version for o in outcomes if isinstance(o, CommandResult)] == [2, 3]
 

@@ -44,7 +44,6 @@ def history_types(crm: CRM, ref: str = "C-1") -> list[str]:
 def test_an_opportunity_is_opened_moved_and_won_through_the_api(store_url: str) -> None:
     with CRM(store_url) as crm:
         crm.register_customer(external_ref="C-1", owner="staff:li")
-        crm.record_purchase(customer="C-1", order_id="O-1", amount="99.00", currency="CNY")
         result = crm.open_opportunity(**OPEN, expected_close_on="2099-06-30", source="referral")
         assert result.events == 2  # opened, and the potential customer became intended
         assert (
@@ -59,12 +58,14 @@ def test_an_opportunity_is_opened_moved_and_won_through_the_api(store_url: str) 
         assert (shown["opportunity_id"], shown["stage"], shown["amount"], shown["owner"]) == (
             "OP-1", "proposal", "120000.00", "staff:li",
         )  # fmt: skip
+        # the order the deal became: its purchase, as a first purchase, makes the customer signed
+        crm.record_purchase(customer="C-1", order_id="O-1", amount="99.00", currency="CNY")
         crm.win_opportunity(customer="C-1", opportunity_id="OP-1", order_id="O-1")
         assert crm.view("C-1")["open_opportunities"] == []
     with CRM(store_url) as crm:  # as stored
-        assert history_types(crm)[-5:] == [
-            "OpportunityOpened", "ProfileUpdated", "OpportunityAdvanced", "OpportunityWon",
-            "ProfileUpdated",
+        assert history_types(crm)[-6:] == [
+            "OpportunityOpened", "ProfileUpdated", "OpportunityAdvanced", "PurchaseRecorded",
+            "ProfileUpdated", "OpportunityWon",
         ]  # fmt: skip
         customer = crm.get_customer("C-1")
         opportunity = customer.opportunities["OP-1"]

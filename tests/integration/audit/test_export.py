@@ -68,7 +68,8 @@ def test_an_export_imports_into_an_empty_store_with_the_same_states_and_digest(
         export_file(source, path)
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [line["kind"] for line in lines[:3]] == ["header", "key", "event"]
-    assert lines[-1] == {"kind": "end", "streams": 3, "events": 11, "digest": lines[-1]["digest"]}
+    # 11 events and each customer's first purchase moving it to signed
+    assert lines[-1] == {"kind": "end", "streams": 3, "events": 14, "digest": lines[-1]["digest"]}
     first = lines[2]
     assert first["record"]["type"] == "CustomerRegistered" and first["record"]["name"] == "客户0"
     assert first["record"]["summary"] == "registered C-1 客户0 (individual, potential)"
@@ -81,8 +82,9 @@ def test_an_export_imports_into_an_empty_store_with_the_same_states_and_digest(
     target_url = f"sqlite:///{tmp_path / 'target.db'}"
     with CRM(store_url) as source, CRM(target_url, snapshot_interval=4) as target:
         report = import_history(target, path)
-        assert verify(target).snapshots == 2  # long streams get a snapshot after the import
-        assert (report.streams, report.events, report.matches_export) == (3, 11, True)
+        # streams of four events or more (all three here) get a snapshot after the import
+        assert verify(target).snapshots == 3
+        assert (report.streams, report.events, report.matches_export) == (3, 14, True)
         assert report.digest == lines[-1]["digest"] == verify(source).digest
         assert_same_store(source, target)
         assert target.get_customer("C-1").name == "客户0"  # keys came along
@@ -153,9 +155,9 @@ def test_known_at_exports_what_was_recorded_by_then(store_url: str) -> None:
         out = io.BytesIO()
         end = export_history(crm, out.write, known_at="2026-01-31")
     records = [json.loads(x) for x in out.getvalue().splitlines()]
-    assert (end.streams, end.events) == (1, 2)
+    assert (end.streams, end.events) == (1, 3)  # registered, bought, moved to signed
     assert records[0]["known_at"] == "2026-01-31T23:59:59.999999+00:00"
-    assert [r["record"]["version"] for r in records if r["kind"] == "event"] == [1, 2]
+    assert [r["record"]["version"] for r in records if r["kind"] == "event"] == [1, 2, 3]
 
 
 def test_an_export_of_one_customer_matches_its_own_verification(store_url: str) -> None:
@@ -163,5 +165,5 @@ def test_an_export_of_one_customer_matches_its_own_verification(store_url: str) 
         populate(crm)
         out = io.BytesIO()
         end = export_history(crm, out.write, customer="C-3")
-        assert (end.streams, end.events, end.digest) == (1, 4, verify(crm, "C-3").digest)
+        assert (end.streams, end.events, end.digest) == (1, 5, verify(crm, "C-3").digest)
     assert ERASED not in out.getvalue().decode()

@@ -66,7 +66,7 @@ def test_a_customer_asked_about_before_it_existed_is_not_found_with_a_clear_mess
 def test_history_filters_on_recorded_time_and_event_type(store_url: str) -> None:
     clock = Clock(JAN_1)
     with CRM(store_url, clock=clock) as crm:
-        crm.register_customer(external_ref="C-1")
+        crm.register_customer(external_ref="C-1", category="signed")  # a purchase moves nothing
         for day in range(1, 4):
             clock.now = JAN_1 + timedelta(days=day)
             crm.record_purchase(customer="C-1", order_id=f"O-{day}", amount="1", currency="CNY")
@@ -99,6 +99,7 @@ def test_every_event_type_has_a_one_line_summary(store_url: str) -> None:
     assert lines == [
         "registered C-1 王芳 (individual, potential, 华东)",
         "purchase O-1 129.90 CNY",
+        "profile updated: category=signed",  # a first purchase makes a potential customer signed
         "complaint K-1 filed (high, delivery)",
         "complaint K-1 resolved: refunded",
         "granted 100 points (purchase)",

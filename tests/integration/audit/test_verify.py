@@ -15,9 +15,12 @@ from tests.helpers.raw_store import db_id, delete_row, raw, set_row, state_of, t
 
 
 def populate(crm: CRM) -> None:
-    """Three customers with a few events each."""
+    """Three customers with five events each (signed already, so a first purchase moves no
+    category)."""
     for ref in ("C-1", "C-2", "C-3"):
-        crm.register_customer(external_ref=ref, name=f"name of {ref}", email=f"{ref}@example.com")
+        crm.register_customer(
+            external_ref=ref, name=f"name of {ref}", email=f"{ref}@example.com", category="signed"
+        )
         for i in range(4):
             crm.record_purchase(customer=ref, order_id=f"O-{i}", amount="9.90", currency="CNY")
 

@@ -30,9 +30,13 @@ INTERVAL = 3  # a snapshot every 3 events
 
 def _grow(crm: CRM, ref: str, events: int) -> None:
     """``ref`` registered with personal data, then contacts (a personal summary each) and
-    purchases up to ``events`` events."""
+    purchases up to ``events`` events (signed already: a first purchase moves no category)."""
     crm.register_customer(
-        external_ref=ref, name=f"王芳 {ref}", email=f"{ref}@example.com", phone="+86 138 0000 0000"
+        external_ref=ref,
+        name=f"王芳 {ref}",
+        email=f"{ref}@example.com",
+        phone="+86 138 0000 0000",
+        category="signed",
     )
     for i in range(events - 1):
         if i % 2:

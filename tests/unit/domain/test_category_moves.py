@@ -1,5 +1,5 @@
 """Categories that follow the customer (issue 18, item 5): the seeds' full set, 准客户 included,
-and the moves opportunities make. Given a customer, when a command runs, then these events."""
+and the moves opportunities and a first purchase make. Given a customer, when a command runs, then these events."""
 
 from __future__ import annotations
 
@@ -52,3 +52,43 @@ def test_staff_move_a_customer_to_prospective_and_that_is_recorded_as_a_profile_
     moved = when(customer, command("update_profile", category="prospective"))
     assert types(moved) == ["ProfileUpdated"]
     assert evolve(customer, moved).category is Category.PROSPECTIVE
+
+
+BUY = {"amount": "120.00", "currency": "CNY"}
+
+
+@pytest.mark.parametrize("category", ["potential", "intended", "prospective"])
+def test_a_first_purchase_makes_a_funnel_customer_signed(category: str) -> None:
+    customer = given(command("register_customer", external_ref="C-1", category=category))
+    bought = when(customer, command("record_purchase", order_id="O-1", **BUY))
+    assert types(bought) == ["PurchaseRecorded", "ProfileUpdated"]
+    assert isinstance(bought[1], ev.ProfileUpdated) and bought[1].category is Category.SIGNED
+    customer = evolve(customer, bought)
+    assert customer.category is Category.SIGNED
+    # only the first purchase moves: the second records the purchase alone
+    assert types(when(customer, command("record_purchase", order_id="O-2", **BUY))) == [
+        "PurchaseRecorded"
+    ]
+
+
+@pytest.mark.parametrize("category", ["signed", "partner", "internal"])
+def test_a_first_purchase_leaves_signed_partner_and_internal_customers_where_they_are(
+    category: str,
+) -> None:
+    customer = given(command("register_customer", external_ref="C-1", category=category))
+    bought = when(customer, command("record_purchase", order_id="O-1", **BUY))
+    assert types(bought) == ["PurchaseRecorded"]
+
+
+def test_a_first_purchase_dated_before_a_later_category_change_leaves_that_change_standing() -> (
+    None
+):
+    customer = given(
+        command("register_customer", external_ref="C-1", occurred_at="2026-01-01T00:00:00Z"),
+        command("update_profile", category="intended", occurred_at="2026-03-01T00:00:00Z"),
+    )
+    back_dated = command(
+        "record_purchase", order_id="O-1", occurred_at="2026-02-01T00:00:00Z", **BUY
+    )
+    assert types(when(customer, back_dated)) == ["PurchaseRecorded"]
+    assert evolve(customer, when(customer, back_dated)).category is Category.INTENDED

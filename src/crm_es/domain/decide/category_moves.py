@@ -4,10 +4,8 @@ A customer moves along the seeds' funnel 潜在 → 意向 → 准 → 签约 (p
 prospective → signed) as staff set it, and by itself when its opportunities say so:
 
 - its first sales opportunity makes a potential customer intended (意向客户);
-- a won opportunity makes a potential, intended or prospective customer signed (签约客户).
-
-(A first purchase does not move the category yet: that move adds an event to the first purchase
-of every potential customer, which every path must record alike; see issue 18, item 5.)
+- a won opportunity or a first purchase makes a potential, intended or prospective customer
+  signed (签约客户): a customer who has bought is under contract, whatever staff had set.
 
 Partners and internal accounts never move by themselves, nor does a customer already signed.
 Each move is a ``ProfileUpdated`` of the category in the same batch as the event that caused it
@@ -51,3 +49,9 @@ def after_first_opportunity(cu: Customer, b: Batch) -> None:
 def after_win(cu: Customer, b: Batch) -> None:
     """A won opportunity: potential, intended or prospective → signed."""
     move_category(cu, b, BECOMES_SIGNED, Category.SIGNED)
+
+
+def after_first_purchase(cu: Customer, b: Batch) -> None:
+    """A first purchase (``cu`` as it was before it): potential, intended, prospective → signed."""
+    if not cu.orders:
+        move_category(cu, b, BECOMES_SIGNED, Category.SIGNED)

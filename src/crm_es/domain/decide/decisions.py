@@ -26,6 +26,7 @@ from crm_es.domain import events as ev
 from crm_es.domain.business_order import order_problem
 from crm_es.domain.customer import Customer, PointsLot
 from crm_es.domain.decide import after_sales, opportunities
+from crm_es.domain.decide.category_moves import after_first_purchase
 from crm_es.domain.decide.envelope import Batch as _Batch
 from crm_es.domain.decide.envelope import Envelope
 from crm_es.domain.errors import (
@@ -167,6 +168,7 @@ def _record_purchase(cu: Customer, c: cmd.RecordPurchase, b: _Batch) -> None:
         b.add(ev.CustomerWonBack)  # a purchase back-dated before the churn wins nobody back
     delta = money.minor if money.currency == TIER_CURRENCY else 0
     _review_tier(cu, b, delta)
+    after_first_purchase(cu, b)
 
 
 def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
