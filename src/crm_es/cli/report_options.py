@@ -18,6 +18,7 @@ from crm_es.cli.table_view import (
     TABLE_LIMIT,
     TABLE_SORT,
     TABLE_WIDTH,
+    UNCUT_TABLES,
     Selection,
     check_sort,
     order_rows,
@@ -147,7 +148,8 @@ def present(ctx: Context, name: str, data: Any, fmt: str | None, options: dict[s
     all_rows = rows_of(data)
     if all_rows:
         check_sort(list(all_rows[0]), selection)
-    limit = selection.limit if selection.limit is not None else TABLE_LIMIT * (fmt == "table")
+    table_limit = 0 if name in UNCUT_TABLES else TABLE_LIMIT
+    limit = selection.limit if selection.limit is not None else table_limit * (fmt == "table")
     selected = select(data, selection, limit)
     rows = order_rows(rows_of(select(data, selection, 0)), selection)
     total = len(rows)

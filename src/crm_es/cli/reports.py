@@ -276,7 +276,12 @@ report.add_command(
                 help="The calendar months shown, the as-of day's month last.",
             ),
             sort_option,
-            limit_option,
+            click.option(
+                "--limit",
+                type=click.IntRange(min=0),
+                default=None,
+                help="At most this many rows (0: all). [default: all: 6 + 4 per month]",
+            ),
             columns_option,
         ],
     )

@@ -24,6 +24,9 @@ SEGMENT_FIELDS: Final = ("segment", "segment_cn", "lifecycle", "tier", "status",
 
 # A table is for reading: this many rows unless --limit says otherwise (0: all).
 TABLE_LIMIT: Final = 50
+# Reports whose rows are bounded by an option of their own (the funnel: six stages and four per
+# month of --months): a table shows every row asked for, or the report's last month is cut.
+UNCUT_TABLES: Final = frozenset({"funnel"})
 TABLE_WIDTH: Final = 120
 TABLE_CELL: Final = 24  # terminal columns of one cell: a long company name is cut, not the table
 

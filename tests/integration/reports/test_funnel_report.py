@@ -176,6 +176,12 @@ def test_cli_json_csv_and_table(store: tuple[str, dict[str, FunnelReport]]) -> N
     code, out, err = cli(url, "--format", "table")
     assert code == 0, err
     assert "准客户" in out and "conversion_rate" in out and "2025-04" in out
+    # 6 + 12 × 4 = 54 rows: a table shows them all, the report's own month (the last) too
+    lines = out.splitlines()
+    assert len(lines) == 2 + 54 and lines[-1].split()[:3] == ["month", "2026-03", "signed"]
+    code, out, err = cli(url, "--format", "table", "--limit", "10")
+    assert code == 0, err
+    assert "(10 of 54 rows: --limit 0 shows all)" in out
 
 
 @pytest.mark.parametrize("months", ["0", "121"])
