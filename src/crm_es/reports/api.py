@@ -253,9 +253,10 @@ class Reports:
     def pipeline(self, as_of: Moment = None, known_at: Moment = None) -> pipeline.PipelineReport:
         """Sales opportunities: open count and amount by stage and owner, the weighted forecast,
         win rate, cycle time, stage-to-stage conversion and lost reasons (stages ranked by the
-        store's pipeline, ``crm-es settings pipeline``)."""
+        store's pipeline as it stood at the knowledge time, ``crm-es settings pipeline``)."""
         query = ReportQuery.at(as_of, known_at, tz=self.store.timezone)
-        stages = pipeline_setting(self.store.settings).current()
+        # As known at T: a pipeline changed later relabels no report of a past T.
+        stages = pipeline_setting(self.store.settings).known_at(query.known_at)
         report: pipeline.PipelineReport = self._run(
             lambda tx, t, q: pipeline.pipeline_report(tx, t, q, stages), query
         )

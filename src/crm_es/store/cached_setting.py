@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final, Generic, TypeVar, cast
 
 from crm_es.store.settings import StoreSettings
@@ -48,6 +49,12 @@ class CachedSetting(Generic[T]):
         with self._lock:
             self._cached, self._read_at = value, self.clock()
         return value
+
+    def known_at(self, at: datetime) -> T:
+        """The value as it stood at the recorded time ``at`` (the default when none was set by
+        then): what a report known at ``at`` works with, then and forever."""
+        text = self.settings.known_at(self.name, at)
+        return self._parse(text) if text else self._default
 
     def fresh_or_current(self, knows: Callable[[T], bool]) -> T:
         """The cached value while it is fresh and ``knows`` what is asked, else the stored one."""

@@ -46,7 +46,7 @@ from crm_es.store.pg_functions import (
     stamp_logins,
 )
 from crm_es.store.recorders import COMMANDS_TABLE
-from crm_es.store.settings import SETTINGS_TABLE
+from crm_es.store.settings import SETTINGS_HISTORY_TABLE, SETTINGS_TABLE
 from crm_es.store.store import APPLICATION_NAME, OLDER_SECRETS_SEALED
 from crm_es.store.url import StoreConfig
 from crm_es.store.wipe import PERSONAL_TABLES
@@ -232,7 +232,8 @@ def _grant(
             (schema, READ_MODELS_TABLE),
         ).fetchall()
     ]
-    for name in (SETTINGS_TABLE, PERSONAL_TABLES, GRANTS_TABLE, *read_models):
+    for name in (SETTINGS_TABLE, SETTINGS_HISTORY_TABLE, PERSONAL_TABLES, GRANTS_TABLE,
+                 *read_models):  # fmt: skip
         run(sql.SQL("GRANT SELECT ON {} TO {}").format(table(name), all_roles))
     personal = [str(r[0]) for r in run(sql.SQL("SELECT name FROM {}").format(
         table(PERSONAL_TABLES))).fetchall()]  # fmt: skip

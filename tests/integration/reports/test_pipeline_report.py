@@ -86,13 +86,17 @@ def reports(
                     "known 15 April": r.pipeline(as_of="2026-03-31", known_at="2026-04-15"),
                     "mid-February": r.pipeline(as_of="2026-02-15"),
                 }
-                # A later change of the pipeline's probabilities and labels: stamped
-                # probabilities keep the forecast; labels and the configured ones follow it.
+                # A later change of the pipeline's probabilities and labels (recorded now, on
+                # the wall clock): a report known before it stays as it was; one known after
+                # it keeps the stamped probabilities' forecast and shows the new labels.
                 pipeline_setting(crm.store.settings).replace(
                     Pipeline(stages=[Stage("lead", "Lead", 90), Stage("qualified", "Q", 90),
                                      Stage("proposal", "P", 90), Stage("negotiation", "N", 90)])
                 )  # fmt: skip
-                found["relabelled"] = r.pipeline(as_of="2026-03-31", known_at="2026-04-01")
+                found["known 1 April, asked again"] = r.pipeline(
+                    as_of="2026-03-31", known_at="2026-04-01"
+                )
+                found["relabelled"] = r.pipeline(as_of="2026-03-31")
         yield found
 
 
@@ -194,14 +198,21 @@ def test_as_of_mid_february_the_pipeline_is_what_it_was_then(
     ]
 
 
-def test_a_later_pipeline_change_keeps_the_forecast_and_shows_the_new_labels(
+def test_a_later_pipeline_change_leaves_a_report_known_before_it_as_it_was(
     reports: dict[str, PipelineReport],
 ) -> None:
-    before, after = reports["known 1 April"], reports["relabelled"]
+    assert reports["known 1 April, asked again"] == reports["known 1 April"]
+    assert [s.label for s in reports["known 1 April"].by_stage][:2] == ["线索", "需求确认"]
+
+
+def test_a_report_known_after_a_pipeline_change_keeps_the_forecast_and_shows_the_new_labels(
+    reports: dict[str, PipelineReport],
+) -> None:
+    before, after = reports["known 15 April"], reports["relabelled"]
     assert after.overall == before.overall and after.by_owner == before.by_owner
     assert [(s.label, s.probability, s.weighted_amount) for s in after.by_stage] == [
         ("Lead", 90, {"CNY": "33.33", "USD": "0.00"}), ("Q", 90, {"CNY": "0.00", "USD": "0.00"}),
-        ("P", 90, {"CNY": "0.00", "USD": "0.00"}), ("N", 90, {"CNY": "75000.00", "USD": "0.00"}),
+        ("P", 90, {"CNY": "0.00", "USD": "0.00"}), ("N", 90, {"CNY": "0.00", "USD": "0.00"}),
     ]  # fmt: skip
 
 

@@ -200,6 +200,7 @@ def test_an_analyst_reads_read_models_and_nothing_else(inst: Installation) -> No
     # ... and the app gives it the reports, from the read models as they stand
     with inst.app("analyst") as crm, Reports(crm) as reports:
         assert sum(reports.segments().lifecycle_sizes.values()) == 2
+        assert reports.pipeline().by_stage  # the pipeline as known at T: the settings' history
         with pytest.raises(PermissionDenied):
             crm.view("C-1")
 
