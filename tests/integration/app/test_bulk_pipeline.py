@@ -23,7 +23,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from crm_es import CRM
-from crm_es.app.bulk.writer import WRITER_APPLICATION_NAME, BulkWriterProcess
+from crm_es.app.bulk.writer import BulkWriterProcess, writer_application_name
 from crm_es.app.results import CommandResult
 from crm_es.audit.verify import verify
 from crm_es.domain import commands as cmd
@@ -241,7 +241,7 @@ def test_a_lost_postgres_connection_of_the_writer_is_reconnected_and_its_chunk_s
         ended = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE application_name = %s",
-            (WRITER_APPLICATION_NAME,),
+            (writer_application_name(os.getpid()),),  # ours, not another test run's
         ).fetchone()
         assert ended == (1,)  # the writer's session is gone, mid-chunk or between chunks
         results += list(outcomes)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -114,18 +115,25 @@ def test_one_worker_leads_a_read_model_and_a_standby_takes_over_when_it_dies(
     assert b is not None and b.process.returncode == 0  # SIGTERM stops a follower cleanly
 
 
-def _terminate_other_backends(url: str) -> int:
+def _terminate_other_backends(url: str, application_name: str) -> int:
+    """End this test's own sessions (named by PGAPPNAME), not those of other test runs that
+    share the database."""
     config = parse_store_url(url)
     with psycopg.connect(config.conninfo(), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend'"
+            "AND backend_type = 'client backend' AND application_name = %s",
+            (application_name,),
         ).fetchall()
     return len(rows)
 
 
-def test_commands_and_a_follower_ride_out_killed_connections(postgres_url: str) -> None:
+def test_commands_and_a_follower_ride_out_killed_connections(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"crm-es-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("PGAPPNAME", name)  # every libpq connection this test's store opens
     with CRM(postgres_url) as crm:
         crm.register_customer(external_ref="C-1")
         engine = ProjectionEngine(crm, read_models())
@@ -139,7 +147,7 @@ def test_commands_and_a_follower_ride_out_killed_connections(postgres_url: str) 
         try:
             for i in range(60):
                 if i in (20, 40):
-                    assert _terminate_other_backends(postgres_url) > 0
+                    assert _terminate_other_backends(postgres_url, name) > 0
                 try:
                     crm.grant_points(customer="C-1", points=1)
                     acknowledged += 1

@@ -17,6 +17,7 @@ other process can open), are saved in this process.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -31,10 +32,10 @@ from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT
 
 from crm_es.app.bulk.chunk import Chunk, ExecuteOne, Outcome
 from crm_es.app.bulk.writer import (
-    WRITER_APPLICATION_NAME,
     BulkWriterProcess,
     ChunkRequest,
     WriterGone,
+    writer_application_name,
 )
 from crm_es.app.command_unit import CommandUnit
 from crm_es.domain import commands as cmd
@@ -136,7 +137,8 @@ class _WriterProcessSaver:
         assert self._postgres is not None
         with self._postgres.datastore.get_connection() as conn:
             sql = self._postgres.rendered_statements(conn)
-        conninfo = self._store.config.conninfo(application_name=WRITER_APPLICATION_NAME)
+        name = writer_application_name(os.getpid())
+        conninfo = self._store.config.conninfo(application_name=name)
         connect_timeout = float(self._store.env.get("POSTGRES_CONNECT_TIMEOUT") or 30)
         return BulkWriterProcess("postgres", conninfo, connect_timeout, sql)
 

@@ -49,6 +49,13 @@ _FRAME = struct.Struct(">I")
 _encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
 CHUNK_PAGE_CACHE_KIB: Final = 131_072  # the same as recorders.BULK_CACHE_KIB
 WRITER_APPLICATION_NAME: Final = "crm-es-bulk-writer"  # how its PostgreSQL sessions show
+
+
+def writer_application_name(parent_pid: int) -> str:
+    """The name a writer's PostgreSQL session shows: which process's import it stores."""
+    return f"{WRITER_APPLICATION_NAME} {parent_pid}"
+
+
 RETRIES: Final = 10  # PostgreSQL operational errors, as the library retries a save
 CLOSE_TIMEOUT: Final = 60.0  # seconds a writer may take to finish its chunk when told to end
 RETRY_WAIT: Final = 0.2
