@@ -106,3 +106,6 @@ class CommandMethods:
 
     def erase_personal_data(self, **fields: Any) -> CommandResult:
         return self._run(cmd.ErasePersonalData, fields)
+
+    def merge_customers(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.MergeCustomers, fields)

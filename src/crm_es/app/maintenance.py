@@ -168,7 +168,7 @@ def maintain(
             report.customers_checked += 1
             if progress is not None:
                 progress(1)
-            if customer is not None:
+            if customer is not None and customer.merged_into is None:  # closed: takes none
                 yield from due_commands(customer, day, start)
                 for rule, command in care_commands(customer, rules, day, start, tz, targets):
                     care_rule[str(command.command_id)] = rule

@@ -26,7 +26,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from crm_es.app import bulk
+from crm_es.app import bulk, merge
 from crm_es.app.command_methods import CommandMethods
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.customer_cache import CustomerCache, configured_cache_size
@@ -141,6 +141,9 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
 
     def execute_validated(self, command: cmd.Command) -> CommandResult:
         """Run a command that came out of msgspec decoding/conversion (already validated)."""
+        if isinstance(command, cmd.MergeCustomers):  # two streams: see crm_es.app.merge
+            runner = merge.MergeRunner(self.unit, self.command_cache, self.committer, self._done)
+            return merge.execute_merge(runner, command)
         customer_id = customer_id_for_command(command)
         with self.command_cache.lock(customer_id):
             for attempt in range(MAX_ATTEMPTS):
@@ -222,9 +225,22 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
         """Run many commands, one transaction per chunk; yields each command's result or error
         in order (see :mod:`crm_es.app.bulk`). Pass ``validated=True`` for commands that came
         out of msgspec decoding."""
-        return bulk.execute_many(
-            self.unit, self.execute_validated, commands, chunk_size=chunk_size, validated=validated
+        return merge.with_merges_alone(
+            commands,
+            lambda run: bulk.execute_many(
+                self.unit, self.execute_validated, run, chunk_size=chunk_size, validated=validated
+            ),
+            lambda one: self._outcome(one, validated),
         )
+
+    def _outcome(
+        self, command: cmd.Command, validated: bool
+    ) -> CommandResult | CrmError | msgspec.ValidationError:
+        """A merge's outcome in a bulk run: its result or its error, as the bulk path yields."""
+        try:
+            return self.execute_validated(command) if validated else self.execute(command)
+        except (CrmError, msgspec.ValidationError) as e:
+            return e
 
     def _run(self, command_type: type[cmd.Command], fields: dict[str, Any]) -> CommandResult:
         return self.execute_validated(cmd.command_from_fields(command_type, fields))

@@ -138,6 +138,10 @@ SUMMARIES: dict[type[Any], Any] = {
     ev.CustomerWonBack: lambda e: "won back",
     ev.PersonalDataErased: lambda e: f"personal data erased at the request of {e.requested_by}"
     f"{_opt(e.legal_basis)}",
+    ev.CustomersMerged: lambda e: (
+        f"merged into {e.survivor_id}, closed" if e.originator_id == e.duplicate_id
+        else f"absorbed {e.duplicate_id}") + (f", {e.points_moved} points moved"
+                                             if e.points_moved else ""),
 }  # fmt: skip
 
 

@@ -2,8 +2,9 @@
 
 ``generate_commands(customers=2000, years=2.0, seed=7)`` yields about 30 commands per customer
 (registrations, purchases with points and care tasks, contacts, services, complaints, surveys,
-redemptions and expiries, churn and win-back, a few erasures), in non-decreasing business time, all
-within ``[end - years, end]``. Executed in order against an empty store, every command is accepted.
+redemptions and expiries, churn and win-back, a few erasures, one customer registered twice and
+merged), in non-decreasing business time, all within ``[end - years, end]``. Executed in order
+against an empty store, every command is accepted.
 
 Each customer's life is drawn by :class:`crm_es.demo.timeline.Life`; :func:`settle` then replays it
 in business-time order with the state the domain will check (point lots and their expiry, churn
@@ -25,6 +26,7 @@ from crm_es.demo.population import CST, clock, default_end, make_customer, to_cs
 from crm_es.demo.timeline import Life
 from crm_es.demo.touches import Ids
 from crm_es.domain import commands as c
+from crm_es.domain.values import Channel, Direction
 
 ERASED_SHARE: Final = 0.005
 REDEEM_STEP: Final = 100  # rewards are priced in hundreds of points
@@ -111,6 +113,24 @@ def _erase(
     return [(t, cmd) for t, cmd in kept if t < at] + [(at, erase)]
 
 
+def _registered_twice(
+    register: c.RegisterCustomer, at: datetime
+) -> list[tuple[datetime, c.Command]]:
+    """The same person registered again ten days after ``register`` (at ``at``): a purchase
+    and a call on the second record, which staff then merge into the first (客户识别)."""
+    ref = f"{register.external_ref}-2"
+    again = msgspec.structs.replace(register, external_ref=ref, command_id=None)
+    bought = c.RecordPurchase(customer=ref, order_id=f"{ref}-O1", amount="88.00", currency="CNY",
+                              channel=Channel.ONLINE)  # fmt: skip
+    called = c.LogContact(customer=ref, channel=Channel.PHONE, direction=Direction.INBOUND,
+                          summary="查询订单")  # fmt: skip
+    merge = c.MergeCustomers(customer=ref, into=register.external_ref, reason="同一客户重复登记",
+                             actor="user:li")  # fmt: skip
+    day = timedelta(days=1)
+    return [(at + 10 * day, again), (at + 11 * day, bought), (at + 12 * day, called),
+            (at + 20 * day, merge)]  # fmt: skip
+
+
 def generate_commands(
     *, customers: int = 2000, years: float = 2.0, seed: int = 7, end: datetime | None = None
 ) -> Iterator[c.Command]:
@@ -135,6 +155,8 @@ def generate_commands(
     old_enough = [i for i, t in enumerate(registered) if t < stop - timedelta(days=90)]
     n_erased = max(1, round(customers * ERASED_SHARE)) if old_enough else 0
     erased = set(rng.sample(old_enough, min(n_erased, len(old_enough))))
+    # One customer registered twice and merged (chosen without a draw: the rest stays as it was).
+    twice = next((i for i in old_enough if i not in erased), None)
     ids = Ids()
     timeline: list[tuple[datetime, int, int, c.Command]] = []
     for index, at in enumerate(registered):
@@ -142,6 +164,8 @@ def generate_commands(
         kept = settle(Life(rng, profile, register, stop, ids).simulate())
         if index in erased:
             kept = _erase(rng, kept, profile.ref, stop)
+        if index == twice:
+            kept += _registered_twice(register, at)
         timeline.extend((t, index, k, cmd) for k, (t, cmd) in enumerate(kept))
     timeline.sort(key=lambda row: (row[0], row[1], row[2]))
     for n, (at, _, _, command) in enumerate(timeline, start=1):

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import msgspec
 
+CLOSEST_TYPES: Final = 12  # command types an unknown one is answered with
+
 # The human rule behind each pattern the command schemas use (by the pattern's text).
 _MONEY: Final = (
     'a decimal string of ASCII digits such as "129.90" (not a JSON number; no sign, exponent, '
@@ -53,9 +55,13 @@ def explained(
         return msgspec.ValidationError(f"{text}: a command type, one of {', '.join(names)}")
     if path == ".type" and message.startswith("Invalid value"):
         given = _value(message)
-        ordered = difflib.get_close_matches(given, names, n=len(names), cutoff=0.0)
+        # The closest few: the whole vocabulary would bury the one meant (and the input).
+        ordered = difflib.get_close_matches(given, names, n=CLOSEST_TYPES, cutoff=0.0)
+        more = len(names) - len(ordered)
         return msgspec.ValidationError(
-            f"{text}: not a command type; valid types, closest first: " + ", ".join(ordered)
+            f"{text}: not a command type; valid types, closest first: "
+            + ", ".join(ordered)
+            + (f" and {more} more" if more > 0 else "")
         )
     command = types.get(_type_of(data)) if data is not None else None
     field = _field_type(command, path) if command is not None else None

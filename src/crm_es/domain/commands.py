@@ -281,6 +281,10 @@ class ErasePersonalData(CustomerCommand, frozen=True, kw_only=True, tag="erase_p
     legal_basis: Text | None = None
 
 
+class MergeCustomers(CustomerCommand, frozen=True, kw_only=True, tag="merge_customers"):
+    into: Id  # the survivor (UUID or ref); ``customer`` is closed (domain/decide/merges.py)
+
+
 AnyCommand = (
     RegisterCustomer
     | UpdateProfile
@@ -311,6 +315,7 @@ AnyCommand = (
     | ChurnCustomer
     | WinBackCustomer
     | ErasePersonalData
+    | MergeCustomers
 )
 
 

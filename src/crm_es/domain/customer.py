@@ -3,8 +3,7 @@
 The state is a msgspec Struct, so a snapshot is its msgpack encoding and "reloaded equals in
 memory" is plain ``==``. Evolution (``apply``) never fails and never decides anything: every rule is
 checked in :mod:`crm_es.domain.decide.decisions` before an event exists. The aggregate satisfies the
-``eventsourcing`` aggregate protocol (``id``, ``version``) so the library's repository, cache and
-snapshot store load it.
+``eventsourcing`` aggregate protocol (``id``, ``version``): the library's stores load it.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from uuid import UUID
 import msgspec
 
 from crm_es.domain import events as ev
+from crm_es.domain.merge_events import MERGE_EVOLVERS
 from crm_es.domain.opportunity import OPPORTUNITY_EVOLVERS, Opportunity
 from crm_es.domain.values import (
     TIER_CURRENCY,
@@ -116,6 +116,8 @@ class Customer(msgspec.Struct, kw_only=True, gc=False):
     churn_reason: str | None = None
     won_back_count: int = 0
     erased: bool = False
+    merged_into: UUID | None = None  # a duplicate closed by a merge: its survivor
+    absorbed: list[UUID] = []  # the duplicates merged into this one (see merge_events)
 
     @classmethod
     def created_by(cls, event: ev.CustomerEvent) -> Customer:
@@ -382,6 +384,7 @@ _EVOLVERS: dict[type[ev.CustomerEvent], Callable[[Customer, Any], None]] = {
     ev.CustomerWonBack: _won_back,
     ev.PersonalDataErased: _erased,
     **OPPORTUNITY_EVOLVERS,
+    **MERGE_EVOLVERS,
 }
 assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs an evolver"
 
@@ -391,8 +394,7 @@ PERSONAL_STATE_FIELDS = ("name", "email", "phone", "birthday", "tags", "churn_re
 
 
 def without_personal_data(customer: Customer) -> Customer:
-    """A copy of ``customer`` with every personal field blank: what two states of an erased
-    customer can still be compared on (their personal values all read ``[erased]``)."""
+    """``customer`` with every personal field blank: what two erased states compare on."""
     return msgspec.structs.replace(
         customer, name=None, email=None, phone=None, birthday=None, tags=[], churn_reason=None
     )

@@ -151,3 +151,16 @@ class PermissionDenied(CrmError):
         self.principal = principal
         self.action = action
         self.customer = customer
+
+
+class CustomerMergedAway(InvalidState):
+    """The customer was merged into another (a duplicate record, closed): commands go to the
+    survivor it names."""
+
+    def __init__(self, customer_id: object, survivor_id: object, what: str) -> None:
+        super().__init__(
+            f"customer {customer_id} was merged into customer {survivor_id} and is closed; "
+            f"cannot {what}: send it to {survivor_id}"
+        )
+        self.customer_id = customer_id
+        self.survivor_id = survivor_id

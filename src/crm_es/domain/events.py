@@ -18,6 +18,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from crm_es.domain.event_base import CustomerEvent as CustomerEvent
+from crm_es.domain.merge_events import CustomersMerged as CustomersMerged
 from crm_es.domain.opportunity_events import OpportunityAdvanced as OpportunityAdvanced
 from crm_es.domain.opportunity_events import OpportunityLost as OpportunityLost
 from crm_es.domain.opportunity_events import OpportunityOpened as OpportunityOpened
@@ -342,6 +343,7 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
         CustomerChurned,
         CustomerWonBack,
         PersonalDataErased,
+        CustomersMerged,
     )
 }
 """Topic -> event class: the single registry the mapper resolves stored topics with."""

@@ -22,8 +22,8 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     TOPIC = "crm.customer.Snapshot"
-    SCHEMA = 6  # 4: care tasks keep their scheduling time; 5: business times of the latest facts
-    # 6: sales opportunities
+    SCHEMA = 7  # 4: care tasks keep their scheduling time; 5: business times of the latest facts
+    # 6: sales opportunities; 7: merges (merged_into, absorbed)
     PII_FIELDS = ("name", "email", "phone", "birthday", "tags[]", "churn_reason")
     originator_id: UUID
     originator_version: int

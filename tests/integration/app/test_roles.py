@@ -56,6 +56,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "churn_customer": {"churn_reason": "moved"},
     "win_back_customer": {},
     "erase_personal_data": {"requested_by": "customer"},
+    "merge_customers": {"into": POOL},  # the survivor is in every sender's scope
 }
 PRIVACY = {"erase_personal_data", "change_consent"}
 SHOP = frozenset({"record_purchase", "grant_points"})

@@ -14,6 +14,7 @@ from crm_es.demo.generator import generate_commands, summarize
 from crm_es.domain import commands as c
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide import Envelope, decide
+from crm_es.domain.decide.merges import decide_merge
 from crm_es.domain.errors import CrmError
 from crm_es.domain.ids import customer_id_for_ref
 from crm_es.domain.values import (
@@ -153,6 +154,15 @@ def test_the_pure_domain_accepts_every_command_of_a_population_of_300(
             assert isinstance(command, c.CustomerCommand)
             customer_id = customer_id_for_ref(command.customer)
         customer = customers.get(customer_id)
+        if isinstance(command, c.MergeCustomers):  # two streams
+            into = customer_id_for_ref(command.into)
+            envelope = Envelope.for_command(command, now, "x")
+            closing, absorbing = decide_merge(
+                customer, customers.get(into), command, envelope, customer_id, into
+            )
+            customers[into] = evolve(customers[into], absorbing)  # type: ignore[assignment]
+            customers[customer_id] = evolve(customer, closing)  # type: ignore[assignment]
+            continue
         try:
             events = decide(customer, command, Envelope.for_command(command, now, "x"), customer_id)
         except CrmError as error:
@@ -164,13 +174,14 @@ def test_the_pure_domain_accepts_every_command_of_a_population_of_300(
         customers[customer_id] = customer
     assert rejected == [], rejected[:5]
     assert sum(x.erased for x in customers.values()) >= 1
+    assert sum(x.merged_into is not None for x in customers.values()) == 1
     assert any(x.points_balance > 0 for x in customers.values())
 
 
 def test_summarize_counts_commands_by_wire_type() -> None:
     sample = commands(10, years=1)
     counts = summarize(sample)
-    assert counts["register_customer"] == 10
+    assert counts["register_customer"] == 10 + counts.get("merge_customers", 0)  # twice, merged
     assert sum(counts.values()) == len(sample)
     assert list(counts) == sorted(counts)
 
@@ -211,4 +222,4 @@ def test_points_expire_about_a_year_after_they_are_granted(population: list[c.Co
 def test_the_default_population_yields_at_least_50_000_commands() -> None:
     counts = summarize(generate_commands(end=END))
     assert sum(counts.values()) >= 50_000
-    assert counts["register_customer"] == 2000
+    assert counts["register_customer"] == 2001 and counts["merge_customers"] == 1

@@ -29,6 +29,7 @@ from crm_es.domain.decide import after_sales, opportunities
 from crm_es.domain.decide.category_moves import after_first_purchase
 from crm_es.domain.decide.envelope import Batch as _Batch
 from crm_es.domain.decide.envelope import Envelope
+from crm_es.domain.decide.merges import refuse_if_merged
 from crm_es.domain.errors import (
     CustomerErased,
     CustomerNotFound,
@@ -61,6 +62,7 @@ def decide(
         return batch.events
     if customer is None:
         raise CustomerNotFound(getattr(command, "customer", str(customer_id)))
+    refuse_if_merged(customer, command)
     batch = _Batch(customer.id, customer.version, envelope)
     _DECIDERS[type(command)](customer, command, batch)
     for event in batch.events:
@@ -322,4 +324,6 @@ _DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]
     cmd.WinBackCustomer: _win_back_customer,
     cmd.ErasePersonalData: _erase_personal_data,
 }
-assert set(_DECIDERS) | {cmd.RegisterCustomer} == set(cmd.COMMAND_TYPES.values())
+# A merge decides on two streams at once (crm_es.domain.decide.merges.decide_merge).
+_TWO_STREAMS: Final = {cmd.MergeCustomers}
+assert set(_DECIDERS) | {cmd.RegisterCustomer} | _TWO_STREAMS == set(cmd.COMMAND_TYPES.values())
