@@ -51,6 +51,7 @@ from crm_es.reports import customer_list as lists
 from crm_es.reports import customer_summary as summaries
 from crm_es.reports.facts.buyer_model import TimeUnit
 from crm_es.reports.facts.customer_selection import ListFilters
+from crm_es.reports.facts.merges import with_merges
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 from crm_es.store.pipeline_setting import pipeline_setting
@@ -110,7 +111,7 @@ class Reports:
         if self.refresh:
             self.engine.catch_up_all()
         with self.engine.db.reading() as tx:
-            tables = self.engine.all_active_tables(tx)
+            tables = with_merges(tx, self.engine.all_active_tables(tx), query)
             return build(tx, tables, query)
 
     def segments(

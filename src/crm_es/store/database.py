@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,8 +49,13 @@ class Tx:
         self.postgres = postgres
         self.creates_tables = creates_tables
         self._streams = 0
+        # Set by a reader that reads some tables through views of its own (the reports'
+        # merged customers): applied to every statement before it runs.
+        self.rewrite: Callable[[str], str] | None = None
 
     def _sql(self, sql: str) -> str:
+        if self.rewrite is not None:
+            sql = self.rewrite(sql)
         return _QMARK.sub("%s", sql) if self.postgres else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -96,7 +101,7 @@ class Tx:
             return
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, params)
+            cursor.execute(self._sql(sql), params)
             while rows := cursor.fetchmany(batch):
                 yield rows
         finally:

@@ -21,6 +21,7 @@ from crm_es.analytics.churn_rule import STATUS_NAMES, ChurnRule
 from crm_es.domain.times import EPOCH
 from crm_es.projections.engine import ProjectionEngine
 from crm_es.projections.models import read_models
+from crm_es.reports.facts.merges import with_merges
 from crm_es.reports.facts.population import Population, load_population
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
@@ -79,8 +80,8 @@ def load_at_risk_high_value(
         if store.reads_events and store.db.creates_tables:
             engine.catch_up_all()
         with engine.db.reading() as tx:
-            tables = engine.all_active_tables(tx)
             query = ReportQuery.at(as_of=as_of, tz=store.timezone)
+            tables = with_merges(tx, engine.all_active_tables(tx), query)
             return at_risk_high_value(tx, tables, query, high_value, churn)
     finally:
         engine.close()

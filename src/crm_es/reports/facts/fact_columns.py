@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_es.projections.generations import active_generation
+from crm_es.reports.facts.merges import is_merged_view
 from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
 from crm_es.store.database import Tx
 
@@ -95,7 +96,7 @@ def fact_columns(tx: Tx, tables: dict[str, str]) -> FactColumns | None:
     """The copy of the read model ``tables`` belong to, as this transaction sees it (read now
     if it changed), or None where the SQL path applies."""
     place = _database(tx)
-    if place is None:
+    if place is None or is_merged_view(tables):  # merges seen: rows read through views
         return None
     active = active_generation(tx, "customers")
     if active is None:

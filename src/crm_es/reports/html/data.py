@@ -24,6 +24,7 @@ from crm_es.reports.api import Reports
 from crm_es.reports.churn import ChurnReport
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.feedback import ComplaintState, fold_complaints, hours_between
+from crm_es.reports.facts.merges import with_merges
 from crm_es.reports.html import charts
 from crm_es.reports.kpi import KpiReport
 from crm_es.reports.monthly import MonthlyReport, monthly_report
@@ -170,7 +171,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     pipeline = reports.pipeline(as_of, known_at)
     watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
-        tables = reports.engine.all_active_tables(tx)
+        tables = with_merges(tx, reports.engine.all_active_tables(tx), query)
         return PageData(
             query=query,
             store=store_label(reports.store.config.url),
