@@ -2,7 +2,8 @@
 
 ``tests/fixtures/stored/v1_every_event.json`` holds what the code before the layout change stored
 for every event type of then, ``v2_opportunities.json`` what later code stored for the event
-types added since (sales opportunities), with the master key its keys, payload hashes and
+types added since (sales opportunities), ``v3_merges.json`` the merge of a customer registered
+twice (``CustomersMerged`` on both streams), each with the master key its keys, payload hashes and
 snapshot were made with (see the README there). Loaded into a fresh store row for row, the events must
 decode to what they decoded to then, their chains and digest must verify, the customers must
 read the same, and re-sending the commands that wrote them must be recognised as done (the
@@ -34,7 +35,7 @@ from crm_es.store.store import OLDER_SECRETS_SEALED
 from crm_es.store.url import parse_store_url
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stored"
-NAMES = ("v1_every_event", "v2_opportunities")
+NAMES = ("v1_every_event", "v2_opportunities", "v3_merges")
 
 
 def load_fixture(name: str = "v1_every_event") -> dict[str, Any]:
