@@ -97,3 +97,27 @@ def test_a_hostile_value_is_refused_with_an_error_and_no_traceback(
     code, out, err = run(url, "customers", "find", *args)
     assert code in (1, 2) and out == ""
     assert err.startswith("Error: ") and message in err and "Traceback" not in err
+
+
+def test_customers_merge_folds_a_duplicate_and_it_leaves_the_duplicates_list(url: str) -> None:
+    code, out, err = run(url, "customers", "duplicates", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["customers"] == 3  # C-1 with C-2 (phone) and C-3 (email)
+    code, out, err = run(url, "customers", "merge", "C-2", "--into", "C-1", "--reason",
+                         "ticket 4711", "--command-id", "merge-1")  # fmt: skip
+    assert code == 0, err
+    merged = json.loads(out)
+    assert (merged["ok"], merged["duplicate"]) == (True, False)
+    code, out, err = run(url, "customers", "merge", "C-2", "--into", "C-1", "--reason",
+                         "ticket 4711", "--command-id", "merge-1")  # fmt: skip
+    assert code == 0 and json.loads(out)["duplicate"] is True  # answered as done
+    groups = json.loads(run(url, "customers", "duplicates", "--format", "json")[1])
+    assert [[c["external_ref"] for c in g["customers"]] for g in groups["groups"]] == [
+        ["C-1", "C-3"]
+    ]
+    found = json.loads(run(url, "customers", "find", "--phone", "13912345678")[1])
+    assert [c["external_ref"] for c in found["customers"]] == ["C-1"]
+    code, _, err = run(url, "customers", "merge", "C-2", "--into", "C-3")
+    assert code == 1 and "was merged into customer" in err and "Traceback" not in err
+    code, _, err = run(url, "customers", "merge", "C-1", "--into", "C-1")
+    assert code == 1 and "cannot be merged into itself" in err

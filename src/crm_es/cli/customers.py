@@ -1,5 +1,5 @@
-"""``crm-es customers list|export|summary|find|duplicates``: customer lists for campaigns,
-客户品类汇总, and finding customers by phone or email (客户识别).
+"""``crm-es customers list|export|summary|find|duplicates|merge``: customer lists for campaigns,
+客户品类汇总, finding customers by phone or email (客户识别), and merging one registered twice.
 
 Each command parses the filters, makes one query of the read models (``Reports``) and renders
 it; ``--with-contact-details`` adds one logged read of the service, which hands names, emails
@@ -30,7 +30,7 @@ from crm_es.cli.report_options import (
     refresh_option,
     rule_options,
 )
-from crm_es.cli.shared import Context
+from crm_es.cli.shared import Context, emit_json
 
 if TYPE_CHECKING:
     from crm_es.reports.facts.customer_selection import ListFilters
@@ -294,3 +294,40 @@ def duplicates(
     ids = [c.customer_id for g in groups.groups for c in g.customers]
     contacts = find_contacts(ctx, ids, with_contact_details, purpose or "duplicate customers")
     present_duplicates(groups, contacts, fmt)
+
+
+@customers.command("merge")
+@click.argument("duplicate")
+@click.option("--into", "survivor", required=True, metavar="CUSTOMER",
+              help="The customer that stays (UUID or external ref).")  # fmt: skip
+@click.option("--reason", default=None, help="Why (recorded on both events), e.g. a ticket id.")
+@click.option("--command-id", default=None,
+              help="Idempotency key: the same merge sent again is answered as done.")  # fmt: skip
+@pass_ctx
+def merge(
+    ctx: Context, /, duplicate: str, survivor: str, reason: str | None, command_id: str | None
+) -> None:
+    """Merge DUPLICATE, a customer registered twice, into --into (the one that stays): both
+    streams record it in one transaction; DUPLICATE is closed (later commands on it are
+    refused, naming the survivor; its history stays readable and verifiable) and every report
+    counts the pair as one from now on. Refused for the same, an erased or a merged customer.
+
+    \b
+    Example:
+      crm-es customers duplicates
+      crm-es customers merge C-1002 --into C-1001 --reason "ticket 4711"
+    """
+    from crm_es.domain.ids import customer_id_for_ref
+
+    result = ctx.app.merge_customers(
+        customer=duplicate, into=survivor, reason=reason, command_id=command_id
+    )
+    emit_json(
+        {
+            "ok": True,
+            "customer_id": result.customer_id,
+            "version": result.version,
+            "merged_into": customer_id_for_ref(survivor),
+            "duplicate": result.duplicate,
+        }
+    )
