@@ -114,4 +114,7 @@ def customer_view(c: Customer, at: datetime, tz: tzinfo) -> dict[str, Any]:
             "won_back_count": c.won_back_count,
         },
         "erased": c.erased,
+        # A duplicate closed by a merge names its survivor; a survivor, whom it absorbed.
+        "merged_into": str(c.merged_into) if c.merged_into is not None else None,
+        "absorbed": [str(d) for d in c.absorbed],
     }

@@ -73,6 +73,7 @@ def test_a_merge_closes_the_duplicate_and_the_survivor_records_what_it_absorbed(
         assert closed.merged_into == A and closed.points_balance == 0 and closed.lots == []
         assert closed.care_tasks["T-1"].status == "cancelled"
         assert survivor.absorbed == [B] and survivor.merged_into is None
+        assert (crm.view("C-B")["merged_into"], crm.view("C-A")["absorbed"]) == (str(A), [str(B)])
         assert [(lot.remaining, str(lot.expires_on)) for lot in survivor.lots] == [
             (100, "2099-12-31")
         ]
