@@ -64,6 +64,7 @@ BASE = {
 BASE_BY_COMMAND: dict[tuple[str, ...], dict[str, str]] = {
     ("import", "customers"): {"file": "{files}/customers.csv"},
     ("import", "purchases"): {"file": "{files}/purchases.csv"},
+    ("customers", "merge"): {"duplicate": "C-2", "survivor": "C-1"},  # C-2: unknown, refused
 }
 STORE_URLS = (
     "", "nonsense://x", "sqlite:///{dir}", "sqlite:///{tmp}/no/such/dir/crm.db",

@@ -19,6 +19,10 @@ each copied table is part of the key too, against another store created at the s
 change reloads the whole copy. A store that is not a file (``:memory:``), or rows outside the
 layout the copy expects (ids that are not 36-character ASCII, times not in the project's UTC
 layout, currencies not 3 letters), is not copied: the loaders keep their SQL path.
+
+A query that sees merged customers (:mod:`.merges`) gets the copy as the merged views read the
+tables: each duplicate's presence and purchases under its survivor's code, its attribute facts
+left out (one derived copy per set of merges, kept beside the stored one).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_es.projections.generations import active_generation
-from crm_es.reports.facts.merges import is_merged_view
+from crm_es.reports.facts.merges import MergedViews
 from crm_es.reports.facts.purchase_scan import amounts_of, match_fixed_width, parse_days
 from crm_es.store.database import Tx
 
@@ -85,6 +89,8 @@ class FactColumns(NamedTuple):
 
 _lock = threading.Lock()
 _copies: dict[tuple[Any, ...], tuple[tuple[Any, ...], FactColumns | None]] = {}
+# Copies under merges, by (the stored copy's id, the merges); the stored copy is kept beside.
+_merged_copies: dict[tuple[Any, ...], tuple[FactColumns, FactColumns]] = {}
 
 
 def instant(text: str) -> int:
@@ -95,8 +101,17 @@ def instant(text: str) -> int:
 def fact_columns(tx: Tx, tables: dict[str, str]) -> FactColumns | None:
     """The copy of the read model ``tables`` belong to, as this transaction sees it (read now
     if it changed), or None where the SQL path applies."""
+    views = tx.rewrite if isinstance(tx.rewrite, MergedViews) else None
+    if views is None:
+        return _stored_copy(tx, tables)
+    stored = _stored_copy(tx, views.stored)  # the query sees merges: applied as the views do
+    return None if stored is None else _merged(stored, views.merged)
+
+
+def _stored_copy(tx: Tx, tables: dict[str, str]) -> FactColumns | None:
+    """The copy of the tables as stored (read now if they changed), or None."""
     place = _database(tx)
-    if place is None or is_merged_view(tables):  # merges seen: rows read through views
+    if place is None:
         return None
     active = active_generation(tx, "customers")
     if active is None:
@@ -119,10 +134,47 @@ def fact_columns(tx: Tx, tables: dict[str, str]) -> FactColumns | None:
     return copy
 
 
+def _merged(columns: FactColumns, merged: dict[str, str]) -> FactColumns | None:
+    """``columns`` as :mod:`.merges`' views read the tables: each duplicate's presence and
+    purchases under its survivor's code, its attribute facts left out (kept for the copy)."""
+    key = (id(columns), tuple(sorted(merged.items())))
+    with _lock:
+        held = _merged_copies.get(key)
+    if held is not None and held[0] is columns:
+        return held[1]
+    duplicates, survivors = columns.codes_of(list(merged)), columns.codes_of(list(merged.values()))
+    if (
+        duplicates is None
+        or survivors is None
+        or (np.concatenate([duplicates, survivors]) < 0).any()
+    ):
+        return None  # an id the copy does not know: the SQL path applies
+    remap = np.arange(len(columns.ids), dtype=np.int64)
+    remap[duplicates] = survivors
+    kept = ~np.isin(columns.attr_code, duplicates)
+    code = remap[columns.code]
+    order = np.lexsort((columns.day, code))  # stable: (customer, day) as the copy keeps them
+    copy = columns._replace(
+        presence_code=remap[columns.presence_code],
+        attr_code=columns.attr_code[kept], attr_name=columns.attr_name[kept],
+        attr_value=columns.attr_value[kept], attr_occurred=columns.attr_occurred[kept],
+        attr_recorded=columns.attr_recorded[kept],
+        code=code[order], day=columns.day[order], occurred=columns.occurred[order],
+        recorded=columns.recorded[order], amount=columns.amount[order],
+        currency=columns.currency[order],
+    )  # fmt: skip
+    with _lock:
+        if len(_merged_copies) > 8:
+            _merged_copies.clear()
+        _merged_copies[key] = (columns, copy)
+    return copy
+
+
 def forget() -> None:
     """Drop every copy (their memory goes; the next report reads the tables again)."""
     with _lock:
         _copies.clear()
+        _merged_copies.clear()
 
 
 def present_codes(columns: FactColumns, as_of: str, known_at: str) -> IntArray:

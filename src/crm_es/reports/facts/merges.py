@@ -20,7 +20,7 @@ the merges the query sees (resolved through chains: A into B, then B into C, is 
 
 Reports run their SQL unchanged: the views are common table expressions put in front of each
 statement that names one (``Tx.rewrite``). A store without merges seen by the query reads its
-tables as ever, and the columnar copies (:mod:`.fact_columns`) are used only then.
+tables as ever; the columnar copy (:mod:`.fact_columns`) applies the same merges to its arrays.
 """
 
 from __future__ import annotations
@@ -76,27 +76,32 @@ def with_merges(tx: Tx, tables: dict[str, str], query: ReportQuery) -> dict[str,
     if not merged:
         return tables
     views = {name: _view(name, tables[name]) for name in (*FOLLOW, *LEAVE_OUT) if name in tables}
-    pairs = ", ".join(f"({_text(d)}, {_text(s)})" for d, s in sorted(merged.items()))
-    head = f"{_MAP}(duplicate_id, survivor_id) AS (VALUES {pairs})"
+    tx.rewrite = MergedViews(merged, views, tables)
+    return {**tables, **{name: f"{VIEW_PREFIX}{name}" for name in views}}
 
-    def rewrite(sql: str) -> str:
-        used = [f"{VIEW_PREFIX}{name} AS ({body})" for name, body in views.items()
+
+class MergedViews:
+    """What :func:`with_merges` puts on a transaction: the views a statement names, put in
+    front of it; it keeps the merges (``merged``) and the tables as stored (``stored``) for the
+    columnar copy, which applies the same merges to its arrays."""
+
+    def __init__(
+        self, merged: dict[str, str], views: dict[str, str], stored: dict[str, str]
+    ) -> None:
+        self.merged, self.views, self.stored = merged, views, stored
+        pairs = ", ".join(f"({_text(d)}, {_text(s)})" for d, s in sorted(merged.items()))
+        self.head = f"{_MAP}(duplicate_id, survivor_id) AS (VALUES {pairs})"
+
+    def __call__(self, sql: str) -> str:
+        used = [f"{VIEW_PREFIX}{name} AS ({body})" for name, body in self.views.items()
                 if f"{VIEW_PREFIX}{name}" in sql]  # fmt: skip
         if not used:
             return sql
-        ctes = ", ".join([head, *used])
+        ctes = ", ".join([self.head, *used])
         found = _WITH.match(sql)
         if found is None:
             return f"WITH {ctes} {sql}"
         return f"{found.group(0)}{ctes}, {sql[found.end() :]}"
-
-    tx.rewrite = rewrite
-    return {**tables, **{name: f"{VIEW_PREFIX}{name}" for name in views}}
-
-
-def is_merged_view(tables: dict[str, str]) -> bool:
-    """Whether ``tables`` read through :func:`with_merges`' views (not the tables as stored)."""
-    return tables.get("purchases", "").startswith(VIEW_PREFIX)
 
 
 def _view(name: str, physical: str) -> str:
