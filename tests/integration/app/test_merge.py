@@ -44,7 +44,7 @@ def twice(crm: CRM) -> None:
     C-B with 100 points (expiring 2099-12-31) and an open care task."""
     for ref, order in (("C-A", "O-1"), ("C-B", "O-2")):
         crm.register_customer(external_ref=ref, name="王芳", phone="+86 138 0000 0001",
-                              occurred_at="2026-01-02T09:00:00+08:00")  # fmt: skip
+                              category="signed", occurred_at="2026-01-02T09:00:00+08:00")  # fmt: skip
         crm.record_purchase(customer=ref, order_id=order, amount="100.00", currency="CNY",
                             occurred_at="2026-01-05T10:00:00+08:00")  # fmt: skip
     crm.grant_points(customer="C-B", points=100, expires_on="2099-12-31",
@@ -65,7 +65,7 @@ def test_a_merge_closes_the_duplicate_and_the_survivor_records_what_it_absorbed(
         result = crm.merge_customers(customer="C-B", into="C-A", occurred_at=DAY,
                                      reason="同一客户注册两次", command_id="m-1")  # fmt: skip
         assert (result.customer_id, result.version, result.events) == (B, 6, 2)
-        # registered, bought (→ 签约), points, task; then the merge's 2 events on C-B (what the
+        # registered, bought, points, task; then the merge's 2 events on C-B (what the
         # result names: the command's own stream) and 2 on C-A
         assert types(crm, "C-B")[-2:] == ["CareTaskCancelled", "CustomersMerged"]
         assert types(crm, "C-A")[-2:] == ["CustomersMerged", "PointsGranted"]
