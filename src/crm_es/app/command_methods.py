@@ -106,3 +106,12 @@ class CommandMethods:
 
     def erase_personal_data(self, **fields: Any) -> CommandResult:
         return self._run(cmd.ErasePersonalData, fields)
+
+    def set_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.SetGoal, fields)
+
+    def revise_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.ReviseGoal, fields)
+
+    def close_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.CloseGoal, fields)

@@ -138,6 +138,11 @@ SUMMARIES: dict[type[Any], Any] = {
     ev.CustomerWonBack: lambda e: "won back",
     ev.PersonalDataErased: lambda e: f"personal data erased at the request of {e.requested_by}"
     f"{_opt(e.legal_basis)}",
+    ev.GoalSet: lambda e: f"goal {e.goal_id} set: {e.metric} {e.target}{_opt(e.currency, ' {}')} "
+    f"for {e.scope}{_opt(e.scope_value, ' {}')}, {e.starts_on} to {e.ends_on}, owner {e.owner}",
+    ev.GoalRevised: lambda e: f"goal {e.goal_id} revised:{_opt(e.target, ' target {}')}"
+    f"{_opt(e.ends_on, ' ends {}')}{_opt(e.owner, ' owner {}')}",
+    ev.GoalClosed: lambda e: f"goal {e.goal_id} closed",
 }  # fmt: skip
 
 

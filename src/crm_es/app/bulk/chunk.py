@@ -84,6 +84,9 @@ class Chunk:
         # One recorded time for the chunk: its events commit together, in one transaction.
         now = unit.clock()
         for command, target in zip(self.commands, targets, strict=True):
+            if isinstance(command, cmd.PlanCommand):  # the plan's own stream: saved on its own
+                self.outcomes.append(self._run_one(command))
+                continue
             try:
                 checked = command if self.validated else cmd.validate_command(command)
                 customer_id = target if target is not None else customer_id_for_command(checked)
@@ -205,7 +208,13 @@ class Chunk:
     def run_one_by_one(self) -> list[Outcome]:
         """After a collision with another writer (nothing of the chunk was stored): each
         command again on its own, with its own bounded retries."""
-        return [self._run_one(c) for c in self.commands]
+        return (
+            [
+                done if isinstance(c, cmd.PlanCommand) else self._run_one(c)  # stored already
+                for c, done in zip(self.commands, self.outcomes, strict=False)
+            ]
+            + [self._run_one(c) for c in self.commands[len(self.outcomes) :]]
+        )
 
     def _run_one(self, command: cmd.Command) -> Outcome:
         try:
@@ -217,5 +226,5 @@ class Chunk:
 def _target(command: cmd.Command) -> UUID | None:
     try:
         return customer_id_for_command(command)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, CrmError):
         return None  # a malformed command: its validation error is reported in order
