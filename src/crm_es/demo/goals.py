@@ -48,7 +48,7 @@ def plan_commands(start: datetime, stop: datetime) -> list[tuple[datetime, c.Com
         )),
         (at(old_end + timedelta(days=1)), c.CloseGoal(goal_id="G-REVENUE-H1", actor=MANAGER)),
         (at(began), c.SetGoal(
-            goal_id="G-CSAT", metric=GoalMetric.CSAT, target="88", starts_on=began,
+            goal_id="G-CSAT", metric=GoalMetric.CSAT, target="76", starts_on=began,
             ends_on=_months(began, 6) - timedelta(days=1), owner=MANAGER, actor=MANAGER,
             reason="六个月内客户满意度提升10%",
         )),
