@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from crm_es import CRM
@@ -241,3 +242,21 @@ def test_table_rows_are_one_per_goal_with_every_figure(reports: dict[str, GoalsR
         "G-CARE", "G-CSAT", "G-RET", "G-REV-EAST", "G-SLA-LI", "G-WIN",
     ]  # fmt: skip
     assert rows[3]["currency"] == "CNY" and rows[3]["scope_value"] == "华东"
+
+
+def test_the_html_section_lists_every_goal_and_charts_the_progress_of_those_with_a_start(
+    reports: dict[str, GoalsReport],
+) -> None:
+    """Progress needs a value and a start: G-CSAT (66.67 − 50) / (90 − 50), G-RET, G-REV-EAST
+    (450 of 1000) and G-WIN; G-CARE and G-SLA-LI have no baseline: 4 goals, two bars each."""
+    from crm_es.reports.html.goals_section import progress, render_goals
+
+    report = reports["known 1 June"]
+    html = render_goals(report, "2026-05-31", 12)
+    assert "<h2>12. Goals of the plan</h2>" in html and 'data-points="8"' in html
+    assert [str(round(p)) if (p := progress(g)) is not None else None for g in report.goals] == [
+        None, "42", "167", "45", None, "133",
+    ]  # fmt: skip
+    assert "<td>revenue, region 华东</td>" in html and "<td>on track</td>" in html
+    empty = msgspec.structs.replace(report, goals=[])
+    assert "No goals set yet as of 2026-05-31." in render_goals(empty, "2026-05-31", 12)

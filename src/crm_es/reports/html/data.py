@@ -24,6 +24,7 @@ from crm_es.reports.api import Reports
 from crm_es.reports.churn import ChurnReport
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.feedback import ComplaintState, fold_complaints, hours_between
+from crm_es.reports.goals import GoalsReport
 from crm_es.reports.html import charts
 from crm_es.reports.kpi import KpiReport
 from crm_es.reports.monthly import MonthlyReport, monthly_report
@@ -150,6 +151,7 @@ class PageData:
     retention: RetentionReport
     value: ValueReport
     pipeline: PipelineReport
+    goals: GoalsReport
 
     @property
     def day(self) -> str:
@@ -168,6 +170,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     retention = reports.retention(as_of, known_at)
     value = reports.value(as_of, known_at)
     pipeline = reports.pipeline(as_of, known_at)
+    goals = reports.goals(as_of, known_at)
     watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
         tables = reports.engine.all_active_tables(tx)
@@ -188,4 +191,5 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
             retention=retention,
             value=value,
             pipeline=pipeline,
+            goals=goals,
         )
