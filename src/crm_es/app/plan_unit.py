@@ -24,7 +24,7 @@ from crm_es.app.results import CommandResult, command_record, same_payload
 from crm_es.domain import commands as cmd
 from crm_es.domain.decide.envelope import Envelope
 from crm_es.domain.decide.goals import decide_plan
-from crm_es.domain.errors import ConcurrencyConflict, IdempotencyConflict
+from crm_es.domain.errors import ConcurrencyConflict, CrmError, IdempotencyConflict
 from crm_es.domain.plan import PLAN_ID, Plan, evolve_plan
 from crm_es.domain.policy import check_command
 from crm_es.domain.principals import Principal
@@ -66,21 +66,37 @@ class PlanUnit:
         raise ConcurrencyConflict(PLAN_ID, MAX_ATTEMPTS)
 
     def _attempt(self, command: cmd.PlanCommand) -> CommandResult:
-        key = self.store.secrets.idempotency_key
-        if command.command_id is not None:
-            done = self.store.command_log.select_commands([command.command_id])
-            if done:
-                first = done[command.command_id]
-                if not same_payload(first.payload_hash, command, key):
-                    raise IdempotencyConflict(command.command_id)
-                return CommandResult(first.customer_id, first.version, first.events, True)
+        done = self._done(command)
+        if done is not None:
+            return done
         plan = load_plan(self.store)
         envelope = Envelope.for_command(
             command, self.clock(), self.principal.name, self.store.timezone
         )
-        events = decide_plan(plan, command, envelope)
+        try:
+            events = decide_plan(plan, command, envelope)
+        except CrmError:
+            # Another writer may have done this very command between the look-up above and
+            # the load: its events refuse it now, its record answers it.
+            done = self._done(command)
+            if done is not None:
+                return done
+            raise
         version = plan.version + len(events)
+        key = self.store.secrets.idempotency_key
         record = command_record(command, PLAN_ID, version, len(events), key)
         if events or record is not None:
             self.commit(events, [record] if record is not None else [])
         return CommandResult(PLAN_ID, version, len(events))
+
+    def _done(self, command: cmd.PlanCommand) -> CommandResult | None:
+        """The first result of a command whose id was done already (or IdempotencyConflict)."""
+        if command.command_id is None:
+            return None
+        done = self.store.command_log.select_commands([command.command_id])
+        if not done:
+            return None
+        first = done[command.command_id]
+        if not same_payload(first.payload_hash, command, self.store.secrets.idempotency_key):
+            raise IdempotencyConflict(command.command_id)
+        return CommandResult(first.customer_id, first.version, first.events, True)

@@ -10,6 +10,7 @@ import base64
 import csv
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,31 @@ def test_report_goals_on_the_command_line_in_every_format(store_url: str) -> Non
     assert (row["goal_id"], row["target"], row["value"]) == ("G-1", "85", "0.00")
     code, out, _ = run(store_url, *args, "--format", "table")
     assert code == 0 and "G-1" in out and "on_track" in out
+
+
+def test_writers_setting_goals_at_once_store_each_command_once_in_one_chain(
+    store_url: str,
+) -> None:
+    """Four applications (separate locks and caches, like separate processes) send the same
+    ten goals, each with its command id, at once: each goal is set once, the plan's versions
+    run 1 to 10 without a gap, and the chain verifies."""
+    apps = [CRM(store_url) for _ in range(4)]
+    results: list[Any] = []
+
+    def send(app: CRM) -> None:
+        for i in range(10):
+            results.append(app.set_goal(**(GOAL | {"goal_id": f"G-{i}"}), command_id=f"s-{i}"))
+
+    threads = [threading.Thread(target=send, args=(a,)) for a in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(results) == 40 and sum(1 for r in results if not r.duplicate) == 10
+        assert [e.originator_version for e in apps[0].plan_history()] == list(range(1, 11))
+        assert sorted(apps[0].plan().goals) == sorted(f"G-{i}" for i in range(10))
+        assert verify(apps[0]).ok
+    finally:
+        for a in apps:
+            a.close()
