@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
@@ -112,6 +113,7 @@ def plan(
     refused: set[int] = set()  # customers (``UUID.int``) left to the command path
     orders: dict[int, set[str]] = {}  # order ids each customer has, with the chunk's so far
     latest = now + FUTURE_SKEW
+    parsed: dict[tuple[Decimal | str, str], int | None] = {}  # prices repeat: each parsed once
     for i, (c, target) in enumerate(zip(commands, targets, strict=True)):
         if target is None:
             continue
@@ -141,17 +143,38 @@ def plan(
         if at.tzinfo is None or at > latest or at < EARLIEST_BUSINESS_TIME or c.order_id in seen:
             refused.add(key)
             continue
-        try:
-            minors[i] = Money.parse(c.amount, c.currency).minor
-        except CrmError:
+        minor = _minor_units(c.amount, c.currency, parsed)
+        if minor is None:
             refused.add(key)
             continue
+        minors[i] = minor
         seen.add(c.order_id)
     if refused:
         for i, target in enumerate(targets):
             if minors[i] is not None and target is not None and target.int in refused:
                 minors[i] = None
     return minors
+
+
+def _minor_units(
+    amount: Decimal | str, currency: str, parsed: dict[tuple[Decimal | str, str], int | None]
+) -> int | None:
+    """``Money.parse(amount, currency).minor``, None where it refuses the amount. Equal
+    decimals (``1.0``, ``1.00``) are one number, so they parse alike."""
+    if isinstance(amount, Decimal) and not amount.is_finite():  # a NaN hashes by identity
+        return _parse(amount, currency)
+    key = (amount, currency)
+    if key in parsed:
+        return parsed[key]
+    minor = parsed[key] = _parse(amount, currency)
+    return minor
+
+
+def _parse(amount: Decimal | str, currency: str) -> int | None:
+    try:
+        return Money.parse(amount, currency).minor
+    except CrmError:
+        return None
 
 
 def purchase_events(

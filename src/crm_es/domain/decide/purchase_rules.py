@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crm_es.domain.customer import Customer
+from crm_es.domain.customer import ROLLING_TIER_WINDOW, Customer
 from crm_es.domain.values import TIER_CURRENCY, Tier, tier_for_spend
 
 
@@ -36,6 +36,10 @@ def tier_review(cu: Customer, at: datetime, delta: int) -> tuple[Tier, int] | No
     lifetime = cu.paid.get(TIER_CURRENCY, 0) - cu.refunded.get(TIER_CURRENCY, 0) + delta
     if cu.tier is Tier.STANDARD and tier_for_spend(lifetime) is Tier.STANDARD:
         return None  # the 12-month window holds no more than the lifetime spend: no change
-    spend = cu.rolling_spend(at) + delta
+    first, last = cu.first_purchase_at, cu.last_purchase_at
+    if first is None or (last is not None and first > at - ROLLING_TIER_WINDOW and last <= at):
+        spend = lifetime  # every order is in the window: no need to walk them
+    else:
+        spend = cu.rolling_spend(at) + delta
     tier = tier_for_spend(spend)
     return None if tier == cu.tier else (tier, spend)
