@@ -37,8 +37,10 @@ def tier_review(cu: Customer, at: datetime, delta: int) -> tuple[Tier, int] | No
     if cu.tier is Tier.STANDARD and tier_for_spend(lifetime) is Tier.STANDARD:
         return None  # the 12-month window holds no more than the lifetime spend: no change
     first, last = cu.first_purchase_at, cu.last_purchase_at
-    if first is None or (last is not None and first > at - ROLLING_TIER_WINDOW and last <= at):
-        spend = lifetime  # every order is in the window: no need to walk them
+    if (first is None and not cu.orders) or (
+        first is not None and last is not None and first > at - ROLLING_TIER_WINDOW and last <= at
+    ):
+        spend = lifetime  # every order is in the window (or there is none): no walk needed
     else:
         spend = cu.rolling_spend(at) + delta
     tier = tier_for_spend(spend)
