@@ -18,7 +18,7 @@ from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer
 from crm_es.domain.ids import customer_id_for_ref
-from crm_es.domain.values import Tier
+from crm_es.domain.values import Category, Tier
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,7 +34,10 @@ def buy(ref: str, order: str, amount: str, day: int) -> cmd.RecordPurchase:
 
 def setup(crm: CRM, refs: list[str]) -> None:
     for ref in refs:  # each has bought once: its next purchases are the columnar path's
-        crm.execute(cmd.RegisterCustomer(external_ref=ref, occurred_at=START))
+        # Signed already: the first purchase's category move is beside the point here.
+        crm.execute(
+            cmd.RegisterCustomer(external_ref=ref, category=Category.SIGNED, occurred_at=START)
+        )
         crm.execute(buy(ref, "first", "100.00", 0))
 
 
