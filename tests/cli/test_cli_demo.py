@@ -45,6 +45,12 @@ def test_demo_builds_a_store_prints_a_summary_and_writes_the_report(tmp_path: Pa
         "Care agenda:",
     ):
         assert heading in result.stdout
+    # The plan's goals the demo set: the three that run across the end of the demo period.
+    goals = re.search(r"Goals \(crm-es report goals\): (.*)", result.stdout)
+    assert goals, result.stdout
+    assert [g.split()[0] for g in goals.group(1).split("; ")] == [
+        "G-CSAT", "G-SLA-EAST", "G-WIN-LI",
+    ]  # fmt: skip
     assert out.exists() and out.read_text(encoding="utf-8").lstrip().lower().startswith(
         "<!doctype html"
     )

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ CHART_IDS = (
     "chart-retention",
     "chart-value-deciles",
     "chart-pipeline",
+    "chart-goals",
     "chart-points",
     "chart-care-tasks",
 )
@@ -61,6 +63,7 @@ SECTION_IDS = (
     "retention",
     "value",
     "pipeline",
+    "goals",
     "points",
     "care",
 )
@@ -343,6 +346,26 @@ def test_the_pipeline_section_shows_the_figures_of_report_pipeline(
     assert f'id="chart-pipeline" data-chart="chart-pipeline" data-points="{2 * stages_open}"' in (
         report.read_text(encoding="utf-8")
     )
+
+
+def test_the_goals_section_shows_the_figures_of_report_goals(store: str, report: Path) -> None:
+    # One definition: the page's goals are those `crm-es report goals` gives as of now.
+    code, stdout, stderr = run(store, "report", "goals", "--format", "json")
+    assert code == 0, stderr
+    goals = json.loads(stdout)["goals"]
+    assert [g["goal_id"] for g in goals] == ["G-CSAT", "G-REVENUE-H1", "G-SLA-EAST", "G-WIN-LI"]
+    page = report.read_text(encoding="utf-8")
+    rows = section_tables(page, "goals")["Goals"]
+
+    def shown(text: str | None) -> str:
+        return "–" if text is None else f"{Decimal(text):,}"
+
+    assert [(r[0].split()[0], r[4], r[5], r[6], r[8], r[9]) for r in rows] == [
+        (g["goal_id"], g["target"] if g["currency"] is None else f"{g['target']} {g['currency']}",
+         shown(g["baseline"]), shown(g["value"]), shown(g["path"]),
+         "–" if g["on_track"] is None else ("on track" if g["on_track"] else "behind"))
+        for g in goals
+    ]  # fmt: skip
 
 
 def test_every_chart_is_visible_in_chromium_without_console_errors(

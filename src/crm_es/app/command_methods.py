@@ -109,3 +109,12 @@ class CommandMethods:
 
     def merge_customers(self, **fields: Any) -> CommandResult:
         return self._run(cmd.MergeCustomers, fields)
+
+    def set_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.SetGoal, fields)
+
+    def revise_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.ReviseGoal, fields)
+
+    def close_goal(self, **fields: Any) -> CommandResult:
+        return self._run(cmd.CloseGoal, fields)

@@ -31,6 +31,7 @@ from crm_es.app.command_methods import CommandMethods
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.customer_cache import CustomerCache, configured_cache_size
 from crm_es.app.customer_reads import CustomerReads
+from crm_es.app.plan_unit import PlanUnit, load_plan
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
 from crm_es.domain.errors import (
@@ -39,7 +40,9 @@ from crm_es.domain.errors import (
     CustomerNotFound,
     PermissionDenied,
 )
+from crm_es.domain.events import CustomerEvent
 from crm_es.domain.ids import customer_id_for_command
+from crm_es.domain.plan import PLAN_ID, Plan
 from crm_es.domain.policy import (
     StoreAction,
     check_store_action,
@@ -100,6 +103,8 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
         # Straight to the event store (Application.save() adds nothing we use, but spends ~10%
         # of a command on runtime Protocol checks), through group commit.
         self.committer = GroupCommitter(self.store.save)
+        # Goals of the customer-management plan: a stream of its own (app/plan_unit.py).
+        self.plan_unit = PlanUnit(self.store, clock, self.principal, self.committer.commit)
         super().__init__()
 
     # The library's construction steps hand out what the store opened.
@@ -144,6 +149,8 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
         if isinstance(command, cmd.MergeCustomers):  # two streams: see crm_es.app.merge
             runner = merge.MergeRunner(self.unit, self.command_cache, self.committer, self._done)
             return merge.execute_merge(runner, command)
+        if isinstance(command, cmd.PlanCommand):
+            return self.plan_unit.execute(command)
         customer_id = customer_id_for_command(command)
         with self.command_cache.lock(customer_id):
             for attempt in range(MAX_ATTEMPTS):
@@ -252,6 +259,16 @@ class CRM(CommandMethods, CustomerReads, Application[UUID]):
         if state is None:
             raise CustomerNotFound(str(aggregate_id))
         self.store.take_snapshot(state)
+
+    def plan(self) -> Plan:
+        """The customer-management plan as stored now: its goals, open and closed."""
+        self.check("report")
+        return load_plan(self.store)
+
+    def plan_history(self) -> Iterator[CustomerEvent]:
+        """Every event of the plan's stream, oldest first (goals hold no personal data)."""
+        self.check("report")
+        return iter(self.store.events.get(PLAN_ID))
 
     def check(self, action: StoreAction) -> None:
         """Raise PermissionDenied unless the principal may run the store-wide ``action``."""

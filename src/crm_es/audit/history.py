@@ -142,6 +142,11 @@ SUMMARIES: dict[type[Any], Any] = {
         f"merged into {e.survivor_id}, closed" if e.originator_id == e.duplicate_id
         else f"absorbed {e.duplicate_id}") + (f", {e.points_moved} points moved"
                                              if e.points_moved else ""),
+    ev.GoalSet: lambda e: f"goal {e.goal_id} set: {e.metric} {e.target}{_opt(e.currency, ' {}')} "
+    f"for {e.scope}{_opt(e.scope_value, ' {}')}, {e.starts_on} to {e.ends_on}, owner {e.owner}",
+    ev.GoalRevised: lambda e: f"goal {e.goal_id} revised:{_opt(e.target, ' target {}')}"
+    f"{_opt(e.ends_on, ' ends {}')}{_opt(e.owner, ' owner {}')}",
+    ev.GoalClosed: lambda e: f"goal {e.goal_id} closed",
 }  # fmt: skip
 
 

@@ -43,10 +43,14 @@ from crm_es.audit.export import (
 from crm_es.audit.key_audit import ERASED_IN_SOURCE
 from crm_es.audit.merkle import proves
 from crm_es.audit.verify import IMPORT_MARKER
+from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide.envelope import FUTURE_SKEW
 from crm_es.domain.errors import ImportRefused
+from crm_es.domain.goal_events import GOAL_EVENTS
 from crm_es.domain.history_rules import event_problem
+from crm_es.domain.plan import PLAN_ID, Plan, evolve_plan
+from crm_es.domain.plan_rules import plan_event_problem
 from crm_es.domain.policy import require
 from crm_es.domain.times import iso
 from crm_es.store.codec import GENESIS, stored_hash
@@ -106,6 +110,7 @@ def _check_file(store: Store, path: Path) -> _File:
     # Each customer's state so far (a whole-store export interleaves the streams), to judge its
     # next event as the service would have.
     states: dict[UUID, Customer | None] = {}
+    plan = Plan()
     for number, line in _lines(path):
         where = f"{path} line {number}"
         if number == 1 and not isinstance(line, ExportHeader):
@@ -126,9 +131,12 @@ def _check_file(store: Store, path: Path) -> _File:
             if problem is not None:
                 raise ImportRefused(f"{where}: customer {problem.customer_id} version "
                                     f"{problem.version}: {problem.problem}")  # fmt: skip
-            states[line.customer_id], command_id = _judged(
-                store, states.get(line.customer_id), line, where
-            )
+            if line.customer_id == PLAN_ID:  # the plan's own stream: judged on the plan
+                plan, command_id = _judged_plan(store, plan, line, where)
+            else:
+                states[line.customer_id], command_id = _judged(
+                    store, states.get(line.customer_id), line, where
+                )
             seen.heads[line.customer_id] = (line.version, stored_hash(line.state))
             seen.events += 1
             if command_id is not None:
@@ -151,12 +159,8 @@ def _judged(
     """The customer's state after the event of ``line``, and the event's command id. The event
     must have a known topic, decode (nothing is decrypted) and be one the service could have
     written after ``state``."""
-    stored = StoredEvent(line.customer_id, line.version, line.topic, line.state)
-    try:
-        event = store.envelope_reader.to_domain_event(stored)
-    except Exception as e:  # an unknown topic, or bytes that do not decode
-        raise ImportRefused(f"{where}: customer {line.customer_id}: {e}") from None
-    why = event_problem(state, event)
+    event = _decoded(store, line, where)
+    why = event_problem(state, event) if event.TOPIC not in _PLAN_TOPICS else "a plan event"
     if (event.originator_id, event.originator_version) != (line.customer_id, line.version):
         why = "the event's body names another customer or version than its line"
     elif event.recorded_at > datetime.now(UTC) + FUTURE_SKEW:
@@ -167,6 +171,35 @@ def _judged(
     evolved = evolve(state, (event,))
     assert evolved is not None
     return evolved, event.command_id
+
+
+def _decoded(store: Store, line: ExportEvent, where: str) -> ev.CustomerEvent:
+    stored = StoredEvent(line.customer_id, line.version, line.topic, line.state)
+    try:
+        event: ev.CustomerEvent = store.envelope_reader.to_domain_event(stored)
+    except Exception as e:  # an unknown topic, or bytes that do not decode
+        raise ImportRefused(f"{where}: customer {line.customer_id}: {e}") from None
+    return event
+
+
+_PLAN_TOPICS: Final = frozenset(cls.TOPIC for cls in GOAL_EVENTS)
+
+
+def _judged_plan(
+    store: Store, plan: Plan, line: ExportEvent, where: str
+) -> tuple[Plan, str | None]:
+    """The plan after the event of ``line`` (one the service could have written after
+    ``plan``), and the event's command id."""
+    event = _decoded(store, line, where)
+    why = plan_event_problem(plan, event)
+    if why is None and event.originator_version != line.version:
+        why = "the event's body names another version than its line"
+    elif why is None and event.recorded_at > datetime.now(UTC) + FUTURE_SKEW:
+        why = "recorded after the time it is imported"
+    if why is not None:
+        raise ImportRefused(f"{where}: the plan's version {line.version}: "
+                            f"the service could not have recorded this: {why}")  # fmt: skip
+    return evolve_plan(plan, (event,)), event.command_id
 
 
 def _check_signature(seen: _File, key: Ed25519PublicKey | None, path: Path) -> str:

@@ -107,7 +107,7 @@ def demo(
 
 def _build(app: CRM, customers: int, years: float, seed: int, out: Path, timezone: str) -> None:
     from crm_es.demo.generator import generate_commands
-    from crm_es.demo.summary import demo_summary
+    from crm_es.demo.summary import demo_summary, goals_line
     from crm_es.reports.api import Reports
 
     if (app.recorder.max_notification_id() or 0) > 0:
@@ -153,6 +153,7 @@ def _build(app: CRM, customers: int, years: float, seed: int, out: Path, timezon
             nl=False,
         )
         click.echo(_care_line(care))
+        click.echo(goals_line(reports.goals()))
         written = _write_html(reports, out)
     click.echo(
         f"{written}   ({time.monotonic() - started:.1f} s in all)",

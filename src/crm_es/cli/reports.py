@@ -289,6 +289,22 @@ report.add_command(
 
 
 report.add_command(
+    _report_command(
+        "goals",
+        """Goals of the customer-management plan (crm-es exec set_goal …): per goal its
+        baseline (the metric over as many days before the period; retention: the day before),
+        its value over the period so far, the target, the straight-line path from baseline to
+        target for today and whether the value is on track. Each metric as its own report
+        defines it.
+
+        \b
+        Example:
+          crm-es report goals --as-of 2026-06-30 --known-at 2026-07-01 --format csv""",
+        [sort_option, limit_option, columns_option],
+    )
+)
+
+report.add_command(
     retention_command([as_of_option, known_at_option, format_option, refresh_option, *rule_options])
 )
 report.add_command(

@@ -51,6 +51,8 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
                  "lost", "win_rate", "cycle_days_mean", "reached", "conversion", "share",
                  "lost_amount_*", "won_amount_*", "probability", "next_stage"),
     "funnel": ("section", "month", "stage", "label", "customers", "converted", "conversion_rate"),
+    "goals": ("goal_id", "metric", "scope_value", "target", "baseline", "value", "path",
+              "on_track", "elapsed", "ends_on"),
 }  # fmt: skip
 
 # A table's order when --sort is not given (JSON and CSV keep the report's own, by id).

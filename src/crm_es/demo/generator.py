@@ -22,6 +22,7 @@ from typing import Final
 
 import msgspec
 
+from crm_es.demo.goals import plan_commands
 from crm_es.demo.population import CST, clock, default_end, make_customer, to_cst
 from crm_es.demo.timeline import Life
 from crm_es.demo.touches import Ids
@@ -167,6 +168,7 @@ def generate_commands(
         if index == twice:
             kept += _registered_twice(register, at)
         timeline.extend((t, index, k, cmd) for k, (t, cmd) in enumerate(kept))
+    timeline.extend((t, -1, k, cmd) for k, (t, cmd) in enumerate(plan_commands(start, stop)))
     timeline.sort(key=lambda row: (row[0], row[1], row[2]))
     for n, (at, _, _, command) in enumerate(timeline, start=1):
         yield msgspec.structs.replace(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm_es.reports.agenda import AgendaReport
 from crm_es.reports.churn import ChurnReport
+from crm_es.reports.goals import GoalsReport
 from crm_es.reports.satisfaction import SatisfactionReport
 from crm_es.reports.segments import SegmentsReport
 
@@ -67,3 +68,15 @@ def demo_summary(
         f"{agenda.counts.complaints_past_sla} complaints past SLA"
     )
     return "\n".join(lines) + "\n"
+
+
+def goals_line(report: GoalsReport) -> str:
+    """The plan's open goals: value so far against target, and on track or behind."""
+    shown = [
+        f"{g.goal_id} {g.metric}{f' ({g.scope_value})' if g.scope_value else ''} "
+        f"{g.value or '—'} → {g.target}"
+        f"{'' if g.on_track is None else (' on track' if g.on_track else ' behind')}"
+        for g in report.goals
+        if g.status == "open"
+    ]
+    return "Goals (crm-es report goals): " + ("; ".join(shown) if shown else "none open")

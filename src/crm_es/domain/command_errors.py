@@ -13,8 +13,6 @@ from typing import Any, Final
 
 import msgspec
 
-CLOSEST_TYPES: Final = 12  # command types an unknown one is answered with
-
 # The human rule behind each pattern the command schemas use (by the pattern's text).
 _MONEY: Final = (
     'a decimal string of ASCII digits such as "129.90" (not a JSON number; no sign, exponent, '
@@ -23,12 +21,15 @@ _MONEY: Final = (
 _RULES: Final[dict[str, str]] = {
     r"^(0|[1-9][0-9]*)(\.[0-9]+)?\Z": _MONEY,
     r"^[A-Z]{3}\Z": "a three-letter currency code in capitals, such as CNY",
+    r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z": 'a decimal string such as "85" or "-5.5" (not a JSON '
+    "number; no exponent, separators or full-width digits)",
 }
 _ID_RULE: Final = (
     "1 to 128 characters, not starting or ending with a space; no control, invisible "
     "(zero-width, tag, separator) or bidirectional characters"
 )
 _TEXT_RULE: Final = "text without control characters"
+_CLOSEST: Final = 12
 _AT: Final = re.compile(r"^(?P<text>.*) - at `\$(?P<path>[^`]*)`$", re.S)
 _VALUE: Final = re.compile(r"'(?P<value>[^']*)'")
 
@@ -55,13 +56,14 @@ def explained(
         return msgspec.ValidationError(f"{text}: a command type, one of {', '.join(names)}")
     if path == ".type" and message.startswith("Invalid value"):
         given = _value(message)
-        # The closest few: the whole vocabulary would bury the one meant (and the input).
-        ordered = difflib.get_close_matches(given, names, n=CLOSEST_TYPES, cutoff=0.0)
-        more = len(names) - len(ordered)
+        ordered = difflib.get_close_matches(given, names, n=len(names), cutoff=0.0)
+        # The closest ones only: the whole vocabulary would drown the line it answers.
+        rest = len(ordered) - _CLOSEST
+        more = f" and {rest} more" if rest > 0 else ""
         return msgspec.ValidationError(
             f"{text}: not a command type; valid types, closest first: "
-            + ", ".join(ordered)
-            + (f" and {more} more" if more > 0 else "")
+            + ", ".join(ordered[:_CLOSEST])
+            + more
         )
     command = types.get(_type_of(data)) if data is not None else None
     field = _field_type(command, path) if command is not None else None

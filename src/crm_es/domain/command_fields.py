@@ -54,3 +54,6 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}\Z")]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 Points = Annotated[int, Meta(gt=0, le=1_000_000_000)]
 Score = Annotated[int, Meta(ge=-MAX_SCORE, le=MAX_SCORE)]
+Figure = Annotated[str, Meta(max_length=40, pattern=r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")]
+"""A target figure: a decimal string of ASCII digits that may be negative (an NPS of ``"-5"``),
+never a JSON number."""

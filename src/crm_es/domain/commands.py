@@ -15,10 +15,11 @@ from typing import Annotated, Any, Final
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from crm_es.domain.command_base import Command as Command
+from crm_es.domain.command_base import CustomerCommand as CustomerCommand
 from crm_es.domain.command_errors import explained
 from crm_es.domain.command_fields import (
     Amount,
-    AwareDatetime,
     Currency,
     Id,
     LongText,
@@ -26,6 +27,10 @@ from crm_es.domain.command_fields import (
     Score,
     Text,
 )
+from crm_es.domain.goal_commands import CloseGoal as CloseGoal
+from crm_es.domain.goal_commands import PlanCommand as PlanCommand
+from crm_es.domain.goal_commands import ReviseGoal as ReviseGoal
+from crm_es.domain.goal_commands import SetGoal as SetGoal
 from crm_es.domain.values import (
     MAX_QUANTITY,
     CareKind,
@@ -39,35 +44,6 @@ from crm_es.domain.values import (
     ServicePhase,
     Severity,
 )
-
-
-class Command(
-    msgspec.Struct,
-    frozen=True,
-    kw_only=True,
-    forbid_unknown_fields=True,
-    tag_field="type",
-    gc=False,  # never in a reference cycle; untracked, bulk loads spend far less time in GC
-):
-    """Base of every command: the optional envelope every command accepts."""
-
-    command_id: Id | None = None  # idempotency key
-    # The actor is the principal the CRM was opened for: a different one here is refused
-    # (domain/policy.py). An integration names the person it acts for in on_behalf_of.
-    actor: Id | None = None
-    # "user:li" behind an "api:shop" integration; unset, it is not encoded, so the payload
-    # hashes of commands stored before it existed still match a re-send.
-    on_behalf_of: Id | UnsetType = UNSET
-    correlation_id: Id | None = None
-    causation_id: Id | None = None
-    reason: Text | None = None
-    occurred_at: AwareDatetime | None = None  # business time; defaults to the recorded time
-
-
-class CustomerCommand(Command, frozen=True, kw_only=True):
-    """A command on an existing customer, addressed by UUID or external ref."""
-
-    customer: Id
 
 
 class RegisterCustomer(Command, frozen=True, kw_only=True, tag="register_customer"):
@@ -316,6 +292,9 @@ AnyCommand = (
     | WinBackCustomer
     | ErasePersonalData
     | MergeCustomers
+    | SetGoal
+    | ReviseGoal
+    | CloseGoal
 )
 
 

@@ -386,7 +386,7 @@ _EVOLVERS: dict[type[ev.CustomerEvent], Callable[[Customer, Any], None]] = {
     **OPPORTUNITY_EVOLVERS,
     **MERGE_EVOLVERS,
 }
-assert set(_EVOLVERS) == set(ev.EVENT_TYPES.values()), "every event type needs an evolver"
+assert set(_EVOLVERS) == set(ev.CUSTOMER_EVENT_TYPES), "every customer event needs an evolver"
 
 
 # The state's personal fields: blanked by an erasure, carried encrypted beside a snapshot.

@@ -18,6 +18,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from crm_es.domain.event_base import CustomerEvent as CustomerEvent
+from crm_es.domain.goal_events import GoalClosed as GoalClosed
+from crm_es.domain.goal_events import GoalRevised as GoalRevised
+from crm_es.domain.goal_events import GoalSet as GoalSet
 from crm_es.domain.merge_events import CustomersMerged as CustomersMerged
 from crm_es.domain.opportunity_events import OpportunityAdvanced as OpportunityAdvanced
 from crm_es.domain.opportunity_events import OpportunityLost as OpportunityLost
@@ -344,9 +347,17 @@ EVENT_TYPES: dict[str, type[CustomerEvent]] = {
         CustomerWonBack,
         PersonalDataErased,
         CustomersMerged,
+        GoalSet,
+        GoalRevised,
+        GoalClosed,
     )
 }
 """Topic -> event class: the single registry the mapper resolves stored topics with."""
+
+CUSTOMER_EVENT_TYPES: Final = tuple(
+    cls for cls in EVENT_TYPES.values() if cls not in (GoalSet, GoalRevised, GoalClosed)
+)
+"""The events of a customer's stream: every event but the plan's (domain/goal_events.py)."""
 
 PERSONAL_PATHS: Final = tuple(sorted({p for cls in EVENT_TYPES.values() for p in cls.PII_FIELDS}))
 """Every path of personal data any event declares: what reading a whole history reads."""

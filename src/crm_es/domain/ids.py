@@ -11,6 +11,8 @@ from uuid import UUID, uuid4, uuid5
 
 from crm_es.domain import commands as cmd
 from crm_es.domain.commands import nfc
+from crm_es.domain.errors import CustomerNotFound
+from crm_es.domain.plan import PLAN_ID
 
 # Fixed forever: customer ids derive from external refs through it (uuid5), on every host.
 CUSTOMER_NAMESPACE: Final = UUID("6f1c2b9e-3d4a-5e6f-8a7b-9c0d1e2f3a4b")
@@ -26,6 +28,8 @@ def customer_id_for_ref(ref: str | UUID) -> UUID:
     """A customer's id: the UUID itself, or the uuid5 of its external ref in Unicode NFC
     (deterministic)."""
     if isinstance(ref, UUID):
+        if ref == PLAN_ID:  # the plan's stream is no customer's (domain/plan.py)
+            raise CustomerNotFound(str(ref))
         return ref
     found = _ids_by_ref.get(ref)
     if found is None:
@@ -38,11 +42,14 @@ def customer_id_for_ref(ref: str | UUID) -> UUID:
 
 def _id_for_ref(ref: str) -> UUID:
     try:
-        return UUID(ref)
+        found = UUID(ref)
     except ValueError:
         # One customer however the ref's accents were composed: "é" typed as one code point
         # or as "e" and a combining accent are the same ref (Unicode NFC).
         return uuid5(CUSTOMER_NAMESPACE, nfc(ref))
+    if found == PLAN_ID:  # the plan's stream is no customer's (domain/plan.py)
+        raise CustomerNotFound(ref)
+    return found
 
 
 def customer_id_for_command(command: cmd.Command) -> UUID:

@@ -43,6 +43,8 @@ _STORE_ACTIONS: Final[dict[Role, frozenset[str]]] = {
 # Commands only the privacy officer (or an admin) sends.
 _PRIVACY_COMMANDS: Final = frozenset({"erase_personal_data", "change_consent"})
 _NEVER_INTEGRATION: Final = frozenset({"erase_personal_data"})
+# Goals of the customer-management plan: set by managers (and admins), for the whole store.
+_PLAN_COMMANDS: Final = frozenset({"set_goal", "revise_goal", "close_goal"})
 
 
 def command_type(command: cmd.Command) -> str:
@@ -86,6 +88,11 @@ def check_command(
         return
     if p.has(Role.INTEGRATION) and kind in p.command_types and kind not in _NEVER_INTEGRATION:
         return
+    if kind in _PLAN_COMMANDS:
+        if p.has(Role.MANAGER):
+            return
+        raise PermissionDenied(p, f"send {kind}", None, "goals of the plan are set by managers "
+                               "and admins")  # fmt: skip
     if kind not in _PRIVACY_COMMANDS and (p.has(Role.STAFF) or p.has(Role.MANAGER)):
         _check_scope(p, command, kind, customer, owner, exists)
         return

@@ -39,6 +39,7 @@ from crm_es.reports import (
     contacts,
     drivers,
     funnel,
+    goals,
     kpi,
     pipeline,
     retention,
@@ -52,6 +53,7 @@ from crm_es.reports import customer_summary as summaries
 from crm_es.reports.facts.buyer_model import TimeUnit
 from crm_es.reports.facts.customer_selection import ListFilters
 from crm_es.reports.facts.merges import with_merges
+from crm_es.reports.plan_reports import PlanReports
 from crm_es.reports.query import ReportQuery
 from crm_es.store.database import Tx
 from crm_es.store.pipeline_setting import pipeline_setting
@@ -59,7 +61,7 @@ from crm_es.store.store import HasStore, Store, store_of
 
 REPORT_NAMES: Final = (
     "segments", "satisfaction", "churn", "agenda", "kpi", "contacts", "retention", "drivers",
-    "value", "pipeline", "funnel",
+    "value", "pipeline", "funnel", "goals",
 )  # fmt: skip
 
 TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
@@ -74,12 +76,13 @@ TABLE_ROWS: Final[dict[str, Callable[[Any], list[dict[str, object]]]]] = {
     "value": value.table_rows,
     "pipeline": pipeline.table_rows,
     "funnel": funnel.table_rows,
+    "goals": goals.table_rows,
 }
 
 Moment = str | datetime | None
 
 
-class Reports:
+class Reports(PlanReports):
     def __init__(self, source: Store | HasStore, *, refresh: bool = True) -> None:
         """``source``: the store, or the service that owns it (``Reports(crm)``), whose
         principal must be allowed reports."""

@@ -29,7 +29,7 @@ from crm_es.analytics.churn_rule import ChurnRule
 from crm_es.analytics.satisfaction import rate
 from crm_es.domain.values import TIER_CURRENCY, format_minor
 from crm_es.reports.facts.care_consent import withdrawn_consent, without_withheld
-from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
+from crm_es.reports.facts.care_tasks import TaskState, fold_tasks, on_time
 from crm_es.reports.facts.contacts import NO_STAFF, load_contacts, staff_counts
 from crm_es.reports.facts.customers import load_refs, owner_of
 from crm_es.reports.facts.feedback import (
@@ -77,14 +77,6 @@ class KpiReport(msgspec.Struct, frozen=True, kw_only=True):
     period_start: str | None  # the first day of the period (store's zone); None for "all"
     currencies: list[str]  # every currency with sales by the cut
     owners: list[OwnerKpi]
-
-
-def _on_time(task: TaskState) -> bool:
-    return (
-        task.completed_on is not None
-        and task.due_on is not None
-        and task.completed_on <= task.due_on
-    )
 
 
 def period_start(period: Period, day: date) -> date | None:
@@ -191,7 +183,7 @@ def kpi_report(
                 complaints_open=complaint["open"],
                 resolution_hours_median=filed["resolution_hours_median"],
                 care_tasks_done=len(done),
-                care_tasks_on_time_rate=rate(sum(1 for t in done if _on_time(t)), len(done)),
+                care_tasks_on_time_rate=rate(sum(1 for t in done if on_time(t)), len(done)),
                 care_tasks_overdue=len(overdue),
                 contacts=logged[name].contacts if name in logged else 0,
             )

@@ -150,6 +150,13 @@ def _half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
+def win_rate(group: Iterable[OpportunityState]) -> float | None:
+    """% of the closed opportunities of ``group`` that were won (None: none closed): the one
+    definition, shared with the goals report."""
+    closed = [o.status for o in group if o.status != OPEN]
+    return rate(closed.count(WON), len(closed))
+
+
 def _mean_days(closed: list[OpportunityState]) -> float | None:
     days = [d for o in closed if (d := o.cycle_days) is not None]
     return round(fmean(days), 2) if days else None
@@ -166,7 +173,7 @@ def _figures(cls: type[F], group: list[OpportunityState], money: _Money, **extra
         won=len(won),
         lost=len(closed) - len(won),
         won_amount=money.total(won),
-        win_rate=rate(len(won), len(closed)),
+        win_rate=win_rate(group),
         cycle_days_mean=_mean_days(closed),
         **extra,
     )

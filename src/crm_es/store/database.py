@@ -12,7 +12,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from crm_es.store.url import StoreConfig
@@ -169,11 +169,11 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A write transaction; commits on success, rolls back on any error."""
-        conn = self._connect()
         if self.postgres:
-            with conn.transaction(), conn.cursor() as cur:
+            with self._pg_transaction() as cur:
                 yield Tx(cur, True, self.creates_tables)
             return
+        conn = self._connect()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -186,18 +186,37 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Tx]:
         """A read-only snapshot for queries (reports)."""
-        conn = self._connect()
         if self.postgres:
-            with conn.transaction(), conn.cursor() as cur:
+            with self._pg_transaction() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield Tx(cur, True, self.creates_tables)
             return
+        conn = self._connect()
         cur = conn.cursor()
         cur.execute("BEGIN")
         try:
             yield Tx(cur, False)
         finally:
             cur.execute("ROLLBACK")
+
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[Any]:
+        """A PostgreSQL transaction on this thread's connection. A connection the server ended
+        (a restart, an administrator, an idle timeout) shows only when used: its BEGIN fails,
+        nothing has run, so the transaction opens once more on a new connection."""
+        import psycopg
+
+        conn = self._connect()
+        stack = ExitStack()
+        try:
+            stack.enter_context(conn.transaction())
+        except psycopg.OperationalError:
+            if not conn.closed:
+                raise
+            conn = self._connect()  # the closed one is replaced
+            stack.enter_context(conn.transaction())
+        with stack, conn.cursor() as cur:
+            yield cur
 
     def autocommit(self, sql: str) -> None:
         """Run one statement outside any transaction (PostgreSQL's VACUUM needs that)."""

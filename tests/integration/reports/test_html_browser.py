@@ -47,14 +47,14 @@ from tests.helpers.clock import Clock
 END = datetime(2026, 6, 30, 12, tzinfo=UTC)
 CHARTS = ("chart-monthly", "chart-segment-sizes", "chart-segment-cn-sizes", "chart-rfm-grid",
           "chart-satisfaction", "chart-complaints-sla", "chart-churn", "chart-retention",
-          "chart-value-deciles", "chart-pipeline", "chart-points",
+          "chart-value-deciles", "chart-pipeline", "chart-goals", "chart-points",
           "chart-care-tasks")  # fmt: skip
 HEADINGS = (
     "1. Revenue, orders and new customers by month", "2. At-risk customers worth most",
     "3. Overdue care tasks", "4. Segments", "5. R×F grid", "6. Satisfaction",
     "7. Complaint resolution against the SLA", "8. Churn", "9. Retention by cohort",
-    "10. Customer lifetime value", "11. Sales pipeline", "12. Loyalty points",
-    "13. Care tasks and agenda", "14. Staff KPIs",
+    "10. Customer lifetime value", "11. Sales pipeline", "12. Goals of the plan",
+    "13. Loyalty points", "14. Care tasks and agenda", "15. Staff KPIs",
 )  # fmt: skip
 PROBE = """(async () => {
   await document.fonts.ready;

@@ -12,7 +12,7 @@ from crm_es.reports.html.page import render_html
 from crm_es.reports.query import ReportQuery
 
 SECTIONS = ("monthly", "at-risk", "overdue-tasks", "segments", "rfm-grid", "satisfaction",
-            "complaints", "churn", "retention", "value", "pipeline", "points", "care",
+            "complaints", "churn", "retention", "value", "pipeline", "goals", "points", "care",
             "kpi")  # fmt: skip
 
 

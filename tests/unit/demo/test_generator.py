@@ -14,9 +14,11 @@ from crm_es.demo.generator import generate_commands, summarize
 from crm_es.domain import commands as c
 from crm_es.domain.customer import Customer, evolve
 from crm_es.domain.decide import Envelope, decide
+from crm_es.domain.decide.goals import decide_plan
 from crm_es.domain.decide.merges import decide_merge
 from crm_es.domain.errors import CrmError
 from crm_es.domain.ids import customer_id_for_ref
+from crm_es.domain.plan import Plan, evolve_plan
 from crm_es.domain.values import (
     CareKind,
     Category,
@@ -147,7 +149,16 @@ def test_the_pure_domain_accepts_every_command_of_a_population_of_300(
     customers: dict[UUID, Customer] = {}
     rejected: list[tuple[c.Command, CrmError]] = []
     now = END + timedelta(hours=1)
+    plan = Plan()
     for command in population:
+        if isinstance(command, c.PlanCommand):  # the plan's own stream
+            try:
+                evolve_plan(
+                    plan, decide_plan(plan, command, Envelope.for_command(command, now, "x"))
+                )
+            except CrmError as error:
+                rejected.append((command, error))
+            continue
         if isinstance(command, c.RegisterCustomer):
             customer_id = customer_id_for_ref(command.external_ref or "")
         else:
@@ -175,6 +186,7 @@ def test_the_pure_domain_accepts_every_command_of_a_population_of_300(
     assert rejected == [], rejected[:5]
     assert sum(x.erased for x in customers.values()) >= 1
     assert sum(x.merged_into is not None for x in customers.values()) == 1
+    assert [g.is_open for g in plan.goals.values()] == [False, True, True, True]
     assert any(x.points_balance > 0 for x in customers.values())
 
 

@@ -26,6 +26,7 @@ from uuid import UUID
 
 import msgspec
 
+from crm_es.app.bulk import purchase_columns
 from crm_es.app.command_unit import CommandUnit
 from crm_es.app.results import CommandResult
 from crm_es.domain import commands as cmd
@@ -43,6 +44,10 @@ ExecuteOne = Callable[[cmd.Command], CommandResult]
 
 class Chunk:
     """Commands decided together and saved in ONE transaction."""
+
+    # Purchases the columnar decision can prove it models are decided by it (see
+    # :mod:`crm_es.app.bulk.purchase_columns`); False: every command by the command path.
+    columnar = True
 
     def __init__(
         self, unit: CommandUnit, execute_one: ExecuteOne, commands: list[cmd.Command],
@@ -83,7 +88,15 @@ class Chunk:
         pending = self.events
         # One recorded time for the chunk: its events commit together, in one transaction.
         now = unit.clock()
-        for command, target in zip(self.commands, targets, strict=True):
+        columns = self._purchase_columns(targets, done, before, now)
+        for command, target, minor in zip(self.commands, targets, columns, strict=True):
+            if isinstance(command, cmd.PlanCommand):  # the plan's own stream: saved on its own
+                self.outcomes.append(self._run_one(command))
+                continue
+            if minor is not None:
+                assert target is not None and isinstance(command, cmd.RecordPurchase)
+                self._decide_purchase(command, target, minor, now)
+                continue
             try:
                 checked = command if self.validated else cmd.validate_command(command)
                 customer_id = target if target is not None else customer_id_for_command(checked)
@@ -119,6 +132,41 @@ class Chunk:
                 if state is not None and store.snapshot_due(state, first):
                     # Encoded now: a later chunk goes on changing the state in place.
                     self.snapshots.append(store.snapshot_row(state, self.heads[key][1]))
+
+    def _purchase_columns(
+        self, targets: list[UUID | None], done: dict[str, CommandRecord], before: Chunk | None,
+        now: datetime,
+    ) -> list[int | None]:  # fmt: skip
+        """The purchases the columnar decision takes (their minor units), None elsewhere."""
+        if not (self.columnar and self.validated):
+            return [None] * len(self.commands)
+
+        def state_of(customer_id: UUID) -> Customer | None:
+            key = customer_id.int
+            if key not in self.states:
+                self.states[key] = self._take_state(customer_id, before)
+            return self.states[key]
+
+        return purchase_columns.plan(
+            self.commands, targets, done, state_of, self.unit.may_send, now
+        )
+
+    def _decide_purchase(
+        self, command: cmd.RecordPurchase, customer_id: UUID, minor: int, now: datetime
+    ) -> None:
+        key = customer_id.int
+        customer = self.states[key]
+        assert customer is not None  # plan() takes only registered customers
+        actor = self.unit.principal.name
+        new_events = purchase_columns.purchase_events(customer, command, minor, now, actor)
+        self.first_versions.setdefault(key, new_events[0].originator_version)
+        for event in new_events:
+            customer.apply(event)
+        self.events.extend(new_events)
+        record = self.unit.record(command, customer, new_events)
+        if record is not None:
+            self.records.append(record)
+        self.outcomes.append(CommandResult(customer_id, customer.version, len(new_events)))
 
     def _decide_one(
         self, command: cmd.Command, customer_id: UUID, now: datetime, before: Chunk | None
@@ -205,7 +253,13 @@ class Chunk:
     def run_one_by_one(self) -> list[Outcome]:
         """After a collision with another writer (nothing of the chunk was stored): each
         command again on its own, with its own bounded retries."""
-        return [self._run_one(c) for c in self.commands]
+        return (
+            [
+                done if isinstance(c, cmd.PlanCommand) else self._run_one(c)  # stored already
+                for c, done in zip(self.commands, self.outcomes, strict=False)
+            ]
+            + [self._run_one(c) for c in self.commands[len(self.outcomes) :]]
+        )
 
     def _run_one(self, command: cmd.Command) -> Outcome:
         try:
@@ -217,5 +271,5 @@ class Chunk:
 def _target(command: cmd.Command) -> UUID | None:
     try:
         return customer_id_for_command(command)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, CrmError):
         return None  # a malformed command: its validation error is reported in order

@@ -30,6 +30,7 @@ from crm_es.domain.decide.category_moves import after_first_purchase
 from crm_es.domain.decide.envelope import Batch as _Batch
 from crm_es.domain.decide.envelope import Envelope
 from crm_es.domain.decide.merges import refuse_if_merged
+from crm_es.domain.decide.purchase_rules import tier_review, tier_spend_delta, wins_back
 from crm_es.domain.errors import (
     CustomerErased,
     CustomerNotFound,
@@ -41,13 +42,7 @@ from crm_es.domain.errors import (
     UnknownId,
 )
 from crm_es.domain.personal_fields import holds_personal_data
-from crm_es.domain.values import (
-    TIER_CURRENCY,
-    Money,
-    Tier,
-    format_minor,
-    tier_for_spend,
-)
+from crm_es.domain.values import TIER_CURRENCY, Money, format_minor
 
 __all__ = ["Envelope", "decide"]
 
@@ -166,10 +161,9 @@ def _record_purchase(cu: Customer, c: cmd.RecordPurchase, b: _Batch) -> None:
         channel=c.channel,
         staff=c.staff,
     )
-    if cu.churned and cu.churned_at is not None and b.envelope.occurred_at > cu.churned_at:
-        b.add(ev.CustomerWonBack)  # a purchase back-dated before the churn wins nobody back
-    delta = money.minor if money.currency == TIER_CURRENCY else 0
-    _review_tier(cu, b, delta)
+    if wins_back(cu, b.envelope.occurred_at):
+        b.add(ev.CustomerWonBack)
+    _review_tier(cu, b, tier_spend_delta(money.minor, money.currency))
     after_first_purchase(cu, b)
 
 
@@ -198,17 +192,11 @@ def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
 
 
 def _review_tier(cu: Customer, b: _Batch, delta: int) -> None:
-    """Tier follows rolling 12-month net spend as of the command's business time, recorded
-    only forward: a command dated before the latest purchase, refund or tier change records
-    none (what the tier was then is the reports' to compute; today's, ``maintain``'s)."""
-    if cu.tier_since is not None and b.envelope.occurred_at < cu.tier_since:
-        return
-    lifetime = cu.paid.get(TIER_CURRENCY, 0) - cu.refunded.get(TIER_CURRENCY, 0) + delta
-    if cu.tier is Tier.STANDARD and tier_for_spend(lifetime) is Tier.STANDARD:
-        return  # the 12-month window holds no more than the lifetime spend: no tier change
-    spend = cu.rolling_spend(b.envelope.occurred_at) + delta
-    tier = tier_for_spend(spend)
-    if tier != cu.tier:
+    """A tier change when the rolling 12-month net spend moves the tier (see
+    :func:`~crm_es.domain.decide.purchase_rules.tier_review`)."""
+    change = tier_review(cu, b.envelope.occurred_at, delta)
+    if change is not None:
+        tier, spend = change
         b.add(ev.TierChanged, from_tier=cu.tier, to_tier=tier, rolling_spend=spend)
 
 
@@ -324,6 +312,9 @@ _DECIDERS: Final[dict[type[cmd.Command], Callable[[Customer, Any, _Batch], None]
     cmd.WinBackCustomer: _win_back_customer,
     cmd.ErasePersonalData: _erase_personal_data,
 }
-# A merge decides on two streams at once (crm_es.domain.decide.merges.decide_merge).
+# A merge decides on two streams at once (crm_es.domain.decide.merges.decide_merge); plan
+# commands are decided on the plan (domain/decide/goals.py).
 _TWO_STREAMS: Final = {cmd.MergeCustomers}
-assert set(_DECIDERS) | {cmd.RegisterCustomer} | _TWO_STREAMS == set(cmd.COMMAND_TYPES.values())
+assert set(_DECIDERS) | {cmd.RegisterCustomer} | _TWO_STREAMS == {
+    c for c in cmd.COMMAND_TYPES.values() if not issubclass(c, cmd.PlanCommand)
+}

@@ -105,7 +105,7 @@ class Customers(ReadModel):
 
     def handlers(self) -> Mapping[type[ev.CustomerEvent], Handler]:
         every: dict[type[ev.CustomerEvent], Handler] = dict.fromkeys(
-            ev.EVENT_TYPES.values(), self._present
+            ev.CUSTOMER_EVENT_TYPES, self._present
         )
         return {
             **every,

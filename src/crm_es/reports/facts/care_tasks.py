@@ -48,3 +48,13 @@ def fold_tasks(tx: Tx, tables: dict[str, str], query: ReportQuery) -> list[TaskS
         elif kind == "cancelled":
             task.status = "cancelled"
     return list(tasks.values())
+
+
+def on_time(task: TaskState) -> bool:
+    """A care task is on time when the day of its completion (store time zone) is on or before
+    its due day: the one definition, shared by the KPI and goals reports."""
+    return (
+        task.completed_on is not None
+        and task.due_on is not None
+        and task.completed_on <= task.due_on
+    )

@@ -25,6 +25,7 @@ from crm_es.reports.churn import ChurnReport
 from crm_es.reports.facts.care_tasks import TaskState, fold_tasks
 from crm_es.reports.facts.feedback import ComplaintState, fold_complaints, hours_between
 from crm_es.reports.facts.merges import with_merges
+from crm_es.reports.goals import GoalsReport
 from crm_es.reports.html import charts
 from crm_es.reports.kpi import KpiReport
 from crm_es.reports.monthly import MonthlyReport, monthly_report
@@ -151,6 +152,7 @@ class PageData:
     retention: RetentionReport
     value: ValueReport
     pipeline: PipelineReport
+    goals: GoalsReport
 
     @property
     def day(self) -> str:
@@ -169,6 +171,7 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
     retention = reports.retention(as_of, known_at)
     value = reports.value(as_of, known_at)
     pipeline = reports.pipeline(as_of, known_at)
+    goals = reports.goals(as_of, known_at)
     watch = watchlist(reports.store, query, seg, churn, agenda)
     with reports.engine.db.reading() as tx:
         tables = with_merges(tx, reports.engine.all_active_tables(tx), query)
@@ -189,4 +192,5 @@ def collect(reports: Reports, query: ReportQuery) -> PageData:
             retention=retention,
             value=value,
             pipeline=pipeline,
+            goals=goals,
         )

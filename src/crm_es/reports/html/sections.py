@@ -4,7 +4,8 @@ Every section is a function of the :class:`~crm_es.reports.html.data.PageData` o
 and its number on the page: segments, R×F grid, satisfaction, complaints against the SLA,
 churn, retention (in :mod:`crm_es.reports.html.retention_section`), customer value (in
 :mod:`crm_es.reports.html.value_section`), the sales pipeline (in
-:mod:`crm_es.reports.html.pipeline_section`), loyalty points, care tasks and agenda, staff KPIs
+:mod:`crm_es.reports.html.pipeline_section`), the plan's goals (in
+:mod:`crm_es.reports.html.goals_section`), loyalty points, care tasks and agenda, staff KPIs
 (the business and action sections that open the page are in
 :mod:`crm_es.reports.html.business`). Charts are inline SVG from
 :mod:`crm_es.reports.html.charts`. A chart is drawn only when it has something to show; a
@@ -23,6 +24,7 @@ from crm_es.reports.facts.buyer_model import MIN_CUSTOMERS_TO_FIT
 from crm_es.reports.html import charts
 from crm_es.reports.html.blocks import figure, month_range, section, share, table
 from crm_es.reports.html.data import POINTS_KINDS, PageData
+from crm_es.reports.html.goals_section import goals_section
 from crm_es.reports.html.people import no_data
 from crm_es.reports.html.pipeline_section import pipeline_section
 from crm_es.reports.html.retention_section import retention_section
@@ -271,8 +273,8 @@ def _kpi_section(d: PageData, n: int) -> str:
 
 REPORT_SECTIONS: Final = (
     _segments_section, _rf_grid_section, _satisfaction_section, _complaints_section,
-    _churn_section, retention_section, value_section, pipeline_section, _points_section,
-    _care_section,
+    _churn_section, retention_section, value_section, pipeline_section, goals_section,
+    _points_section, _care_section,
     _kpi_section,
 )  # fmt: skip
 
