@@ -40,24 +40,20 @@ def plan_commands(start: datetime, stop: datetime) -> list[tuple[datetime, c.Com
         (at(old_start), c.SetGoal(
             goal_id="G-REVENUE-H1", metric=GoalMetric.REVENUE, target="600000.00", currency="CNY",
             starts_on=old_start, ends_on=old_end, owner=MANAGER, actor=MANAGER,
-            reason="上半年销售额目标",
         )),
         (at(_months(old_start, 2)), c.ReviseGoal(
             goal_id="G-REVENUE-H1", target="500000.00", actor=MANAGER,
-            reason="市场下行，下调目标",
         )),
         (at(old_end + timedelta(days=1)), c.CloseGoal(goal_id="G-REVENUE-H1", actor=MANAGER)),
         (at(began), c.SetGoal(
             goal_id="G-CSAT", metric=GoalMetric.CSAT, target="76", starts_on=began,
             ends_on=_months(began, 6) - timedelta(days=1), owner=MANAGER, actor=MANAGER,
-            reason="六个月内客户满意度提升10%",
         )),
         (at(began, 11), c.SetGoal(
             goal_id="G-SLA-EAST", metric=GoalMetric.COMPLAINT_SLA_BREACH_RATE,
             scope=GoalScope.REGION,
             scope_value="华东", target="5", starts_on=began,
             ends_on=_months(began, 6) - timedelta(days=1), owner="user:li", actor=MANAGER,
-            reason="华东区投诉超时率降到5%以下",
         )),
         (at(began, 12), c.SetGoal(
             goal_id="G-WIN-LI", metric=GoalMetric.WIN_RATE, scope=GoalScope.OWNER,

@@ -77,6 +77,7 @@ class Goal(msgspec.Struct, kw_only=True, gc=False):
     ends_on: date
     owner: str
     set_at: datetime  # business time of the GoalSet
+    changed_at: datetime | None = None  # business time of its latest step (None: the set)
     status: str = OPEN
     closed_at: datetime | None = None
 
@@ -91,6 +92,40 @@ class Plan(msgspec.Struct, kw_only=True, gc=False):
     id: UUID = PLAN_ID
     version: int = 0
     goals: dict[str, Goal] = {}
+
+
+# A goal's period: within these days, and no longer than ten years (its baseline is the as many
+# days before it, which must stay a real date too).
+EARLIEST_GOAL_DAY: Final = date(1970, 1, 1)
+LATEST_GOAL_DAY: Final = date(2999, 12, 31)
+LONGEST_GOAL_DAYS: Final = 3653
+
+
+def period_problem(starts_on: date, ends_on: date) -> str | None:
+    """Why a goal cannot run from ``starts_on`` to ``ends_on``, or None."""
+    if ends_on <= starts_on:
+        return f"the period must end after it starts ({starts_on.isoformat()})"
+    if starts_on < EARLIEST_GOAL_DAY or ends_on > LATEST_GOAL_DAY:
+        return (
+            f"a goal's period lies between {EARLIEST_GOAL_DAY.isoformat()} and "
+            f"{LATEST_GOAL_DAY.isoformat()}"
+        )
+    if (ends_on - starts_on).days > LONGEST_GOAL_DAYS:
+        return f"a goal's period lasts at most {LONGEST_GOAL_DAYS} days (ten years)"
+    return None
+
+
+def step_problem(goal: Goal, occurred_at: datetime) -> str | None:
+    """Why a revision or closing of ``goal`` cannot be dated ``occurred_at``, or None: a goal's
+    steps follow one another in business time, as a customer's do (design §4), so the plan as
+    of any date is the one its steps up to that date make."""
+    latest = goal.changed_at or goal.set_at
+    if occurred_at < latest:
+        return (
+            f"goal {goal.goal_id!r} was set or last revised at {latest.isoformat()}; "
+            "a step cannot be dated before it"
+        )
+    return None
 
 
 def evolve_plan(plan: Plan, events: Iterable[CustomerEvent]) -> Plan:
@@ -111,6 +146,7 @@ def _apply(plan: Plan, event: CustomerEvent) -> None:
         )  # fmt: skip
     elif isinstance(event, ge.GoalRevised):
         goal = plan.goals[event.goal_id]
+        goal.changed_at = event.occurred_at
         goal.target = event.target if event.target is not None else goal.target
         goal.ends_on = event.ends_on if event.ends_on is not None else goal.ends_on
         goal.owner = event.owner if event.owner is not None else goal.owner

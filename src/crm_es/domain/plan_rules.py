@@ -11,7 +11,14 @@ from decimal import Decimal, InvalidOperation
 from crm_es.domain import goal_events as ge
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.event_base import CustomerEvent
-from crm_es.domain.plan import TARGET_RANGES, GoalMetric, GoalScope, Plan
+from crm_es.domain.plan import (
+    TARGET_RANGES,
+    GoalMetric,
+    GoalScope,
+    Plan,
+    period_problem,
+    step_problem,
+)
 
 
 def plan_event_problem(plan: Plan, event: CustomerEvent) -> str | None:
@@ -33,9 +40,14 @@ def plan_event_problem(plan: Plan, event: CustomerEvent) -> str | None:
         return f"a step of unknown goal {event.goal_id!r}"
     if not goal.is_open:
         return f"a step of goal {event.goal_id!r} after it was closed"
+    step = step_problem(goal, event.occurred_at)
+    if step is not None:
+        return step
     if isinstance(event, ge.GoalRevised):
-        if event.ends_on is not None and event.ends_on <= goal.starts_on:
-            return f"goal {event.goal_id!r} revised to end before it starts"
+        if event.ends_on is not None:
+            period = period_problem(goal.starts_on, event.ends_on)
+            if period is not None:
+                return f"goal {event.goal_id!r} revised: {period}"
         if event.target is not None:
             return _target_problem(goal.metric, event.target)
     return None
@@ -49,8 +61,9 @@ def _set_problem(e: ge.GoalSet) -> str | None:
         return f"goal {e.goal_id!r} with unknown metric {e.metric!r} or scope {e.scope!r}"
     if (e.scope == GoalScope.ALL) != (e.scope_value is None):
         return f"goal {e.goal_id!r}: scope {e.scope!r} with scope value {e.scope_value!r}"
-    if e.ends_on <= e.starts_on:
-        return f"goal {e.goal_id!r} ends before it starts"
+    period = period_problem(e.starts_on, e.ends_on)
+    if period is not None:
+        return f"goal {e.goal_id!r}: {period}"
     if (e.metric == GoalMetric.REVENUE) != (e.currency is not None):
         return f"goal {e.goal_id!r}: a currency only and always on a revenue goal"
     return _target_problem(GoalMetric(e.metric), e.target)

@@ -201,6 +201,9 @@ def test_an_analyst_reads_read_models_and_nothing_else(inst: Installation) -> No
     with inst.app("analyst") as crm, Reports(crm) as reports:
         assert sum(reports.segments().lifecycle_sizes.values()) == 2
         assert reports.pipeline().by_stage  # the pipeline as known at T: the settings' history
+        # the plan is read from the event store, which an analyst may not read: said plainly
+        with pytest.raises(PermissionDenied, match="may not read the plan"):
+            reports.goals()
         with pytest.raises(PermissionDenied):
             crm.view("C-1")
 

@@ -20,19 +20,37 @@ from crm_es.domain import goal_events as ge
 from crm_es.domain.decide.envelope import Batch, Envelope
 from crm_es.domain.errors import CrmError, DuplicateId, InvalidState, InvalidValue, UnknownId
 from crm_es.domain.event_base import CustomerEvent
-from crm_es.domain.plan import PLAN_ID, TARGET_RANGES, Goal, GoalMetric, GoalScope, Plan
+from crm_es.domain.plan import (
+    EARLIEST_GOAL_DAY,
+    PLAN_ID,
+    TARGET_RANGES,
+    Goal,
+    GoalMetric,
+    GoalScope,
+    Plan,
+    period_problem,
+    step_problem,
+)
 from crm_es.domain.values import Money
 
 
 def decide_plan(plan: Plan, command: cmd.PlanCommand, envelope: Envelope) -> list[CustomerEvent]:
     """The events ``command`` produces on ``plan``."""
+    if command.reason is not None:
+        # The plan's stream has no personal-data key to encrypt free text with, and a reason may
+        # name a person: refused rather than kept in clear (design §6). The text is not echoed.
+        raise InvalidValue(
+            "reason", f"{len(command.reason)} characters", "plan commands carry no free-text "
+            "reason (the plan's stream holds no personal data): leave it out",
+        )  # fmt: skip
     batch = Batch(plan.id, plan.version, envelope)
     if isinstance(command, cmd.SetGoal):
         _set_goal(plan, command, batch)
     elif isinstance(command, cmd.ReviseGoal):
         _revise_goal(plan, command, batch)
     elif isinstance(command, cmd.CloseGoal):
-        _open_goal(plan, command.goal_id, "close it")
+        goal = _open_goal(plan, command.goal_id, "close it")
+        _check_step(goal, envelope)
         batch.add(ge.GoalClosed, goal_id=command.goal_id)
     else:  # pragma: no cover - every plan command is above
         msg = f"no decider for {type(command).__name__}"
@@ -74,6 +92,7 @@ def _revise_goal(plan: Plan, c: cmd.ReviseGoal, b: Batch) -> None:
         raise InvalidValue("target", None, "revise_goal changes target, ends_on or owner: "
                            "give at least one")  # fmt: skip
     goal = _open_goal(plan, c.goal_id, "revise it")
+    _check_step(goal, b.envelope)
     target = None
     if c.target is not None:
         target = _checked_target(goal.metric, c.target, goal.currency)
@@ -87,9 +106,17 @@ def _revise_goal(plan: Plan, c: cmd.ReviseGoal, b: Batch) -> None:
 
 
 def _check_period(starts_on: date, ends_on: date) -> None:
-    if ends_on <= starts_on:
-        why = f"the period must end after it starts ({starts_on.isoformat()})"
-        raise InvalidValue("ends_on", ends_on.isoformat(), why)
+    why = period_problem(starts_on, ends_on)
+    if why is not None:
+        early = starts_on < EARLIEST_GOAL_DAY < ends_on
+        field, day = ("starts_on", starts_on) if early else ("ends_on", ends_on)
+        raise InvalidValue(field, day.isoformat(), why)
+
+
+def _check_step(goal: Goal, envelope: Envelope) -> None:
+    why = step_problem(goal, envelope.occurred_at)
+    if why is not None:
+        raise InvalidValue("occurred_at", envelope.occurred_at.isoformat(), why)
 
 
 def _checked_target(metric: GoalMetric, text: str, currency: str | None) -> str:
