@@ -90,3 +90,20 @@ def _step_name(event: ev.CustomerEvent) -> str:
     if isinstance(event, _OpportunityStep):
         return _OPPORTUNITY_STEPS[type(event)]
     return "churned" if isinstance(event, ev.CustomerChurned) else "won back"
+
+
+def latest_time(state: Customer) -> datetime:
+    """The business time of the latest fact ``state`` keeps a time for: a step that changes the
+    whole customer (a merge) must not be dated before it, or it would be judged on facts that
+    had not happened yet (a back-dated merge moves no points granted after it). Services,
+    surveys and care-task closings keep no time in the state and do not bound it."""
+    times = [state.registered_at, *state.attribute_times.values()]
+    times += [t for t in (state.tier_since, state.points_since, state.churn_since) if t]
+    times += [t for t in (state.last_contact_at, state.last_purchase_at) if t]
+    times += [o.occurred_at for o in state.orders.values()]
+    for c in state.complaints.values():
+        times += [t for t in (c.filed_at, c.resolved_at, c.last_step_at) if t]
+    times += [t.scheduled_at for t in state.care_tasks.values() if t.scheduled_at]
+    times += [o.last_step_at for o in state.opportunities.values()]
+    times += [lot.granted_at for lot in state.lots if lot.granted_at]
+    return max(times)

@@ -5,6 +5,7 @@ API, the bulk path, ``crm-es exec``, audit export and import; the rules that ref
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgspec
@@ -140,7 +141,7 @@ def test_merges_that_cannot_be_are_refused_with_clear_errors_and_store_nothing(
             ({"customer": "C-B", "into": "C-E"}, CustomerErased, "merge another into it"),
             ({"customer": "C-A", "into": "C-B"}, InvalidState, "open sales opportunities OP-1"),
             ({"customer": "C-B", "into": "C-A", "occurred_at": "2026-01-01T00:00:00+08:00"},
-             InvalidValue, "was registered at"),
+             InvalidValue, "a merge cannot be dated before either customer's latest event"),
         ]  # fmt: skip
         for fields, error, words in refusals:
             with pytest.raises(error, match=words):
@@ -148,6 +149,29 @@ def test_merges_that_cannot_be_are_refused_with_clear_errors_and_store_nothing(
         assert crm.recorder.max_notification_id() == head
         with pytest.raises(msgspec.ValidationError, match="missing required field `into`"):
             crm.merge_customers(customer="C-B")
+
+
+def test_a_merge_dated_before_either_sides_latest_event_is_refused(store_url: str) -> None:
+    """A back-dated merge would move no points granted after it (both balances left at 0) and
+    let a customer closed later absorb another: refused, storing nothing."""
+    with CRM(store_url) as crm:
+        twice(crm)  # C-B's latest fact: its care task, 2026-01-06 10:00
+        crm.grant_points(customer="C-B", points=50, expires_on="2099-12-31",
+                         occurred_at="2026-03-01T10:00:00+08:00")  # fmt: skip
+        crm.log_contact(customer="C-A", channel="phone", direction="inbound", occurred_at="2026-04-01T10:00:00+08:00")
+        head = crm.recorder.max_notification_id()
+        for when, latest in (("2026-02-01T10:00:00+08:00", "2026-03-01T02:00:00+00:00"),
+                             ("2026-03-15T10:00:00+08:00", "2026-04-01T02:00:00+00:00")):  # fmt: skip
+            with pytest.raises(InvalidValue, match=re.escape(f"later fact at {latest}")):
+                crm.merge_customers(customer="C-B", into="C-A", occurred_at=when)
+        assert crm.recorder.max_notification_id() == head
+        assert crm.get_customer("C-B").points_balance == 150
+        crm.merge_customers(customer="C-B", into="C-A", occurred_at="2026-04-01T10:00:00+08:00")
+        assert crm.get_customer("C-A").points_balance == 150
+        # the survivor's later absorb of a third is judged on its own latest event (the merge)
+        crm.register_customer(external_ref="C-C", occurred_at="2026-01-02T09:00:00+08:00")
+        with pytest.raises(InvalidValue, match="later fact at 2026-04-01T02:00:00"):
+            crm.merge_customers(customer="C-A", into="C-C", occurred_at="2026-03-20T10:00:00+08:00")
 
 
 def test_a_merge_is_idempotent_by_command_id(store_url: str) -> None:

@@ -8,8 +8,9 @@ does, and refuses (one place for the rules, documented in README "Merging custom
   (its personal data is gone: nothing left to identify the pair by, and an erasure request
   means the person asked to be forgotten, not folded) or already merged (the duplicate names
   its survivor; a closed survivor names the one to merge into instead); a business time before
-  either customer existed; a duplicate with open sales opportunities (money and owners a
-  person must win, lose or re-open on the survivor first).
+  either customer's latest fact (business time runs forward within a customer: a back-dated
+  merge would move no points granted after it); a duplicate with open sales opportunities
+  (money and owners a person must win, lose or re-open on the survivor first).
 - **The duplicate**: its open care tasks are cancelled (the survivor's own rules schedule the
   survivor's); then ``CustomersMerged`` closes it: every later command on it is refused naming
   the survivor, except an erasure (its personal data stays its own, under its own key, and can
@@ -31,7 +32,7 @@ import msgspec
 
 from crm_es.domain import commands as cmd
 from crm_es.domain import events as ev
-from crm_es.domain.business_order import order_problem
+from crm_es.domain.business_order import latest_time, order_problem
 from crm_es.domain.customer import Customer
 from crm_es.domain.decide.envelope import Batch, Envelope
 from crm_es.domain.errors import (
@@ -64,8 +65,14 @@ def decide_merge(
     _check_side(duplicate, "merge it into another")
     _check_side(survivor, "merge another into it")
     for side in (duplicate, survivor):
-        if envelope.occurred_at < side.registered_at:
-            why = f"customer {side.id} was registered at {side.registered_at.isoformat()}"
+        # Business time runs forward within a customer (design §4): a merge dated before
+        # either side's latest fact would move the points, tasks and state of another day.
+        latest = latest_time(side)
+        if envelope.occurred_at < latest:
+            why = (
+                f"customer {side.id} has a later fact at {latest.isoformat()}: "
+                "a merge cannot be dated before either customer's latest event"
+            )
             raise InvalidValue("occurred_at", envelope.occurred_at.isoformat(), why)
     still_open = sorted(k for k, o in duplicate.opportunities.items() if o.is_open)
     if still_open:
