@@ -26,6 +26,7 @@ from crm_es.domain.errors import (
     InvalidState,
     InvalidValue,
     PermissionDenied,
+    UnknownId,
 )
 from crm_es.domain.events import event_type_name
 from crm_es.domain.ids import customer_id_for_ref
@@ -158,7 +159,8 @@ def test_a_merge_dated_before_either_sides_latest_event_is_refused(store_url: st
         twice(crm)  # C-B's latest fact: its care task, 2026-01-06 10:00
         crm.grant_points(customer="C-B", points=50, expires_on="2099-12-31",
                          occurred_at="2026-03-01T10:00:00+08:00")  # fmt: skip
-        crm.log_contact(customer="C-A", channel="phone", direction="inbound", occurred_at="2026-04-01T10:00:00+08:00")
+        crm.log_contact(customer="C-A", channel="phone", direction="inbound",
+                        occurred_at="2026-04-01T10:00:00+08:00")  # fmt: skip
         head = crm.recorder.max_notification_id()
         for when, latest in (("2026-02-01T10:00:00+08:00", "2026-03-01T02:00:00+00:00"),
                              ("2026-03-15T10:00:00+08:00", "2026-04-01T02:00:00+00:00")):  # fmt: skip
@@ -172,6 +174,34 @@ def test_a_merge_dated_before_either_sides_latest_event_is_refused(store_url: st
         crm.register_customer(external_ref="C-C", occurred_at="2026-01-02T09:00:00+08:00")
         with pytest.raises(InvalidValue, match="later fact at 2026-04-01T02:00:00"):
             crm.merge_customers(customer="C-A", into="C-C", occurred_at="2026-03-20T10:00:00+08:00")
+
+
+def test_open_complaints_refuse_a_merge_and_the_duplicates_orders_stay_refundable(
+    store_url: str,
+) -> None:
+    """A complaint on a closed customer could never be resolved (past its SLA for good): the
+    merge waits for it. A refund of the duplicate's order is still taken on its stream."""
+    with CRM(store_url) as crm:
+        twice(crm)
+        crm.file_complaint(customer="C-B", complaint_id="K-1", category="delivery",
+                           severity="high", occurred_at="2026-01-07T10:00:00+08:00")  # fmt: skip
+        head = crm.recorder.max_notification_id()
+        with pytest.raises(InvalidState, match="open complaints K-1: resolve them before merging"):
+            crm.merge_customers(customer="C-B", into="C-A", occurred_at=DAY)
+        assert crm.recorder.max_notification_id() == head
+        crm.resolve_complaint(customer="C-B", complaint_id="K-1", resolution="refunded",
+                              occurred_at="2026-01-08T10:00:00+08:00")  # fmt: skip
+        crm.merge_customers(customer="C-B", into="C-A", occurred_at=DAY)
+        done = crm.refund_purchase(customer="C-B", order_id="O-2", amount="30.00",
+                                   occurred_at="2026-03-02T10:00:00+08:00")  # fmt: skip
+        assert (done.customer_id, done.events) == (B, 1)  # no tier review on a closed record
+        assert types(crm, "C-B")[-1] == "PurchaseRefunded"
+        assert crm.get_customer("C-B").orders["O-2"].refunded == 3000
+        assert crm.get_customer("C-B").merged_into == A
+        with pytest.raises(UnknownId, match="O-2"):
+            crm.refund_purchase(customer="C-A", order_id="O-2", amount="1.00")
+        with pytest.raises(CustomerMergedAway, match="resolve_complaint"):
+            crm.resolve_complaint(customer="C-B", complaint_id="K-1", resolution="x")
 
 
 def test_a_merge_is_idempotent_by_command_id(store_url: str) -> None:

@@ -186,6 +186,8 @@ def _refund_purchase(cu: Customer, c: cmd.RefundPurchase, b: _Batch) -> None:
             f"{format_minor(refundable, order.currency)} {order.currency}",
         )
     b.add(ev.PurchaseRefunded, order_id=c.order_id, amount=minor, currency=order.currency)
+    if cu.merged_into is not None:
+        return  # a closed duplicate's tier counts for no one: the survivor's stands
     window_start = b.envelope.occurred_at - timedelta(days=365)
     in_window = order.currency == TIER_CURRENCY and order.occurred_at > window_start
     _review_tier(cu, b, -minor if in_window else 0)

@@ -10,11 +10,13 @@ does, and refuses (one place for the rules, documented in README "Merging custom
   its survivor; a closed survivor names the one to merge into instead); a business time before
   either customer's latest fact (business time runs forward within a customer: a back-dated
   merge would move no points granted after it); a duplicate with open sales opportunities
-  (money and owners a person must win, lose or re-open on the survivor first).
+  (money and owners a person must win, lose or re-open on the survivor first) or open
+  complaints (no step could resolve them once it is closed).
 - **The duplicate**: its open care tasks are cancelled (the survivor's own rules schedule the
   survivor's); then ``CustomersMerged`` closes it: every later command on it is refused naming
   the survivor, except an erasure (its personal data stays its own, under its own key, and can
-  always be erased). Its live loyalty points go with it (``points_moved``).
+  always be erased) and a refund of one of its orders. Its live loyalty points go with it
+  (``points_moved``).
 - **The survivor**: ``CustomersMerged`` (without the command's id, which the duplicate's
   side and the idempotency record carry: a record names one stream's events) records the
   duplicate as absorbed; the duplicate's live points arrive as ``PointsGranted`` lots of the
@@ -80,6 +82,14 @@ def decide_merge(
             f"customer {duplicate.id} has open sales opportunities {', '.join(still_open)}: "
             "win, lose or re-open them on the survivor before merging"
         )
+    # A complaint on a closed customer could never be resolved (every step on it is refused)
+    # and would stand past its SLA on every agenda for good.
+    unresolved = sorted(duplicate.open_complaints())
+    if unresolved:
+        raise InvalidState(
+            f"customer {duplicate.id} has open complaints {', '.join(unresolved)}: "
+            "resolve them before merging"
+        )
     closing = Batch(duplicate.id, duplicate.version, envelope)
     for task_id in sorted(duplicate.open_care_tasks()):
         event = closing.add(ev.CareTaskCancelled, task_id=task_id)
@@ -111,9 +121,15 @@ def _check_side(customer: Customer, what: str) -> None:
         raise CustomerErased(customer.id, what)
 
 
+STILL_ALLOWED_WHEN_MERGED = (cmd.ErasePersonalData, cmd.RefundPurchase)
+"""The commands a duplicate closed by a merge still takes: an erasure (its personal data is its
+own to erase) and a refund of one of its orders (the money returned is recorded on the stream
+that holds the order; the reports fold it into the survivor like its other facts)."""
+
+
 def refuse_if_merged(customer: Customer, command: cmd.Command) -> None:
-    """Every command on a duplicate closed by a merge is refused, naming the survivor; only an
-    erasure still applies (its personal data is its own to erase)."""
-    if customer.merged_into is not None and not isinstance(command, cmd.ErasePersonalData):
+    """Every command on a duplicate closed by a merge is refused, naming the survivor, but those
+    of :data:`STILL_ALLOWED_WHEN_MERGED`."""
+    if customer.merged_into is not None and not isinstance(command, STILL_ALLOWED_WHEN_MERGED):
         kind = cmd.command_type_name(command)
         raise CustomerMergedAway(customer.id, customer.merged_into, kind)
