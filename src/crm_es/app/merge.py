@@ -60,8 +60,10 @@ def execute_merge(crm: MergeRunner, command: cmd.MergeCustomers) -> CommandResul
             if attempt:
                 time.sleep(random.uniform(0, BACKOFF * 2**attempt))
             try:
-                return _attempt(crm, command, duplicate_id, survivor_id)
-            except IntegrityError:  # another writer saved one of the streams first
+                # After a collision the command id may be taken (by this command, done by
+                # another process, or by another command: IdempotencyConflict): look first.
+                return _attempt(crm, command, duplicate_id, survivor_id, check_log=attempt > 0)
+            except IntegrityError:  # another writer saved one of the streams (or the id) first
                 continue
             finally:
                 crm.command_cache.evict(duplicate_id)
@@ -70,7 +72,11 @@ def execute_merge(crm: MergeRunner, command: cmd.MergeCustomers) -> CommandResul
 
 
 def _attempt(
-    crm: MergeRunner, command: cmd.MergeCustomers, duplicate_id: UUID, survivor_id: UUID
+    crm: MergeRunner,
+    command: cmd.MergeCustomers,
+    duplicate_id: UUID,
+    survivor_id: UUID,
+    check_log: bool = False,
 ) -> CommandResult:
     unit = crm.unit
     duplicate, survivor = unit.load(duplicate_id), unit.load(survivor_id)
@@ -78,6 +84,8 @@ def _attempt(
     # customers), checked before anything is said about either, the log included.
     unit.may_send(command, duplicate)
     unit.may_send(msgspec.structs.replace(command, customer=command.into), survivor)
+    if check_log and (done := crm.done(command)) is not None:
+        return done
     try:
         envelope = Envelope.for_command(
             command, unit.clock(), unit.principal.name, unit.store.timezone

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import msgspec
@@ -216,6 +217,20 @@ def test_a_merge_is_idempotent_by_command_id(store_url: str) -> None:
         assert crm.recorder.max_notification_id() == head
     with CRM(store_url) as crm:  # another process: answered from the stored record
         assert crm.merge_customers(customer="C-B", into="C-A", command_id="m-1").duplicate
+
+
+def test_a_merge_reusing_another_commands_id_is_an_idempotency_conflict(store_url: str) -> None:
+    """Not a ConcurrencyConflict after a second of retries: the log is looked up on the retry."""
+    with CRM(store_url) as crm:
+        twice(crm)
+        crm.log_contact(customer="C-A", channel="phone", direction="inbound", command_id="x-1")
+        head = crm.recorder.max_notification_id()
+        started = time.monotonic()
+        with pytest.raises(IdempotencyConflict, match="x-1"):
+            crm.merge_customers(customer="C-B", into="C-A", command_id="x-1")
+        assert time.monotonic() - started < 0.5  # one retry, not ten with back-off
+        assert crm.recorder.max_notification_id() == head
+        assert crm.get_customer("C-B").merged_into is None
 
 
 def test_both_streams_are_saved_in_one_transaction_or_neither(store_url: str) -> None:
