@@ -11,7 +11,8 @@ For each customer (:mod:`.ledger` reads them all in one consistent pass):
 * the key agrees with the history (:mod:`.key_audit`): an erased customer has none, any other
   customer whose events hold encrypted values has one this store wrapped for it, and it opens
   those values;
-* every command whose events the stream holds has its idempotency record, naming those events.
+* every command whose events the stream holds has its idempotency record, naming those events;
+* each side of a merge has its twin in the other customer's stream (:mod:`.merge_twins`).
 
 For the whole store, the chains of the access log (:mod:`.access_chain`) and of the grants log
 (:mod:`.grants_chain`) too.
@@ -36,6 +37,7 @@ from crm_es.audit.grants_chain import chain_problems as grants_chain_problems
 from crm_es.audit.key_audit import erased_in_source, key_problems
 from crm_es.audit.ledger import CustomerFacts, EventRow, SnapshotRow, customer_facts
 from crm_es.audit.login_audit import TrustedLogins, actor_problems, envelope_of
+from crm_es.audit.merge_twins import MergeTwins
 from crm_es.domain import events as ev
 from crm_es.domain.customer import Customer, evolve, without_personal_data
 from crm_es.domain.errors import CustomerNotFound
@@ -88,9 +90,11 @@ def verify(
     events = snapshots = 0
     replayed = _Sample(snapshot_sample)
     erased_elsewhere = erased_in_source(store)
+    twins = MergeTwins(store)
     with store.db.reading() as tx:
         trusted = TrustedLogins(tx, store.events_table) if tx.postgres else None
         for facts in customer_facts(store, tx, cid):
+            twins(facts)
             for observe in observers:
                 observe(facts)
             head, found = _check(store, facts, replayed, erased_elsewhere, trusted)
@@ -99,6 +103,9 @@ def verify(
             problems.extend(found)
             events += len(facts.events)
             snapshots += replayed.checked_last
+        # One customer: the other side of each of its merges is read for its twin too.
+        twins.read_others(lambda other: customer_facts(store, tx, other))
+        problems.extend(twins.problems())
         if cid is None:  # who read whose personal data: the store's, not a customer's
             problems.extend(chain_problems(tx))
             problems.extend(grants_chain_problems(tx))  # who holds which role

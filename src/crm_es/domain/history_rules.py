@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from crm_es.domain import events as ev
-from crm_es.domain.business_order import order_problem
+from crm_es.domain.business_order import latest_time, order_problem
 from crm_es.domain.customer import Customer, PointsLot, evolve
 from crm_es.domain.decide.envelope import EARLIEST_BUSINESS_TIME, FUTURE_SKEW
 from crm_es.domain.personal_fields import holds_personal_data
@@ -58,6 +58,8 @@ def event_problem(state: Customer | None, event: ev.CustomerEvent) -> str | None
         return "personal data stored after the customer's erasure"
     if state is None:
         return None
+    if state.merged_into is not None and not isinstance(event, _AFTER_MERGE):
+        return f"an event on a customer closed by its merge into {state.merged_into}"
     rule = _RULES.get(type(event))
     return (rule(state, event) if rule else None) or order_problem(state, event)
 
@@ -224,6 +226,22 @@ def _opportunity_step(
     return None
 
 
+# What a closed duplicate still takes (crm_es.domain.decide.merges.STILL_ALLOWED_WHEN_MERGED).
+_AFTER_MERGE: Final = (ev.PersonalDataErased, ev.PurchaseRefunded)
+
+
+def _merged(c: Customer, e: ev.CustomersMerged) -> str | None:
+    if c.id not in (e.duplicate_id, e.survivor_id) or e.duplicate_id == e.survivor_id:
+        return "a merge that names neither side as this customer, or the same customer twice"
+    if c.erased:
+        return "a merge of an erased customer"
+    if e.duplicate_id in c.absorbed:
+        return f"customer {e.duplicate_id} absorbed twice"
+    if e.occurred_at < latest_time(c):
+        return "a merge dated before the customer's latest event"
+    return None if e.points_moved >= 0 else f"{e.points_moved} points moved"
+
+
 def _erased(c: Customer, e: ev.PersonalDataErased) -> str | None:
     return "erased twice" if c.erased else None
 
@@ -248,6 +266,7 @@ _RULES: Final[dict[type[ev.CustomerEvent], Callable[[Customer, Any], str | None]
     ev.CustomerChurned: _churned,
     ev.CustomerWonBack: _won_back,
     ev.PersonalDataErased: _erased,
+    ev.CustomersMerged: _merged,
     ev.OpportunityOpened: _opened,
     ev.OpportunityAdvanced: _opportunity_step,
     ev.OpportunityWon: _opportunity_step,
