@@ -123,6 +123,11 @@ def _check_scope(
     target_owner = _new_owner(command) if not exists else owner
     if exists and not _in_scope(p, owner):
         raise PermissionDenied(p, f"send {kind}", customer, f"the customer is {owner}'s")
+    if isinstance(command, cmd.MergeCustomers) and not p.has(Role.MANAGER) and owner != p.owner_id:
+        # A merge cannot be undone: staff fold only their own customers, never the pool's.
+        raise PermissionDenied(p, f"send {kind}", customer, "a merge cannot be undone: staff "
+                               "merge only customers they own (both sides); a manager or an "
+                               "admin merges the others")  # fmt: skip
     if isinstance(command, cmd.AssignOwner) and not _may_own(p, command.owner):
         raise PermissionDenied(p, f"give the customer to {command.owner}", customer)
     if not exists and not _may_own(p, target_owner) and target_owner is not None:

@@ -364,3 +364,28 @@ def test_staff_merge_only_customers_they_work_on(store_url: str) -> None:
         assert crm.recorder.max_notification_id() == head
         crm.merge_customers(customer="C-B", into="C-A")
         assert crm.get_customer("C-B").merged_into == A
+
+
+def test_a_merge_of_the_unowned_pool_is_for_managers_and_admins(store_url: str) -> None:
+    """A merge cannot be undone: staff fold only customers they own, on both sides."""
+    with CRM(store_url) as crm:
+        for ref in ("C-P", "C-Q", "C-R"):
+            crm.register_customer(external_ref=ref)
+        crm.register_customer(external_ref="C-L", owner="staff:li")
+    li = Principal(name="user:li", roles=frozenset({Role.STAFF}), owner="staff:li")
+    with CRM(store_url, principal=li) as crm:
+        head = crm.recorder.max_notification_id()
+        for fields in ({"customer": "C-P", "into": "C-Q"}, {"customer": "C-L", "into": "C-P"},
+                       {"customer": "C-P", "into": "C-L"}):  # fmt: skip
+            with pytest.raises(PermissionDenied, match="a merge cannot be undone"):
+                crm.merge_customers(**fields)
+        assert crm.recorder.max_notification_id() == head
+        crm.log_contact(customer="C-P", channel="phone", direction="inbound")  # the pool is li's
+    zhou = Principal(name="user:zhou", roles=frozenset({Role.MANAGER}), owner="staff:zhou",
+                     team=frozenset({"staff:li"}))  # fmt: skip
+    with CRM(store_url, principal=zhou) as crm:
+        crm.merge_customers(customer="C-P", into="C-L")
+    boss = Principal(name="user:boss", roles=frozenset({Role.ADMIN}))
+    with CRM(store_url, principal=boss) as crm:
+        crm.merge_customers(customer="C-Q", into="C-R")
+        assert crm.get_customer("C-Q").merged_into == customer_id_for_ref("C-R")

@@ -101,6 +101,9 @@ def allowed_command(role: str, kind: str, customer: str) -> bool:
         return kind in SHOP
     if kind in PLAN:  # goals of the customer-management plan: managers set them
         return role == "manager"
+    # merge_customers: staff merge only customers they own (a merge cannot be undone); the
+    # pool is li's by then (the assign_owner sample runs first). The unowned pool's case is
+    # test_merge.py::test_a_merge_of_the_unowned_pool_is_for_managers_and_admins.
     if role in ("manager", "staff"):  # their customers (a manager's: the team's) and the pool
         return kind not in PRIVACY and customer in (LI, POOL)
     return False  # analysts and auditors send no commands
