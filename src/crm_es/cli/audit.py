@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import click
 import msgspec
@@ -289,15 +290,35 @@ def erase(
     result = ctx.app.erase_personal_data(
         customer=customer, requested_by=requested_by, legal_basis=legal_basis, reason=reason
     )
-    emit_json(
-        {
-            "ok": True,
-            "customer_id": result.customer_id,
-            "version": result.version,
-            "erased": True,
-            "completed_earlier_erasure": result.events == 0,
-        }
-    )
+    out: dict[str, object] = {
+        "ok": True,
+        "customer_id": result.customer_id,
+        "version": result.version,
+        "erased": True,
+        "completed_earlier_erasure": result.events == 0,
+    }
+    # A survivor's erasure leaves the records it absorbed by merges: their personal data stays
+    # under their own keys (README "Merging customers"), so the operator is told to erase them.
+    kept = _absorbed_not_erased(ctx, result.customer_id)
+    if kept:
+        out["absorbed_not_erased"] = kept
+        out["note"] = (
+            f"this customer absorbed {len(kept)} customer(s) by a merge whose personal data is "
+            "kept under their own key: erase them too to forget the person"
+        )
+    emit_json(out)
+
+
+def _absorbed_not_erased(ctx: Context, customer_id: UUID) -> list[dict[str, str | None]]:
+    """The customers merged into ``customer_id`` that still hold personal data (ids and refs
+    only: nothing personal is read)."""
+    state = ctx.app.store.load(customer_id)
+    kept = []
+    for absorbed in state.absorbed if state is not None else []:
+        duplicate = ctx.app.store.load(absorbed)
+        if duplicate is not None and not duplicate.erased:
+            kept.append({"customer_id": str(absorbed), "external_ref": duplicate.external_ref})
+    return kept
 
 
 audit.add_command(access)

@@ -5,6 +5,7 @@ store's back after the merge: its chain still links up)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crm_es.domain import events as ev
 from crm_es.domain.decide.envelope import Batch, Envelope
 from crm_es.domain.errors import ImportRefused
 from crm_es.domain.ids import customer_id_for_ref
+from tests.helpers.cli import run
 from tests.helpers.raw_store import db_id, raw, table
 
 A, B = customer_id_for_ref("C-A"), customer_id_for_ref("C-B")  # survivor, duplicate
@@ -85,3 +87,20 @@ def test_verify_names_a_merge_whose_twin_was_cut_from_the_other_stream(store_url
             assert not report.ok
             assert [(p.customer_id, p.problem) for p in report.problems] == [(str(B), why)]
         assert verify(crm, "C-A").problems == []  # the cut side alone shows nothing to see
+
+
+def test_erasing_the_survivor_names_the_absorbed_customers_whose_data_is_kept(
+    store_url: str,
+) -> None:
+    with CRM(store_url) as crm:
+        merged(crm)
+        crm.register_customer(external_ref="C-C", name="王芳", occurred_at=DAY)
+        crm.merge_customers(customer="C-C", into="C-A", occurred_at="2026-02-02T10:00:00+08:00")
+        crm.erase_personal_data(customer="C-C", requested_by="customer")  # already forgotten
+    code, out, _ = run(store_url, "erase", "C-A", "--reason", "ticket 9")
+    result = json.loads(out)
+    assert code == 0 and result["erased"] is True
+    assert result["absorbed_not_erased"] == [{"customer_id": str(B), "external_ref": "C-B"}]
+    assert "absorbed 1 customer(s) by a merge" in result["note"]
+    code, out, _ = run(store_url, "erase", "C-B", "--reason", "ticket 9")
+    assert code == 0 and "absorbed_not_erased" not in json.loads(out)
