@@ -41,6 +41,7 @@ from crm_es.audit.export import (
     ExportProof,
 )
 from crm_es.audit.key_audit import ERASED_IN_SOURCE
+from crm_es.audit.merge_twins import lone_side
 from crm_es.audit.merkle import proves
 from crm_es.audit.verify import IMPORT_MARKER
 from crm_es.domain import events as ev
@@ -146,6 +147,8 @@ def _check_file(store: Store, path: Path) -> _File:
             end = line
     if end is None:
         raise ImportRefused(f"{path}: no end line: the export is incomplete")
+    if (lone := lone_side(states, store.load)) is not None:
+        raise ImportRefused(f"{path}: {lone}")
     seen.erased = {cid for cid, state in states.items() if state is not None and state.erased}
     seen.digest = heads_digest(seen.heads)
     if (end.streams, end.events, end.digest) != (len(seen.heads), seen.events, seen.digest):

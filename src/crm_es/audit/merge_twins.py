@@ -14,6 +14,7 @@ from uuid import UUID
 from crm_es.audit.chains import Problem
 from crm_es.audit.ledger import CustomerFacts
 from crm_es.domain import events as ev
+from crm_es.domain.customer import Customer
 from crm_es.store.store import Store
 
 Pair = tuple[UUID, UUID]  # (duplicate, survivor)
@@ -62,3 +63,21 @@ class MergeTwins:
                                          f"{survivor} has no twin in the {side}'s stream "
                                          f"({other})"))  # fmt: skip
         return found
+
+
+def lone_side(
+    states: dict[UUID, Customer | None], load: Callable[[UUID], Customer | None]
+) -> str | None:
+    """Why an import of ``states`` (the file's customers) would leave a duplicate closed by a
+    merge without its survivor (in the file or in the store, ``load``), or None. A survivor
+    alone may come first (``audit verify`` names its lone side until its duplicate follows)."""
+    for cid, state in sorted(states.items(), key=lambda item: item[0].int):
+        survivor = state.merged_into if state is not None else None
+        if survivor is None:
+            continue
+        twin = states[survivor] if survivor in states else load(survivor)
+        if twin is None or cid not in twin.absorbed:
+            return (f"customer {cid} was merged into customer {survivor}, which holds no twin "
+                    "of the merge in the file or in this store: import the survivor first (or "
+                    "the whole store)")  # fmt: skip
+    return None

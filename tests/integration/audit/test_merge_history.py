@@ -6,6 +6,7 @@ store's back after the merge: its chain still links up)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,3 +105,24 @@ def test_erasing_the_survivor_names_the_absorbed_customers_whose_data_is_kept(
     assert "absorbed 1 customer(s) by a merge" in result["note"]
     code, out, _ = run(store_url, "erase", "C-B", "--reason", "ticket 9")
     assert code == 0 and "absorbed_not_erased" not in json.loads(out)
+
+
+def test_an_import_of_one_side_of_a_merge_is_refused_unless_the_other_is_there(
+    store_url: str, tmp_path: Path
+) -> None:
+    files = {ref: tmp_path / f"{ref}.jsonl" for ref in ("C-A", "C-B")}
+    with CRM(store_url) as crm:
+        merged(crm)
+        for ref, path in files.items():
+            with path.open("wb") as f:
+                export_history(crm, f.write, customer=ref)
+    lone = f"merged into customer {A}, which holds no twin of the merge in the file or in this"
+    with CRM(f"sqlite:///{tmp_path / 'target.db'}") as target:
+        head = target.recorder.max_notification_id()
+        with pytest.raises(ImportRefused, match=re.escape(lone)):
+            import_history(target, files["C-B"])
+        assert target.recorder.max_notification_id() == head  # nothing stored
+        import_history(target, files["C-A"])  # the survivor may come first
+        assert [p.customer_id for p in verify(target).problems] == [str(A)]  # named till then
+        import_history(target, files["C-B"])
+        assert verify(target).ok and target.get_customer("C-B").merged_into == A
