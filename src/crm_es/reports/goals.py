@@ -22,7 +22,7 @@ Figures are decimal strings in the metric's unit: percent, NPS points, CES mean,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Final
@@ -31,6 +31,7 @@ import msgspec
 
 from crm_es.domain.event_base import CustomerEvent
 from crm_es.domain.plan import LOWER_IS_BETTER, STOCK_METRICS, Goal, GoalMetric, Plan, evolve_plan
+from crm_es.domain.times import FIRST_DAY, LAST_DAY
 from crm_es.domain.values import Money, format_minor
 from crm_es.reports.goal_metrics import Measures, Window, start_of, window
 from crm_es.reports.query import ReportQuery
@@ -94,7 +95,8 @@ def _progress(measures: Measures, goal: Goal, query: ReportQuery) -> GoalProgres
     baseline = _figure(goal, measures, _baseline_window(goal, days, query))
     value = None
     if gone:
-        value = _figure(goal, measures, window(goal.starts_on, min(today, goal.ends_on), query))
+        last = _in_calendar(min(today, goal.ends_on))
+        value = _figure(goal, measures, window(_in_calendar(goal.starts_on), last, query))
     path = _path(goal, target, baseline, elapsed) if gone else None
     on_track = None
     if value is not None and path is not None:
@@ -111,11 +113,19 @@ def _progress(measures: Measures, goal: Goal, query: ReportQuery) -> GoalProgres
     )  # fmt: skip
 
 
+def _in_calendar(day: date) -> date:
+    """``day`` moved into the days an event may occur on: a period stored reaching past them
+    (0001-01-01, 9999-12-31) is measured over the days it can hold facts on, never raising."""
+    return min(max(day, FIRST_DAY), LAST_DAY)
+
+
 def _baseline_window(goal: Goal, days: int, query: ReportQuery) -> Window:
-    """The as many days just before the period (a stock: as of the day before it)."""
-    last = goal.starts_on - timedelta(days=1)
-    first = last if goal.metric in STOCK_METRICS else goal.starts_on - timedelta(days=days)
-    return window(first, last, query)
+    """The as many days just before the period (a stock: as of the day before it), cut at the
+    day before the first an event may occur on."""
+    start = _in_calendar(goal.starts_on)
+    back = 1 if goal.metric in STOCK_METRICS else days
+    first = date.fromordinal(max(start.toordinal() - back, FIRST_DAY.toordinal() - 1))
+    return window(first, start - timedelta(days=1), query)
 
 
 def _figure(goal: Goal, measures: Measures, at: Window) -> Decimal | None:
