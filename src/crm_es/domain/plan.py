@@ -144,7 +144,12 @@ def _apply(plan: Plan, event: CustomerEvent) -> None:
             starts_on=event.starts_on, ends_on=event.ends_on, owner=event.owner,
             set_at=event.occurred_at,
         )  # fmt: skip
-    elif isinstance(event, ge.GoalRevised):
+        return
+    if isinstance(event, ge.GoalRevised | ge.GoalClosed) and event.goal_id not in plan.goals:
+        # A step seen without its goal: a history stored before a step was refused a date
+        # before its goal's, read as of a date between the two. The goal is not there yet.
+        return
+    if isinstance(event, ge.GoalRevised):
         goal = plan.goals[event.goal_id]
         goal.changed_at = event.occurred_at
         goal.target = event.target if event.target is not None else goal.target

@@ -209,3 +209,12 @@ def test_a_step_dated_before_the_goals_latest_step_is_refused() -> None:
     for step, fields in (("revise_goal", {"target": "90"}), ("close_goal", {})):
         message = refused(plan, InvalidValue, step, goal_id="G-1", **fields, **early)
         assert "a step cannot be dated before it" in message
+
+
+def test_a_stored_step_without_its_goal_as_of_a_date_is_skipped_not_a_key_error() -> None:
+    """A history stored before such steps were refused: the step is seen as of a date before
+    its goal's set; the plan then has no goal yet, and the report no KeyError (red team g1)."""
+    plan = given(("set_goal", CSAT | {"occurred_at": "2026-02-01T10:00:00+00:00"}))
+    (step,) = when(plan, "close_goal", goal_id="G-1", occurred_at="2026-02-10T10:00:00+00:00")
+    seen = evolve_plan(Plan(), [msgspec.structs.replace(step, originator_version=1)])
+    assert seen.goals == {} and seen.version == 1
